@@ -1,0 +1,5 @@
+"""Python SDK for Amaliy's room socket (tests, bots, load generators)."""
+
+from amaliy_client.client import AmaliyClient, JoinRefused, join_code, now_stamp
+
+__all__ = ["AmaliyClient", "JoinRefused", "join_code", "now_stamp"]

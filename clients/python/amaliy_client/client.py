@@ -1,0 +1,331 @@
+"""An asyncio client for the Amaliy room socket, used by tests, bots and benchmarks.
+
+It speaks only the documented protocol (realtime.protocol and docs/protocol.md):
+join over REST with a join code, then one WebSocket carrying JSON control
+messages and binary pose frames. It mirrors the room's state from the snapshot,
+the sequenced events and the tick frames, and can resume after a drop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any, Callable
+
+import httpx
+import numpy as np
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from realtime import protocol as p
+
+KEEPALIVE_SECONDS = 10.0
+
+
+class JoinRefused(Exception):
+    """The server refused the join (error code and the close code it sent)."""
+
+    def __init__(self, code: str, message: str, close_code: int | None) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.close_code = close_code
+
+
+def now_stamp() -> int:
+    """Milliseconds on this machine's monotonic clock, as the u32 stamp poses carry."""
+    return int(time.monotonic() * 1000) & 0xFFFFFFFF
+
+
+async def join_code(base_url: str, code: str, name: str, role: str = "student") -> dict[str, Any]:
+    """POST /api/join: trade a join code and a name for a token and the socket address."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
+        response = await http.post("/api/join", json={"code": code, "name": name, "role": role})
+        response.raise_for_status()
+        return response.json()
+
+
+class AmaliyClient:
+    """One participant's connection and its mirror of the room."""
+
+    def __init__(self, ws_url: str, token: str) -> None:
+        self.ws_url = ws_url
+        self.token = token
+        self.ws: ClientConnection | None = None
+        self.participant: dict[str, Any] = {}
+        self.participants: dict[str, dict[str, Any]] = {}
+        self.objects: dict[str, dict[str, Any]] = {}
+        self.poses: dict[str, np.ndarray] = {}
+        self.pose_stamps: dict[str, int] = {}
+        self.seq = 0
+        self.tick = 0
+        self.locked = False
+        self.frozen = False
+        self.ended = False
+        self.limits: dict[str, Any] = {}
+        self.welcome: dict[str, Any] = {}
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self.full_refreshes = 0
+        #: called with each decoded tick frame (benchmarks time it)
+        self.on_tick: Callable[[p.TickFrame], None] | None = None
+        self._pending: list[dict[str, Any]] = []
+        self._arrived = asyncio.Event()
+        self._reader: asyncio.Task[None] | None = None
+        self._keepalive: asyncio.Task[None] | None = None
+        self._last_sent = 0.0
+        self._slot_owner: dict[int, str] = {}
+        self._object_ids: dict[int, str] = {}
+
+    # ------------------------------------------------------------------ connect
+
+    @classmethod
+    async def join(cls, base_url: str, code: str, name: str, role: str = "student", **kw: Any) -> "AmaliyClient":
+        info = await join_code(base_url, code, name, role)
+        client = cls(info["ws_url"], info["token"])
+        await client.connect(**kw)
+        return client
+
+    @property
+    def id(self) -> str:
+        return str(self.participant.get("id", ""))
+
+    async def connect(self, last_seq: int | None = None, timeout: float = 10.0) -> dict[str, Any]:
+        """Open the socket, send ``join`` and wait for ``welcome`` (JoinRefused otherwise)."""
+        self.close_code = None
+        self.ws = await connect(self.ws_url, compression=None, max_size=None, ping_interval=None, open_timeout=timeout)
+        join: dict[str, Any] = {"type": "join", "token": self.token}
+        if last_seq is not None:
+            join["last_seq"] = last_seq
+        await self.ws.send(json.dumps(join))
+        self._reader = asyncio.create_task(self._read(self.ws))
+        self._last_sent = time.monotonic()
+        if self._keepalive is None:
+            self._keepalive = asyncio.create_task(self._keep_alive())
+        deadline = time.monotonic() + timeout
+        while True:
+            for msg in self._pending:
+                if msg["type"] == "welcome":
+                    self._pending.remove(msg)
+                    return msg
+                if msg["type"] == "error":
+                    self._pending.remove(msg)
+                    await asyncio.wait_for(asyncio.shield(self._reader), timeout)
+                    raise JoinRefused(msg["code"], msg["message"], self.close_code)
+            if self._reader.done():
+                raise JoinRefused("closed", self.close_reason, self.close_code)
+            await self._wait_arrival(deadline)
+
+    async def resume(self, timeout: float = 10.0) -> dict[str, Any]:
+        """Reconnect with the same token, asking for the events missed since the last one seen."""
+        await self.drop()
+        return await self.connect(last_seq=self.seq, timeout=timeout)
+
+    async def drop(self) -> None:
+        """Close the socket without leaving (like a network drop): the room keeps our place."""
+        if self.ws is not None:
+            await self.ws.close()
+        if self._reader is not None:
+            await asyncio.gather(self._reader, return_exceptions=True)
+
+    async def close(self) -> None:
+        """Leave politely and stop background tasks."""
+        if self._keepalive is not None:
+            self._keepalive.cancel()
+            self._keepalive = None
+        if self.ws is not None and self.close_code is None:
+            try:
+                await self.send({"type": "leave"})
+            except ConnectionClosed:
+                pass
+        await self.drop()
+
+    # ------------------------------------------------------------------ sending
+
+    async def send(self, message: dict[str, Any]) -> None:
+        assert self.ws is not None
+        self._last_sent = time.monotonic()
+        await self.ws.send(json.dumps(message))
+
+    async def send_raw(self, data: str | bytes) -> None:
+        """Send arbitrary bytes or text (for tests of malformed input)."""
+        assert self.ws is not None
+        await self.ws.send(data)
+
+    async def send_pose(self, pose: "np.ndarray | list[float]", stamp: int | None = None) -> None:
+        assert self.ws is not None
+        self._last_sent = time.monotonic()
+        await self.ws.send(p.encode_pose(pose, now_stamp() if stamp is None else stamp))
+
+    async def move(self, object_id: str, transform: "list[float] | tuple[float, ...]") -> None:
+        assert self.ws is not None
+        self._last_sent = time.monotonic()
+        await self.ws.send(p.encode_object_move(self.objects[object_id]["index"], transform, now_stamp()))
+
+    async def grab(self, object_id: str) -> None:
+        await self.send({"type": "grab", "object": object_id})
+
+    async def release(self, object_id: str) -> None:
+        await self.send({"type": "release", "object": object_id})
+
+    async def kick(self, participant_id: str) -> None:
+        await self.send({"type": "kick", "participant": participant_id})
+
+    async def lock(self, locked: bool = True) -> None:
+        await self.send({"type": "lock", "locked": locked})
+
+    async def freeze(self, frozen: bool = True) -> None:
+        await self.send({"type": "freeze", "frozen": frozen})
+
+    async def summon(self, position: list[float]) -> None:
+        await self.send({"type": "summon", "position": position})
+
+    async def reset(self) -> None:
+        await self.send({"type": "reset"})
+
+    async def end(self) -> None:
+        await self.send({"type": "end"})
+
+    # ------------------------------------------------------------------ receiving
+
+    async def expect(self, type: str, timeout: float = 5.0, **fields: Any) -> dict[str, Any]:
+        """Wait for (and consume) the first message of this type whose fields match."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for msg in self._pending:
+                if msg.get("type") == type and all(msg.get(k) == v for k, v in fields.items()):
+                    self._pending.remove(msg)
+                    return msg
+            if self.ws is None or (self._reader is not None and self._reader.done() and not self._pending_has(type)):
+                raise ConnectionError(f"socket closed ({self.close_code} {self.close_reason}) before {type!r}")
+            await self._wait_arrival(deadline, what=type)
+
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
+        """Wait until the mirrored state satisfies ``predicate``."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            await self._wait_arrival(deadline, what=what)
+
+    async def closed(self, timeout: float = 5.0) -> tuple[int | None, str]:
+        """Wait for the server to close the socket; returns its close code and reason."""
+        assert self._reader is not None
+        await asyncio.wait_for(asyncio.shield(self._reader), timeout)
+        return self.close_code, self.close_reason
+
+    def drain(self) -> list[dict[str, Any]]:
+        pending, self._pending = self._pending, []
+        return pending
+
+    def _pending_has(self, type: str) -> bool:
+        return any(msg.get("type") == type for msg in self._pending)
+
+    async def _wait_arrival(self, deadline: float, what: str = "welcome") -> None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"timed out waiting for {what}")
+        self._arrived.clear()
+        try:
+            await asyncio.wait_for(self._arrived.wait(), min(remaining, 0.5))
+        except TimeoutError:
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"timed out waiting for {what}") from None
+
+    async def _read(self, ws: ClientConnection) -> None:
+        try:
+            async for data in ws:
+                if isinstance(data, bytes):
+                    self._apply_tick(p.decode_tick(data))
+                else:
+                    self._apply_message(json.loads(data))
+                self._arrived.set()
+        except ConnectionClosed:
+            pass
+        finally:
+            if ws.close_rcvd is not None:
+                self.close_code, self.close_reason = ws.close_rcvd.code, ws.close_rcvd.reason
+            else:
+                self.close_code, self.close_reason = 1006, "connection lost"
+            self._arrived.set()
+
+    async def _keep_alive(self) -> None:
+        """The server drops silent sockets; ping when nothing else was sent for a while."""
+        while True:
+            await asyncio.sleep(KEEPALIVE_SECONDS / 2)
+            if self.ws is not None and self.close_code is None and time.monotonic() - self._last_sent > KEEPALIVE_SECONDS:
+                try:
+                    await self.send({"type": "ping"})
+                except ConnectionClosed:
+                    pass
+
+    # ------------------------------------------------------------------ mirror
+
+    def _apply_snapshot(self, snap: dict[str, Any]) -> None:
+        self.participants = {part["id"]: part for part in snap["participants"]}
+        self._slot_owner = {part["slot"]: part["id"] for part in snap["participants"]}
+        self.objects = {obj["id"]: obj for obj in snap["objects"]}
+        self._object_ids = {obj["index"]: obj["id"] for obj in snap["objects"]}
+        self.poses = {pid: pose for pid, pose in self.poses.items() if pid in self.participants}
+        self.locked, self.frozen = snap["locked"], snap["frozen"]
+        self.tick = snap["tick"]
+
+    def _apply_message(self, msg: dict[str, Any]) -> None:
+        kind = msg.get("type")
+        if kind == "welcome":
+            self.welcome = msg
+            self.participant = msg["participant"]
+            self.limits = msg["limits"]
+            if "snapshot" in msg:
+                self._apply_snapshot(msg["snapshot"])
+                self.seq = msg["seq"]
+        elif "seq" in msg:
+            if msg["seq"] <= self.seq:
+                return  # already reflected in the snapshot
+            self.seq = msg["seq"]
+            self._apply_event(msg)
+        self._pending.append(msg)
+
+    def _apply_event(self, msg: dict[str, Any]) -> None:
+        kind = msg["type"]
+        if kind == "joined":
+            part = msg["participant"]
+            self.participants[part["id"]] = part
+            self._slot_owner[part["slot"]] = part["id"]
+        elif kind == "left":
+            part = self.participants.pop(msg["participant"], None)
+            self.poses.pop(msg["participant"], None)
+            if part is not None:
+                self._slot_owner.pop(part["slot"], None)
+        elif kind == "presence" and msg["participant"] in self.participants:
+            self.participants[msg["participant"]]["connected"] = msg["connected"]
+        elif kind == "grabbed":
+            self.objects[msg["object"]]["holder"] = msg["participant"]
+        elif kind == "released":
+            self.objects[msg["object"]]["holder"] = None
+            self.objects[msg["object"]]["transform"] = msg["transform"]
+        elif kind == "locked":
+            self.locked = msg["locked"]
+        elif kind == "frozen":
+            self.frozen = msg["frozen"]
+        elif kind == "reset":
+            self.objects = {obj["id"]: obj for obj in msg["objects"]}
+        elif kind == "ended":
+            self.ended = True
+
+    def _apply_tick(self, frame: p.TickFrame) -> None:
+        self.tick = frame.tick
+        if frame.full:
+            self.full_refreshes += 1
+        for rec in frame.poses:
+            pid = self._slot_owner.get(int(rec["slot"]))
+            if pid is not None:
+                self.poses[pid] = rec["pose"].copy()
+                self.pose_stamps[pid] = int(rec["stamp"])
+        for rec in frame.objects:
+            oid = self._object_ids.get(int(rec["object"]))
+            if oid is not None:
+                self.objects[oid]["transform"] = [float(v) for v in rec["transform"]]
+                holder = int(rec["holder"])
+                self.objects[oid]["holder"] = None if holder == p.NO_HOLDER else self._slot_owner.get(holder)
+        if self.on_tick is not None:
+            self.on_tick(frame)

@@ -1,0 +1,159 @@
+"""Drives one room on the event loop: the fixed-rate ticker and the fan-out.
+
+The room itself is sans-I/O; this is the thin asyncio layer around it. There is
+one timer per room and no task or queue per client or per message: a tick's
+frame is serialised as a WebSocket frame once and the same bytes are written to
+every connection's transport.
+
+A slow client never slows the room. Pose frames are replaceable: while a
+client's send buffer is over ``pose_backlog_bytes`` it is skipped and marked
+stale, and once it drains it gets one full refresh instead of the deltas it
+missed. Events are not replaceable: a client whose backlog passes
+``event_backlog_bytes`` is disconnected and may resume within the window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Callable, Protocol
+
+from websockets.frames import Frame, Opcode
+
+from realtime.protocol import CloseCode
+from realtime.room import Close, Disconnect, Outgoing, Room, Send
+
+
+def ws_frame(data: str | bytes) -> bytes:
+    """One unmasked server-to-client WebSocket frame (text for str, binary for bytes)."""
+    if isinstance(data, str):
+        return Frame(Opcode.TEXT, data.encode()).serialize(mask=False)
+    return Frame(Opcode.BINARY, data).serialize(mask=False)
+
+
+class Connection(Protocol):
+    """What the fan-out needs from a participant's socket (implemented at the edge)."""
+
+    stale: bool
+
+    def write(self, frame: bytes) -> None:
+        """Write a serialised WebSocket frame to the transport."""
+
+    def backlog(self) -> int:
+        """Bytes written but not yet sent."""
+
+    def close(self, code: int, reason: str) -> None:
+        """Send a close frame and drop the connection."""
+
+
+class RoomRunner:
+    """Owns a Room, its connections and its tick timer."""
+
+    def __init__(
+        self,
+        room: Room,
+        loop: asyncio.AbstractEventLoop,
+        on_end: Callable[[RoomRunner], None] = lambda runner: None,
+    ) -> None:
+        self.room = room
+        self.loop = loop
+        self.conns: dict[str, Connection] = {}
+        self._on_end = on_end
+        self._period = 1.0 / room.limits.tick_rate
+        self._next = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        #: counters for /metrics and benchmarks
+        self.frames_out = 0
+        self.bytes_out = 0
+        self.skipped = 0
+
+    def start(self) -> None:
+        self._next = self.loop.time() + self._period
+        self._timer = self.loop.call_at(self._next, self._tick)
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    # ------------------------------------------------------------------ inputs
+
+    def attach(self, participant_id: str, conn: Connection) -> None:
+        """Bind a socket to a participant, closing any older socket of the same participant."""
+        old = self.conns.get(participant_id)
+        if old is not None and old is not conn:
+            old.close(CloseCode.REPLACED, "replaced by a newer connection")
+        self.conns[participant_id] = conn
+
+    def handle(self, participant_id: str, message: Any) -> list[Outgoing]:
+        """Feed one input to the room and deliver what it returns."""
+        out = self.room.handle(participant_id, message, self.loop.time())
+        self.dispatch(out)
+        return out
+
+    def connection_lost(self, participant_id: str, conn: Connection) -> None:
+        """The socket closed; if it was the participant's current one, start its resume window."""
+        if self.conns.get(participant_id) is conn:
+            del self.conns[participant_id]
+            self.handle(participant_id, Disconnect())
+
+    # ------------------------------------------------------------------ output
+
+    def dispatch(self, out: list[Outgoing]) -> None:
+        for item in out:
+            if isinstance(item, Close):
+                conn = self.conns.pop(item.to, None)
+                if conn is not None:
+                    conn.close(item.code, item.reason)
+            elif item.to is None:
+                self._broadcast(item)
+            else:
+                conn = self.conns.get(item.to)
+                if conn is not None:
+                    self._deliver(item.to, conn, ws_frame(item.data), item.replaceable)
+        if self.room.ended:
+            self.stop()
+            self._on_end(self)
+
+    def _broadcast(self, item: Send) -> None:
+        frame = ws_frame(item.data)
+        refresh: bytes | None = None
+        for pid, conn in list(self.conns.items()):
+            if item.replaceable and conn.stale and conn.backlog() <= self.room.limits.pose_backlog_bytes:
+                if refresh is None:
+                    refresh = ws_frame(self.room.full_frame())
+                conn.stale = False
+                self._write(conn, refresh)
+            else:
+                self._deliver(pid, conn, frame, item.replaceable)
+
+    def _deliver(self, pid: str, conn: Connection, frame: bytes, replaceable: bool) -> None:
+        backlog = conn.backlog()
+        limits = self.room.limits
+        if replaceable:
+            if backlog > limits.pose_backlog_bytes:
+                conn.stale = True
+                self.skipped += 1
+                return
+        elif backlog > limits.event_backlog_bytes:
+            del self.conns[pid]
+            conn.close(CloseCode.TOO_SLOW, "too slow to keep up; reconnect with your resume token")
+            self.dispatch(self.room.handle(pid, Disconnect(), self.loop.time()))
+            return
+        self._write(conn, frame)
+
+    def _write(self, conn: Connection, frame: bytes) -> None:
+        conn.write(frame)
+        self.frames_out += 1
+        self.bytes_out += len(frame)
+
+    # ------------------------------------------------------------------ ticker
+
+    def _tick(self) -> None:
+        now = self.loop.time()
+        self.dispatch(self.room.tick(now))
+        if self._timer is None:  # stopped while dispatching (the room ended)
+            return
+        self._next += self._period
+        if self._next < now:  # fell behind (machine stalled): skip, don't burst
+            self._next = now + self._period
+        self._timer = self.loop.call_at(self._next, self._tick)

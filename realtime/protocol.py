@@ -1,0 +1,363 @@
+"""The wire protocol: every message a client and the server exchange on the room socket.
+
+This module is the single home of the protocol. The server edge, the room engine,
+the Python SDK, the benchmarks and docs/protocol.md all describe the same bytes, so
+the binary layouts and the control-message models live here once.
+
+Two kinds of frames travel on one WebSocket per participant:
+
+* JSON text frames with a ``type`` field for control messages and events.
+* Binary frames with fixed little-endian layouts for the high-rate data: a client's
+  pose (head + two hands) and the transform of an object it holds; the server's
+  per-tick delta of every pose and object that changed.
+
+The binary record layouts are numpy structured dtypes so that the room can keep
+its state in arrays of exactly the bytes it sends, and encode a tick for every
+recipient with one ``tobytes()``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from enum import IntEnum, StrEnum
+from typing import Annotated, Any, Literal, NamedTuple
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+PROTOCOL_VERSION = 1
+
+# --------------------------------------------------------------------------- binary
+
+#: Floats in a pose: head, left hand, right hand; each position (x, y, z) then
+#: rotation quaternion (x, y, z, w). Metres, right-handed, y up (WebXR's frame).
+POSE_FLOATS = 21
+#: Floats in an object transform: position (x, y, z) then quaternion (x, y, z, w).
+TRANSFORM_FLOATS = 7
+
+#: Pose flags.
+FLAG_LEFT_TRACKED = 0x01
+FLAG_RIGHT_TRACKED = 0x02
+
+
+class BinaryKind(IntEnum):
+    """First byte of every binary frame."""
+
+    POSE = 0x01  # client -> server: my pose
+    OBJECT_MOVE = 0x02  # client -> server: transform of an object I hold
+    TICK = 0x10  # server -> client: what changed this tick (or everything, on refresh)
+
+
+#: Client -> server pose: 92 bytes. ``stamp`` is the client's own clock in
+#: milliseconds (wrapping u32); the server relays it untouched so receivers can
+#: interpolate on the sender's timeline and measure latency.
+CLIENT_POSE = np.dtype(
+    [("kind", "u1"), ("flags", "u1"), ("reserved", "<u2"), ("stamp", "<u4"), ("pose", "<f4", (POSE_FLOATS,))]
+)
+#: Client -> server object move: 36 bytes.
+CLIENT_OBJECT_MOVE = np.dtype(
+    [("kind", "u1"), ("reserved", "u1"), ("object", "<u2"), ("stamp", "<u4"), ("transform", "<f4", (TRANSFORM_FLOATS,))]
+)
+#: Server -> client tick header: 16 bytes, followed by ``poses`` POSE_RECORDs then
+#: ``objects`` OBJECT_RECORDs.
+TICK_HEADER = np.dtype(
+    [
+        ("kind", "u1"),
+        ("flags", "u1"),
+        ("poses", "<u2"),
+        ("objects", "<u2"),
+        ("reserved", "<u2"),
+        ("tick", "<u4"),
+        ("event_seq", "<u4"),
+    ]
+)
+#: One participant's pose inside a tick frame: 92 bytes. Bytes 4..92 are the same
+#: bytes as bytes 4..92 of the CLIENT_POSE the participant sent.
+POSE_RECORD = np.dtype(
+    [("slot", "<u2"), ("flags", "u1"), ("reserved", "u1"), ("stamp", "<u4"), ("pose", "<f4", (POSE_FLOATS,))]
+)
+#: One object's state inside a tick frame: 32 bytes. ``holder`` is the holder's
+#: slot, or NO_HOLDER.
+OBJECT_RECORD = np.dtype([("object", "<u2"), ("holder", "<u2"), ("transform", "<f4", (TRANSFORM_FLOATS,))])
+NO_HOLDER = 0xFFFF
+
+#: Tick flag: this frame holds every pose and object (sent after join, resume, or
+#: when the client missed frames), not only the changes.
+TICK_FULL = 0x01
+
+#: Largest magnitude accepted for any coordinate, in metres.
+MAX_COORDINATE = 10_000.0
+
+_TRANSFORM = struct.Struct("<7f")
+
+
+class ProtocolError(Exception):
+    """A message broke the protocol. ``code`` is machine-readable (see ErrorCode)."""
+
+    def __init__(self, code: "ErrorCode", message: str, re: str | int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.re = re
+
+
+class PoseFrame(NamedTuple):
+    """A client's pose frame, kept as its raw bytes: the room copies them as they are."""
+
+    data: bytes
+
+
+class ObjectMove(NamedTuple):
+    """A client's move of an object it holds."""
+
+    object_index: int
+    stamp: int
+    transform: tuple[float, ...]
+
+
+def decode_binary(data: bytes) -> PoseFrame | ObjectMove:
+    """Check a client's binary frame and return it as a message for the room."""
+    if not data:
+        raise ProtocolError(ErrorCode.BAD_BINARY, "Empty binary frame.")
+    kind = data[0]
+    if kind == BinaryKind.POSE:
+        if len(data) != CLIENT_POSE.itemsize:
+            raise ProtocolError(
+                ErrorCode.BAD_BINARY,
+                f"A pose frame is {CLIENT_POSE.itemsize} bytes; this one is {len(data)}.",
+            )
+        return PoseFrame(data)
+    if kind == BinaryKind.OBJECT_MOVE:
+        if len(data) != CLIENT_OBJECT_MOVE.itemsize:
+            raise ProtocolError(
+                ErrorCode.BAD_BINARY,
+                f"An object-move frame is {CLIENT_OBJECT_MOVE.itemsize} bytes; this one is {len(data)}.",
+            )
+        (obj,) = struct.unpack_from("<H", data, 2)
+        (stamp,) = struct.unpack_from("<I", data, 4)
+        transform = _TRANSFORM.unpack_from(data, 8)
+        if not all(math.isfinite(v) and abs(v) <= MAX_COORDINATE for v in transform):
+            raise ProtocolError(ErrorCode.BAD_BINARY, "Object transform has a non-finite or out-of-range value.")
+        return ObjectMove(obj, stamp, transform)
+    raise ProtocolError(ErrorCode.BAD_BINARY, f"Unknown binary frame kind 0x{kind:02x}.")
+
+
+def encode_pose(
+    pose: "np.ndarray | list[float]", stamp: int = 0, flags: int = FLAG_LEFT_TRACKED | FLAG_RIGHT_TRACKED
+) -> bytes:
+    """Encode a client pose frame (used by clients; the server never sends one)."""
+    rec = np.zeros(1, CLIENT_POSE)
+    rec["kind"] = BinaryKind.POSE
+    rec["flags"] = flags
+    rec["stamp"] = stamp & 0xFFFFFFFF
+    rec["pose"][0] = pose
+    return rec.tobytes()
+
+
+def encode_object_move(object_index: int, transform: "list[float] | tuple[float, ...]", stamp: int = 0) -> bytes:
+    """Encode a client object-move frame."""
+    return struct.pack("<BBHI7f", BinaryKind.OBJECT_MOVE, 0, object_index, stamp & 0xFFFFFFFF, *transform)
+
+
+def encode_tick(
+    tick: int, event_seq: int, poses: np.ndarray, objects: np.ndarray, full: bool = False
+) -> bytes:
+    """Encode one tick frame from arrays of POSE_RECORD and OBJECT_RECORD."""
+    header = np.zeros(1, TICK_HEADER)
+    header["kind"] = BinaryKind.TICK
+    header["flags"] = TICK_FULL if full else 0
+    header["poses"] = len(poses)
+    header["objects"] = len(objects)
+    header["tick"] = tick & 0xFFFFFFFF
+    header["event_seq"] = event_seq & 0xFFFFFFFF
+    return b"".join((header.tobytes(), poses.tobytes(), objects.tobytes()))
+
+
+class TickFrame(NamedTuple):
+    """A decoded server tick frame (views into the received bytes)."""
+
+    tick: int
+    event_seq: int
+    full: bool
+    poses: np.ndarray
+    objects: np.ndarray
+
+
+def decode_tick(data: bytes) -> TickFrame:
+    """Decode a server tick frame; raises ProtocolError if the lengths do not add up."""
+    if len(data) < TICK_HEADER.itemsize or data[0] != BinaryKind.TICK:
+        raise ProtocolError(ErrorCode.BAD_BINARY, "Not a tick frame.")
+    header = np.frombuffer(data, TICK_HEADER, count=1)[0]
+    n_poses, n_objects = int(header["poses"]), int(header["objects"])
+    expected = TICK_HEADER.itemsize + n_poses * POSE_RECORD.itemsize + n_objects * OBJECT_RECORD.itemsize
+    if len(data) != expected:
+        raise ProtocolError(ErrorCode.BAD_BINARY, f"Tick frame should be {expected} bytes, got {len(data)}.")
+    poses = np.frombuffer(data, POSE_RECORD, count=n_poses, offset=TICK_HEADER.itemsize)
+    objects = np.frombuffer(
+        data, OBJECT_RECORD, count=n_objects, offset=TICK_HEADER.itemsize + n_poses * POSE_RECORD.itemsize
+    )
+    return TickFrame(int(header["tick"]), int(header["event_seq"]), bool(header["flags"] & TICK_FULL), poses, objects)
+
+
+# ------------------------------------------------------------------ codes
+
+
+class ErrorCode(StrEnum):
+    """Machine-readable ``code`` of an ``error`` message."""
+
+    INVALID_JSON = "invalid_json"
+    UNKNOWN_TYPE = "unknown_type"
+    INVALID_MESSAGE = "invalid_message"
+    BAD_BINARY = "bad_binary"
+    BAD_POSE = "bad_pose"
+    NOT_JOINED = "not_joined"
+    ALREADY_JOINED = "already_joined"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    ROOM_FULL = "room_full"
+    ROOM_LOCKED = "room_locked"
+    SESSION_ENDED = "session_ended"
+    UNKNOWN_OBJECT = "unknown_object"
+    NOT_INTERACTABLE = "not_interactable"
+    OBJECT_HELD = "object_held"
+    NOT_HOLDER = "not_holder"
+    FROZEN = "frozen"
+    UNKNOWN_PARTICIPANT = "unknown_participant"
+    RATE_LIMITED = "rate_limited"
+
+
+class CloseCode(IntEnum):
+    """WebSocket close codes the server uses, with the reason sent alongside."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    PROTOCOL_ERROR = 1002
+    POLICY = 1008
+    TOO_BIG = 1009
+    UNAUTHORIZED = 4001
+    REPLACED = 4002
+    KICKED = 4003
+    SESSION_ENDED = 4004
+    ROOM_FULL = 4005
+    ROOM_LOCKED = 4006
+    JOIN_TIMEOUT = 4007
+    RATE_LIMITED = 4008
+    IDLE = 4010
+    TOO_SLOW = 4013
+    LEFT = 4000
+
+
+# ------------------------------------------------------------ control messages
+
+_ReqId = Annotated[str | int, Field(description="Client's request id, echoed as `re` in the reply.")]
+Vec3 = Annotated[list[float], Field(min_length=3, max_length=3)]
+_Name = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class _Msg(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    id: _ReqId | None = None
+
+
+class Join(_Msg):
+    """First message on a socket: a participant token from /api/join (or a resume
+    token from ``welcome``). ``last_seq`` asks to resume after that event."""
+
+    type: Literal["join"]
+    token: Annotated[str, Field(min_length=1, max_length=2048)]
+    last_seq: Annotated[int, Field(ge=0)] | None = None
+
+
+class Ping(_Msg):
+    type: Literal["ping"]
+    t: float | None = None
+
+
+class Grab(_Msg):
+    type: Literal["grab"]
+    object: _Name
+
+
+class Release(_Msg):
+    type: Literal["release"]
+    object: _Name
+
+
+class Leave(_Msg):
+    type: Literal["leave"]
+
+
+class Kick(_Msg):
+    type: Literal["kick"]
+    participant: _Name
+
+
+class Lock(_Msg):
+    type: Literal["lock"]
+    locked: bool
+
+
+class Summon(_Msg):
+    type: Literal["summon"]
+    position: Vec3
+
+
+class Freeze(_Msg):
+    type: Literal["freeze"]
+    frozen: bool
+
+
+class Reset(_Msg):
+    type: Literal["reset"]
+
+
+class End(_Msg):
+    type: Literal["end"]
+
+
+ClientMessage = Annotated[
+    Join | Ping | Grab | Release | Leave | Kick | Lock | Summon | Freeze | Reset | End,
+    Field(discriminator="type"),
+]
+_CLIENT_MESSAGE: TypeAdapter[Any] = TypeAdapter(ClientMessage)
+CLIENT_TYPES = frozenset(("join", "ping", "grab", "release", "leave", "kick", "lock", "summon", "freeze", "reset", "end"))
+
+
+def decode_control(text: str | bytes) -> _Msg:
+    """Parse and validate a client's JSON control message.
+
+    Raises ProtocolError with INVALID_JSON, UNKNOWN_TYPE or INVALID_MESSAGE and a
+    sentence a developer can act on.
+    """
+    try:
+        raw = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ProtocolError(ErrorCode.INVALID_JSON, f"Message is not valid JSON: {exc}.") from None
+    if not isinstance(raw, dict):
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, "A control message must be a JSON object with a 'type'.")
+    re = raw.get("id") if isinstance(raw.get("id"), (str, int)) else None
+    kind = raw.get("type")
+    if kind not in CLIENT_TYPES:
+        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"Unknown message type {kind!r}.", re)
+    try:
+        return _CLIENT_MESSAGE.validate_python(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'][1:]) or 'message'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ProtocolError(ErrorCode.INVALID_MESSAGE, f"Bad {kind!r} message: {problems}.", re) from None
+
+
+def dumps(message: dict[str, Any]) -> str:
+    """Serialise a server message compactly (one encoding shared by all recipients)."""
+    return json.dumps(message, separators=(",", ":"), allow_nan=False)
+
+
+def error(code: ErrorCode, message: str, re: str | int | None = None) -> dict[str, Any]:
+    """Build an ``error`` message."""
+    out: dict[str, Any] = {"type": "error", "code": str(code), "message": message}
+    if re is not None:
+        out["re"] = re
+    return out

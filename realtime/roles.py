@@ -1,0 +1,65 @@
+"""Who may do what: the one table that maps every action to the roles allowed.
+
+The room engine checks it for every socket message and the REST edge checks it
+for every route, so a permission lives in exactly one place. Tests walk every
+cell of PERMISSIONS.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    TEACHER = "teacher"
+    STUDENT = "student"
+    OBSERVER = "observer"
+
+
+class Action(StrEnum):
+    # room socket
+    JOIN = "join"
+    PING = "ping"
+    LEAVE = "leave"
+    POSE = "pose"
+    GRAB = "grab"
+    MOVE_OBJECT = "move_object"
+    RELEASE = "release"
+    KICK = "kick"
+    LOCK = "lock"
+    SUMMON = "summon"
+    FREEZE = "freeze"
+    RESET = "reset"
+    END = "end"
+    # REST
+    OPEN_SESSION = "open_session"
+    VIEW_SESSION = "view_session"
+
+
+_ALL = frozenset(Role)
+_ACTORS = frozenset({Role.TEACHER, Role.STUDENT})
+_TEACHER = frozenset({Role.TEACHER})
+
+#: Every action and the roles that may perform it. Observers watch and listen only.
+PERMISSIONS: dict[Action, frozenset[Role]] = {
+    Action.JOIN: _ALL,
+    Action.PING: _ALL,
+    Action.LEAVE: _ALL,
+    Action.POSE: _ACTORS,
+    Action.GRAB: _ACTORS,
+    Action.MOVE_OBJECT: _ACTORS,
+    Action.RELEASE: _ACTORS,
+    Action.KICK: _TEACHER,
+    Action.LOCK: _TEACHER,
+    Action.SUMMON: _TEACHER,
+    Action.FREEZE: _TEACHER,
+    Action.RESET: _TEACHER,
+    Action.END: _TEACHER,
+    Action.OPEN_SESSION: _TEACHER,
+    Action.VIEW_SESSION: _TEACHER,
+}
+
+
+def allowed(role: Role, action: Action) -> bool:
+    """True if ``role`` may perform ``action``."""
+    return role in PERMISSIONS[action]

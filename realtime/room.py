@@ -1,0 +1,560 @@
+"""The live room: a sans-I/O state machine for one practical.
+
+A Room takes inputs and returns outputs; it never awaits, never touches a
+socket and never reads the clock (``now`` is passed in):
+
+    room.handle(participant_id, message, now) -> list[Outgoing]
+    room.tick(now)                            -> list[Outgoing]
+
+That keeps unit tests deterministic, lets a recorded input log replay to the
+same state, and keeps the hot path (pose in, tick out) small enough to profile.
+
+Poses live in numpy structured arrays laid out exactly as they go on the wire
+(protocol.POSE_RECORD). An incoming pose is copied as raw bytes into a staging
+table; each tick validates every staged pose in one vectorised step, then
+encodes what changed into one frame that is sent, unchanged, to every recipient.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable, NamedTuple
+
+import numpy as np
+
+from realtime import protocol as p
+from realtime.limits import RoomLimits
+from realtime.roles import Action, Role, allowed
+from scenes.model import Scene
+
+#: Participant id the server edge uses for actions a teacher took over REST
+#: (already authorised there against the same role table).
+SYSTEM = "@server"
+
+
+class Enter(NamedTuple):
+    """A participant's socket authenticated and wants in (new, or resuming)."""
+
+    name: str
+    role: Role
+    last_seq: int | None = None
+
+
+class Disconnect(NamedTuple):
+    """The participant's socket went away without a ``leave``; the resume window starts."""
+
+
+class Send(NamedTuple):
+    """Data for one participant (``to``) or every connected participant (``to=None``).
+
+    ``replaceable`` frames (pose ticks) may be skipped for a slow client, which
+    then gets a full refresh; the others must be delivered in order.
+    """
+
+    to: str | None
+    data: str | bytes
+    replaceable: bool = False
+
+
+class Close(NamedTuple):
+    """Close this participant's socket with a WebSocket close code and reason."""
+
+    to: str
+    code: int
+    reason: str
+
+
+Outgoing = Send | Close
+
+_MESSAGE_ACTIONS: dict[type, Action] = {
+    p.PoseFrame: Action.POSE,
+    p.ObjectMove: Action.MOVE_OBJECT,
+    p.Grab: Action.GRAB,
+    p.Release: Action.RELEASE,
+    p.Leave: Action.LEAVE,
+    p.Kick: Action.KICK,
+    p.Lock: Action.LOCK,
+    p.Summon: Action.SUMMON,
+    p.Freeze: Action.FREEZE,
+    p.Reset: Action.RESET,
+    p.End: Action.END,
+}
+
+# quaternion columns inside a pose: head, left, right
+_QUAT_COLUMNS = [[3, 4, 5, 6], [10, 11, 12, 13], [17, 18, 19, 20]]
+_EYE_HEIGHT = 1.6
+
+
+@dataclass(slots=True)
+class Participant:
+    id: str
+    slot: int
+    name: str
+    role: Role
+    connected: bool = True
+    disconnected_at: float = 0.0
+    held: set[int] = field(default_factory=set)
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.id, "slot": self.slot, "name": self.name, "role": str(self.role), "connected": self.connected}
+
+
+class Room:
+    """One live practical: its participants, poses, objects and events."""
+
+    def __init__(self, room_id: str, scene: Scene, limits: RoomLimits, record: bool = False) -> None:
+        self.id = room_id
+        self.scene = scene
+        self.limits = limits
+        self.locked = False
+        self.frozen = False
+        self.ended = False
+        self.tick_no = 0
+        self.seq = 0
+        self.participants: dict[str, Participant] = {}
+        self._kicked: set[str] = set()
+        self._log: deque[tuple[int, str]] = deque(maxlen=limits.resume_log_events)
+        self._spawn_next = 0
+        #: every input, for replay; None unless recording
+        self.inputs: list[tuple[str, float, str | None, Any]] | None = [] if record else None
+
+        capacity = 64
+        self._poses = np.zeros(capacity, p.POSE_RECORD)
+        self._poses["slot"] = np.arange(capacity)
+        self._staging = self._poses.copy()
+        self._staging_bytes = memoryview(self._staging.view(np.uint8).reshape(-1))
+        self._pending = np.zeros(capacity, bool)
+        self._pose_dirty = np.zeros(capacity, bool)
+        self._active = np.zeros(capacity, bool)
+        self._slot_owner: list[str | None] = [None] * capacity
+
+        self._object_ids = scene.object_index()
+        n = len(scene.objects)
+        self._objects = np.zeros(n, p.OBJECT_RECORD)
+        self._objects["object"] = np.arange(n)
+        self._reset_objects()
+        self._object_dirty = np.zeros(n, bool)
+        self._lease_until = np.zeros(n)
+
+        self._handlers: dict[type, Callable[[Participant, Any, float], list[Outgoing]]] = {
+            p.PoseFrame: self._on_pose,
+            p.ObjectMove: self._on_object_move,
+            p.Grab: self._on_grab,
+            p.Release: self._on_release,
+            p.Leave: self._on_leave,
+            p.Kick: self._on_kick,
+            p.Lock: self._on_lock,
+            p.Summon: self._on_summon,
+            p.Freeze: self._on_freeze,
+            p.Reset: self._on_reset,
+            p.End: self._on_end,
+        }
+
+    # ------------------------------------------------------------------ inputs
+
+    def handle(self, participant_id: str, message: Any, now: float) -> list[Outgoing]:
+        """Apply one input from one participant; return what to send and close."""
+        if self.inputs is not None:
+            self.inputs.append(("handle", now, participant_id, message))
+        if isinstance(message, Enter):
+            return self._on_enter(participant_id, message, now)
+        if participant_id == SYSTEM:
+            actor = Participant(SYSTEM, -1, "server", Role.TEACHER)
+        else:
+            actor = self.participants.get(participant_id)
+            if actor is None:
+                return []
+        if isinstance(message, Disconnect):
+            return self._on_disconnect(actor, now)
+        action = _MESSAGE_ACTIONS.get(type(message))
+        if action is None:
+            raise TypeError(f"Room cannot handle {type(message).__name__}")
+        re = getattr(message, "id", None)
+        if self.ended:
+            return [self._error(actor, p.ErrorCode.SESSION_ENDED, "This practical has ended.", re)]
+        if not allowed(actor.role, action):
+            return [self._error(actor, p.ErrorCode.FORBIDDEN, f"A {actor.role} may not {action.value.replace('_', ' ')}.", re)]
+        return self._handlers[type(message)](actor, message, now)
+
+    def tick(self, now: float) -> list[Outgoing]:
+        """Advance the room one tick: validate staged poses, expire leases and
+        resume windows, and encode one frame of every change for everyone."""
+        if self.inputs is not None:
+            self.inputs.append(("tick", now, None, None))
+        self.tick_no += 1
+        out = self._accept_staged_poses()
+        out += self._expire(now)
+        poses = np.flatnonzero(self._pose_dirty)
+        objects = np.flatnonzero(self._object_dirty)
+        if len(poses) or len(objects):
+            frame = p.encode_tick(self.tick_no, self.seq, self._poses[poses], self._objects[objects])
+            self._pose_dirty[poses] = False
+            self._object_dirty[objects] = False
+            out.append(Send(None, frame, replaceable=True))
+        return out
+
+    # ------------------------------------------------------------------ reads
+
+    def full_frame(self) -> bytes:
+        """Every visible pose and every object, for a client that joined or missed frames."""
+        return p.encode_tick(self.tick_no, self.seq, self._poses[self._active], self._objects, full=True)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The room's state as JSON, sent in ``welcome``."""
+        slots = self._slot_owner
+        return {
+            "room": self.id,
+            "scene": {"id": self.scene.id, "title": self.scene.title},
+            "tick": self.tick_no,
+            "seq": self.seq,
+            "locked": self.locked,
+            "frozen": self.frozen,
+            "participants": [part.public() for part in self.participants.values()],
+            "objects": [
+                {
+                    "id": obj.id,
+                    "index": i,
+                    "title": obj.title,
+                    "interactable": obj.interactable,
+                    "holder": None if self._objects["holder"][i] == p.NO_HOLDER else slots[self._objects["holder"][i]],
+                    "transform": [round(float(v), 6) for v in self._objects["transform"][i]],
+                }
+                for i, obj in enumerate(self.scene.objects)
+            ],
+        }
+
+    def holder_of(self, object_id: str) -> str | None:
+        """Participant id holding an object, if any."""
+        slot = int(self._objects["holder"][self._object_ids[object_id]])
+        return None if slot == p.NO_HOLDER else self._slot_owner[slot]
+
+    def pose_of(self, participant_id: str) -> np.ndarray:
+        """The accepted pose (21 floats) of a participant."""
+        return self._poses["pose"][self.participants[participant_id].slot].copy()
+
+    def transform_of(self, object_id: str) -> np.ndarray:
+        return self._objects["transform"][self._object_ids[object_id]].copy()
+
+    def count(self) -> int:
+        """Participants counted against the room cap (teachers are not)."""
+        return sum(1 for part in self.participants.values() if part.role != Role.TEACHER)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _event(self, kind: str, **fields: Any) -> Send:
+        """A sequenced broadcast event, kept in the resume log."""
+        self.seq += 1
+        text = p.dumps({"type": kind, "seq": self.seq, **fields})
+        self._log.append((self.seq, text))
+        return Send(None, text)
+
+    def _error(self, actor: Participant, code: p.ErrorCode, message: str, re: str | int | None = None) -> Send:
+        return Send(actor.id, p.dumps(p.error(code, message, re)))
+
+    def _reset_objects(self) -> None:
+        self._objects["holder"] = p.NO_HOLDER
+        self._objects["transform"] = [obj.transform for obj in self.scene.objects] or np.zeros((0, 7))
+
+    def _grow(self) -> None:
+        old = len(self._poses)
+        new = old * 2
+        if new > p.NO_HOLDER:
+            raise OverflowError("Room has no free slot")
+        poses = np.zeros(new, p.POSE_RECORD)
+        poses[:old] = self._poses
+        poses["slot"][old:] = np.arange(old, new)
+        self._poses = poses
+        self._staging = poses.copy()
+        self._staging_bytes = memoryview(self._staging.view(np.uint8).reshape(-1))
+        for name in ("_pending", "_pose_dirty", "_active"):
+            grown = np.zeros(new, bool)
+            grown[:old] = getattr(self, name)
+            setattr(self, name, grown)
+        self._slot_owner.extend([None] * old)
+
+    def _free_slot(self) -> int:
+        try:
+            return self._slot_owner.index(None)
+        except ValueError:
+            self._grow()
+            return self._slot_owner.index(None)
+
+    def _spawn_pose(self) -> np.ndarray:
+        x, y, z = self.scene.spawn_points[self._spawn_next % len(self.scene.spawn_points)]
+        self._spawn_next += 1
+        pose = np.zeros(p.POSE_FLOATS, np.float32)
+        pose[0:3] = (x, y + _EYE_HEIGHT, z)
+        pose[7:10] = (x - 0.2, y + 1.1, z - 0.25)
+        pose[14:17] = (x + 0.2, y + 1.1, z - 0.25)
+        for cols in _QUAT_COLUMNS:
+            pose[cols[3]] = 1.0
+        return pose
+
+    def _release(self, index: int, reason: str) -> Send:
+        slot = int(self._objects["holder"][index])
+        self._objects["holder"][index] = p.NO_HOLDER
+        self._object_dirty[index] = True
+        holder = self._slot_owner[slot]
+        if holder in self.participants:
+            self.participants[holder].held.discard(index)
+        return self._event(
+            "released",
+            object=self.scene.objects[index].id,
+            participant=holder,
+            reason=reason,
+            transform=[round(float(v), 6) for v in self._objects["transform"][index]],
+        )
+
+    def _remove(self, part: Participant, reason: str) -> list[Outgoing]:
+        out: list[Outgoing] = [self._release(i, reason) for i in sorted(part.held)]
+        del self.participants[part.id]
+        self._slot_owner[part.slot] = None
+        self._active[part.slot] = False
+        self._pending[part.slot] = False
+        self._pose_dirty[part.slot] = False
+        out.append(self._event("left", participant=part.id, reason=reason))
+        return out
+
+    def _welcome(self, part: Participant, resumed: bool, last_seq: int | None) -> list[Outgoing]:
+        replay: list[tuple[int, str]] | None = None
+        if resumed and last_seq is not None and last_seq <= self.seq:
+            oldest = self._log[0][0] if self._log else self.seq + 1
+            if last_seq + 1 >= oldest:
+                replay = [item for item in self._log if item[0] > last_seq]
+        welcome: dict[str, Any] = {
+            "type": "welcome",
+            "protocol": p.PROTOCOL_VERSION,
+            "participant": part.public(),
+            "resumed": resumed,
+            "seq": self.seq,
+            "tick_rate": self.limits.tick_rate,
+            "limits": self.limits.public(),
+            "held": [self.scene.objects[i].id for i in sorted(part.held)],
+        }
+        if replay is None:
+            welcome["snapshot"] = self.snapshot()
+        else:
+            welcome["replayed"] = len(replay)
+        out: list[Outgoing] = [Send(part.id, p.dumps(welcome))]
+        out += [Send(part.id, text) for _, text in replay or ()]
+        out.append(Send(part.id, self.full_frame(), replaceable=True))
+        return out
+
+    # ------------------------------------------------------------------ handlers
+
+    def _on_enter(self, pid: str, msg: Enter, now: float) -> list[Outgoing]:
+        if self.ended:
+            return [
+                Send(pid, p.dumps(p.error(p.ErrorCode.SESSION_ENDED, "This practical has ended."))),
+                Close(pid, p.CloseCode.SESSION_ENDED, "practical ended"),
+            ]
+        if pid in self._kicked:
+            return [
+                Send(pid, p.dumps(p.error(p.ErrorCode.FORBIDDEN, "The teacher removed you from this practical."))),
+                Close(pid, p.CloseCode.KICKED, "removed by the teacher"),
+            ]
+        part = self.participants.get(pid)
+        if part is not None:  # reconnect within the resume window keeps identity and holds
+            was_connected = part.connected
+            part.connected = True
+            for index in part.held:
+                self._lease_until[index] = now + self.limits.grab_lease
+            out = self._welcome(part, resumed=True, last_seq=msg.last_seq)
+            if not was_connected:
+                out.append(self._event("presence", participant=pid, connected=True))
+            return out
+        if msg.role != Role.TEACHER:
+            if self.locked:
+                return [
+                    Send(pid, p.dumps(p.error(p.ErrorCode.ROOM_LOCKED, "The teacher has locked this practical."))),
+                    Close(pid, p.CloseCode.ROOM_LOCKED, "practical locked"),
+                ]
+            if self.count() >= self.limits.room_cap:
+                return [
+                    Send(pid, p.dumps(p.error(p.ErrorCode.ROOM_FULL, f"This practical is full ({self.limits.room_cap} places)."))),
+                    Close(pid, p.CloseCode.ROOM_FULL, "practical full"),
+                ]
+        slot = self._free_slot()
+        part = Participant(pid, slot, msg.name, msg.role)
+        self.participants[pid] = part
+        self._slot_owner[slot] = pid
+        if msg.role != Role.OBSERVER:
+            self._poses["pose"][slot] = self._spawn_pose()
+            self._poses["flags"][slot] = 0
+            self._poses["stamp"][slot] = 0
+            self._active[slot] = True
+            self._pose_dirty[slot] = True
+        joined = self._event("joined", participant=part.public())
+        return [*self._welcome(part, resumed=False, last_seq=None), joined]
+
+    def _on_disconnect(self, part: Participant, now: float) -> list[Outgoing]:
+        if not part.connected:
+            return []
+        part.connected = False
+        part.disconnected_at = now
+        return [self._event("presence", participant=part.id, connected=False)]
+
+    def _on_pose(self, part: Participant, msg: p.PoseFrame, now: float) -> list[Outgoing]:
+        # Hot path: copy the bytes; validation happens for all staged poses at tick.
+        base = part.slot * p.POSE_RECORD.itemsize
+        data = msg.data
+        self._staging_bytes[base + 2] = data[1]
+        self._staging_bytes[base + 4 : base + p.POSE_RECORD.itemsize] = data[4:]
+        self._pending[part.slot] = True
+        return []
+
+    def _accept_staged_poses(self) -> list[Outgoing]:
+        slots = np.flatnonzero(self._pending)
+        if not len(slots):
+            return []
+        self._pending[slots] = False
+        staged = self._staging[slots]
+        pose = staged["pose"]
+        ok = np.isfinite(pose).all(axis=1) & (np.abs(pose) <= p.MAX_COORDINATE).all(axis=1)
+        for cols in _QUAT_COLUMNS:
+            norm = np.einsum("ij,ij->i", pose[:, cols], pose[:, cols])
+            ok &= (norm > 0.81) & (norm < 1.21)
+        good = slots[ok]
+        self._poses[good] = staged[ok]
+        self._pose_dirty[good] = True
+        out: list[Outgoing] = []
+        for slot in slots[~ok]:
+            owner = self._slot_owner[slot]
+            if owner is not None:
+                out.append(
+                    Send(
+                        owner,
+                        p.dumps(
+                            p.error(
+                                p.ErrorCode.BAD_POSE,
+                                "Pose refused: every value must be finite and within "
+                                f"{p.MAX_COORDINATE:g} m, and each rotation a unit quaternion.",
+                            )
+                        ),
+                    )
+                )
+        return out
+
+    def _object_index(self, part: Participant, object_id: str, re: str | int | None) -> int | Send:
+        index = self._object_ids.get(object_id)
+        if index is None:
+            return self._error(part, p.ErrorCode.UNKNOWN_OBJECT, f"There is no object {object_id!r} in this lab.", re)
+        return index
+
+    def _on_object_move(self, part: Participant, msg: p.ObjectMove, now: float) -> list[Outgoing]:
+        if msg.object_index >= len(self._objects):
+            return [self._error(part, p.ErrorCode.UNKNOWN_OBJECT, f"There is no object with index {msg.object_index}.")]
+        if self._objects["holder"][msg.object_index] != part.slot:
+            obj = self.scene.objects[msg.object_index].id
+            return [self._error(part, p.ErrorCode.NOT_HOLDER, f"You do not hold {obj!r}; grab it first.")]
+        self._objects["transform"][msg.object_index] = msg.transform
+        self._object_dirty[msg.object_index] = True
+        self._lease_until[msg.object_index] = now + self.limits.grab_lease
+        return []
+
+    def _on_grab(self, part: Participant, msg: p.Grab, now: float) -> list[Outgoing]:
+        index = self._object_index(part, msg.object, msg.id)
+        if isinstance(index, Send):
+            return [index]
+        if not self.scene.objects[index].interactable:
+            return [self._error(part, p.ErrorCode.NOT_INTERACTABLE, f"{msg.object!r} is fixed in place.", msg.id)]
+        if self.frozen and part.role != Role.TEACHER:
+            return [self._error(part, p.ErrorCode.FROZEN, "The teacher has paused interaction.", msg.id)]
+        holder = int(self._objects["holder"][index])
+        if holder == part.slot:
+            self._lease_until[index] = now + self.limits.grab_lease
+            return []
+        if holder != p.NO_HOLDER:
+            return [
+                self._error(
+                    part, p.ErrorCode.OBJECT_HELD, f"{msg.object!r} is held by {self._slot_owner[holder]}.", msg.id
+                )
+            ]
+        self._objects["holder"][index] = part.slot
+        self._object_dirty[index] = True
+        self._lease_until[index] = now + self.limits.grab_lease
+        part.held.add(index)
+        return [self._event("grabbed", object=msg.object, participant=part.id)]
+
+    def _on_release(self, part: Participant, msg: p.Release, now: float) -> list[Outgoing]:
+        index = self._object_index(part, msg.object, msg.id)
+        if isinstance(index, Send):
+            return [index]
+        if index not in part.held:
+            return [self._error(part, p.ErrorCode.NOT_HOLDER, f"You do not hold {msg.object!r}.", msg.id)]
+        return [self._release(index, "released")]
+
+    def _on_leave(self, part: Participant, msg: p.Leave, now: float) -> list[Outgoing]:
+        return [*self._remove(part, "left"), Close(part.id, p.CloseCode.LEFT, "left the practical")]
+
+    def _on_kick(self, part: Participant, msg: p.Kick, now: float) -> list[Outgoing]:
+        target = self.participants.get(msg.participant)
+        if target is None:
+            return [self._error(part, p.ErrorCode.UNKNOWN_PARTICIPANT, f"No participant {msg.participant!r}.", msg.id)]
+        if target.id == part.id or target.role == Role.TEACHER:
+            return [self._error(part, p.ErrorCode.FORBIDDEN, "Teachers cannot be removed from a practical.", msg.id)]
+        self._kicked.add(target.id)
+        return [*self._remove(target, "kicked"), Close(target.id, p.CloseCode.KICKED, "removed by the teacher")]
+
+    def _on_lock(self, part: Participant, msg: p.Lock, now: float) -> list[Outgoing]:
+        if self.locked == msg.locked:
+            return []
+        self.locked = msg.locked
+        return [self._event("locked", locked=msg.locked, by=part.id)]
+
+    def _on_summon(self, part: Participant, msg: p.Summon, now: float) -> list[Outgoing]:
+        if not all(abs(v) <= p.MAX_COORDINATE for v in msg.position):
+            return [self._error(part, p.ErrorCode.INVALID_MESSAGE, "Summon point is out of range.", msg.id)]
+        return [self._event("summoned", position=msg.position, by=part.id)]
+
+    def _on_freeze(self, part: Participant, msg: p.Freeze, now: float) -> list[Outgoing]:
+        if self.frozen == msg.frozen:
+            return []
+        self.frozen = msg.frozen
+        out: list[Outgoing] = []
+        if msg.frozen:
+            for other in self.participants.values():
+                if other.role != Role.TEACHER:
+                    out += [self._release(i, "frozen") for i in sorted(other.held)]
+        out.append(self._event("frozen", frozen=msg.frozen, by=part.id))
+        return out
+
+    def _on_reset(self, part: Participant, msg: p.Reset, now: float) -> list[Outgoing]:
+        for other in self.participants.values():
+            other.held.clear()
+        self._reset_objects()
+        self._object_dirty[:] = True
+        return [self._event("reset", by=part.id, objects=self.snapshot()["objects"])]
+
+    def _on_end(self, part: Participant, msg: p.End, now: float) -> list[Outgoing]:
+        self.ended = True
+        out: list[Outgoing] = [self._event("ended", by=part.id)]
+        out += [Close(pid, p.CloseCode.SESSION_ENDED, "practical ended") for pid in self.participants]
+        return out
+
+    # ------------------------------------------------------------------ timers
+
+    def _expire(self, now: float) -> list[Outgoing]:
+        out: list[Outgoing] = []
+        for part in [q for q in self.participants.values() if not q.connected]:
+            if now - part.disconnected_at >= self.limits.resume_window:
+                out += self._remove(part, "timeout")
+        held = np.flatnonzero((self._objects["holder"] != p.NO_HOLDER) & (self._lease_until <= now))
+        for index in held:
+            holder = self.participants.get(self._slot_owner[int(self._objects["holder"][index])] or "")
+            if holder is not None and holder.connected:
+                out.append(self._release(int(index), "lease"))
+        return out
+
+
+def replay(room_id: str, scene: Scene, limits: RoomLimits, inputs: list[tuple[str, float, str | None, Any]]) -> Room:
+    """Rebuild a room from a recorded input log (session replay, recovery)."""
+    room = Room(room_id, scene, limits)
+    for kind, now, pid, message in inputs:
+        if kind == "tick":
+            room.tick(now)
+        else:
+            assert pid is not None
+            room.handle(pid, message, now)
+    return room

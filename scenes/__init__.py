@@ -1,0 +1,1 @@
+"""Scene packages: the labs a practical takes place in."""

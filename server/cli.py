@@ -1,0 +1,122 @@
+"""The ``amaliy`` command: serve, users, bots."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+
+from server.config import Config, from_env
+
+
+def _serve_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="address to listen on (default 0.0.0.0; env AMALIY_HOST)")
+    parser.add_argument("--port", type=int, help="HTTP port (default 8000; env AMALIY_PORT)")
+    parser.add_argument("--ws-port", type=int, help="room socket port (default HTTP port + 1; env AMALIY_WS_PORT)")
+    parser.add_argument("--data-dir", help="where the database and secrets live (default ./amaliy-data)")
+    parser.add_argument("--public-url", help="base URL printed in links, e.g. http://10.0.0.5:8000")
+    parser.add_argument("--tick-rate", type=float, help="room ticks per second (default 30)")
+    parser.add_argument("--room-cap", type=int, help="students and observers per practical (default 40)")
+    parser.add_argument("--resume-window", type=float, help="seconds a dropped participant keeps its place (default 30)")
+    parser.add_argument("--max-message-bytes", type=int, help="largest message a client may send (default 16384)")
+    parser.add_argument("--msg-rate", type=float, help="messages per second per client (default 120)")
+    parser.add_argument("--no-demo", action="store_true", help="do not open a demo practical on start")
+
+
+def _config(args: argparse.Namespace) -> Config:
+    values = {
+        name: getattr(args, name, None)
+        for name in (
+            "host",
+            "port",
+            "ws_port",
+            "data_dir",
+            "public_url",
+            "tick_rate",
+            "room_cap",
+            "resume_window",
+            "max_message_bytes",
+            "msg_rate",
+        )
+    }
+    if getattr(args, "no_demo", False):
+        values["demo"] = False
+    return from_env().with_overrides(**values)
+
+
+async def _serve(config: Config) -> None:
+    import uvicorn
+
+    from server.api import WEB_ROOT, create_app
+    from server.node import Node
+
+    node = Node(config)
+    await node.start()
+    teachers = node.store.teachers()
+    if not teachers:
+        teacher, key = node.store.add_teacher("Teacher")
+        print(f"\nCreated teacher '{teacher.name}'. Teacher key (shown once, keep it safe):\n  {key}\n", flush=True)
+        teachers = [teacher]
+    if config.demo and not node.store.sessions(status="open"):
+        node.open_session(teachers[0], "demo-lab", "Demo practical")
+    if not (WEB_ROOT / "node_modules" / "three").is_dir():
+        print("Web client dependencies are missing: run 'npm ci' in clients/web.", file=sys.stderr, flush=True)
+    base = node.base_url()
+    for session in node.store.sessions(status="open"):
+        owner = next((t for t in teachers if t.id == session.teacher_id), None)
+        print(f"Practical '{session.title}' ({session.scene_id}), join code {session.join_code}", flush=True)
+        print(f"  students: {base}/?code={session.join_code}", flush=True)
+        if owner is not None:
+            print(f"  teacher:  {base}/#token={node.teacher_token(owner, session)}", flush=True)
+    print(f"API docs: {base}/docs   room socket: {node.ws_url()}\n", flush=True)
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(node), host=config.host, port=config.port, ws="none", lifespan="off", log_level="warning")
+    )
+    try:
+        await server.serve()
+    finally:
+        await node.stop()
+
+
+def _users(args: argparse.Namespace) -> None:
+    from server.store import Store
+
+    store = Store(_config(args).data_dir)
+    try:
+        if args.users_command == "add":
+            teacher, key = store.add_teacher(args.name)
+            print(f"Teacher '{teacher.name}' ({teacher.id}) key:\n  {key}")
+        else:
+            for teacher in store.teachers():
+                print(f"{teacher.id}  {teacher.name}")
+    finally:
+        store.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bots"]:
+        # The bots are a separate program that talks to the server over the network only.
+        os.execv(sys.executable, [sys.executable, "-m", "amaliy_client.bots", *argv[1:]])
+    parser = argparse.ArgumentParser(prog="amaliy", description="Realtime server for live virtual practicals.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the server (opens a demo practical when none is open)")
+    _serve_args(serve)
+    users = sub.add_parser("users", help="manage teachers")
+    users.add_argument("--data-dir", help="data dir of the server (default ./amaliy-data)")
+    users_sub = users.add_subparsers(dest="users_command", required=True)
+    add = users_sub.add_parser("add", help="add a teacher and print their key")
+    add.add_argument("name")
+    users_sub.add_parser("list", help="list teachers")
+    sub.add_parser("bots", help="put simulated students into a practical (see 'amaliy bots --help')")
+    args = parser.parse_args(argv)
+    if args.command == "serve":
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+        try:
+            asyncio.run(_serve(_config(args)))
+        except KeyboardInterrupt:
+            pass
+    elif args.command == "users":
+        _users(args)

@@ -1,0 +1,72 @@
+"""Server configuration: defaults, overridden by AMALIY_* environment variables, then by CLI flags."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from realtime.limits import RoomLimits
+
+ENV_PREFIX = "AMALIY_"
+
+
+@dataclass(frozen=True)
+class Config:
+    host: str = "0.0.0.0"
+    port: int = 8000
+    #: the room socket's port; 0 means ``port + 1``
+    ws_port: int = 0
+    data_dir: Path = Path("./amaliy-data")
+    #: base URL printed in links and used for the socket address, e.g. http://10.0.0.5:8000
+    public_url: str = ""
+    #: open a demo practical on start when none is open
+    demo: bool = True
+    #: seconds a participant token stays valid
+    token_ttl: float = 12 * 3600.0
+    #: joins per minute accepted from one address (join codes are guessable otherwise)
+    join_rate_per_min: float = 30.0
+    #: open practicals per teacher
+    max_sessions_per_teacher: int = 20
+    limits: RoomLimits = field(default_factory=RoomLimits)
+
+    @property
+    def room_port(self) -> int:
+        return self.ws_port or self.port + 1
+
+    def with_overrides(self, **values: Any) -> "Config":
+        """A copy with the given settings; names of RoomLimits fields go into ``limits``."""
+        limit_names = {f.name for f in fields(RoomLimits)}
+        limits = {k: v for k, v in values.items() if k in limit_names and v is not None}
+        top = {k: v for k, v in values.items() if k not in limit_names and v is not None}
+        if "data_dir" in top:
+            top["data_dir"] = Path(top["data_dir"])
+        return replace(self, limits=replace(self.limits, **limits), **top)
+
+
+def _coerce(raw: str, like: Any) -> Any:
+    if isinstance(like, bool):
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if isinstance(like, int):
+        return int(raw)
+    if isinstance(like, float):
+        return float(raw)
+    return raw
+
+
+def from_env(environ: dict[str, str] | None = None) -> Config:
+    """Defaults overridden by AMALIY_<NAME> variables (any Config or RoomLimits field)."""
+    env = os.environ if environ is None else environ
+    base = Config()
+    values: dict[str, Any] = {}
+    for f in fields(Config) + fields(RoomLimits):
+        key = ENV_PREFIX + f.name.upper()
+        if f.name == "limits" or key not in env:
+            continue
+        default = getattr(base.limits if hasattr(base.limits, f.name) else base, f.name)
+        try:
+            values[f.name] = _coerce(env[key], default) if not isinstance(default, Path) else env[key]
+        except ValueError:
+            raise SystemExit(f"{key}={env[key]!r} is not a valid {type(default).__name__}") from None
+    return base.with_overrides(**values)
