@@ -120,3 +120,7 @@ def main(argv: list[str] | None = None) -> None:
             pass
     elif args.command == "users":
         _users(args)
+
+
+if __name__ == "__main__":
+    main()

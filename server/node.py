@@ -102,7 +102,7 @@ class Node:
     def end_session(self, session_id: str) -> None:
         runner = self.runners.get(session_id)
         if runner is not None:
-            runner.handle(SYSTEM, End())
+            runner.handle(SYSTEM, End(type="end"))
         else:
             self.store.end_session(session_id)
 

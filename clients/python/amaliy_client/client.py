@@ -242,8 +242,9 @@ class AmaliyClient:
         except ConnectionClosed:
             pass
         finally:
-            if ws.close_rcvd is not None:
-                self.close_code, self.close_reason = ws.close_rcvd.code, ws.close_rcvd.reason
+            received = ws.protocol.close_rcvd
+            if received is not None:
+                self.close_code, self.close_reason = received.code, received.reason
             else:
                 self.close_code, self.close_reason = 1006, "connection lost"
             self._arrived.set()

@@ -1,0 +1,139 @@
+"""Shared fixtures: a real `amaliy serve` process on free loopback ports."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import httpx
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "test-artifacts"
+
+
+def free_port_pair() -> int:
+    """A port P such that P and P + 1 (HTTP and room socket) are both free."""
+    for _ in range(100):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        if port >= 65535:
+            continue
+        with socket.socket() as a, socket.socket() as b:
+            try:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port pair")
+
+
+@dataclass
+class LiveServer:
+    """A running server process and what it printed on start."""
+
+    proc: subprocess.Popen[str]
+    base_url: str
+    ws_url: str
+    teacher_key: str
+    demo_code: str
+    teacher_url: str
+    output: list[str] = field(default_factory=list)
+
+    def http(self, **kw: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.base_url, timeout=10, **kw)
+
+    def open_session(self, title: str = "Test practical") -> dict[str, Any]:
+        """Open a fresh practical as the teacher (each test gets its own room)."""
+        with self.http() as http:
+            response = http.post(
+                "/api/sessions", json={"scene": "demo-lab", "title": title}, headers={"Authorization": f"Bearer {self.teacher_key}"}
+            )
+            response.raise_for_status()
+            return response.json()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def start_server(data_dir: Path, env: dict[str, str] | None = None, args: list[str] | None = None) -> LiveServer:
+    """Start `amaliy serve` on free ports and wait until it answers /healthz."""
+    port = free_port_pair()
+    environ = {
+        **os.environ,
+        "AMALIY_JOIN_RATE_PER_MIN": "100000",
+        "AMALIY_MAX_SESSIONS_PER_TEACHER": "1000",
+        **(env or {}),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir), *(args or [])],
+        cwd=REPO,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError("server exited:\n" + "".join(lines))
+        lines.append(line)
+        if line.startswith("API docs:"):
+            break
+    text = "".join(lines)
+    key = re.search(r"^\s+(ak_\S+)$", text, re.M)
+    code = re.search(r"join code (\w+)", text)
+    teacher = re.search(r"teacher:\s+(\S+)", text)
+    assert key and code and teacher, text
+    server = LiveServer(proc, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port + 1}/room", key.group(1), code.group(1), teacher.group(1), lines)
+    # keep draining its output so a chatty server never blocks on a full pipe
+    threading.Thread(target=lambda: lines.extend(proc.stdout or ()), daemon=True).start()
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(server.base_url + "/healthz", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    server.stop()
+    raise RuntimeError("server did not become healthy")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    live = start_server(tmp_path_factory.mktemp("data"))
+    yield live
+    live.stop()
+
+
+@pytest.fixture
+def server_factory(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
+    """Start servers with custom settings; all are stopped after the test."""
+    started: list[LiveServer] = []
+
+    def factory(env: dict[str, str] | None = None, args: list[str] | None = None) -> LiveServer:
+        live = start_server(tmp_path / f"data{len(started)}", env, args)
+        started.append(live)
+        return live
+
+    yield factory
+    for live in started:
+        live.stop()

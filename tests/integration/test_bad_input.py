@@ -1,0 +1,200 @@
+"""Malformed, oversized, unauthorised and flooding clients against a real server.
+
+Each gets a clear error or close reason, and the room goes on unchanged for
+everyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+
+import httpx
+import numpy as np
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from amaliy_client import AmaliyClient
+from realtime import protocol as p
+
+from tests.conftest import LiveServer
+
+
+async def pair(server: LiveServer) -> tuple[dict, AmaliyClient, AmaliyClient]:
+    session = server.open_session()
+    good = await AmaliyClient.join(server.base_url, session["join_code"], "Good")
+    bad = await AmaliyClient.join(server.base_url, session["join_code"], "Bad")
+    await good.wait_until(lambda: bad.id in good.poses, what="Bad's avatar")
+    return session, good, bad
+
+
+async def assert_room_still_works(sender: AmaliyClient, watcher: AmaliyClient) -> None:
+    pose = watcher.poses[sender.id].copy()
+    pose[2] += 0.4
+    await sender.send_pose(pose)
+    await watcher.wait_until(lambda: abs(watcher.poses[sender.id][2] - pose[2]) < 1e-5, what="pose after bad input")
+
+
+@pytest.mark.parametrize(
+    "payload,code",
+    [
+        ("{not json", "invalid_json"),
+        ("[1, 2]", "invalid_message"),
+        ('{"type": "teleport"}', "unknown_type"),
+        ('{"no_type": 1}', "unknown_type"),
+        ('{"type": "grab", "object": 5}', "invalid_message"),
+        ('{"type": "grab"}', "invalid_message"),
+        ('{"type": "grab", "object": "beaker-1", "extra": true}', "invalid_message"),
+        ('{"type": "summon", "position": [1, 2]}', "invalid_message"),
+        ('{"type": "grab", "object": "unicorn"}', "unknown_object"),
+        ('{"type": "join", "token": "x"}', "already_joined"),
+        (b"\x01" + b"\x00" * 10, "bad_binary"),
+        (b"\x7f" + b"\x00" * 91, "bad_binary"),
+        (b"", "bad_binary"),
+        (p.encode_object_move(0, [math.inf, 0, 0, 0, 0, 0, 1]), "bad_binary"),
+        (p.encode_object_move(0, [0, 0, 0, 0, 0, 0, 1]), "not_holder"),
+        (p.encode_pose([float("nan")] * 21), "bad_pose"),
+        (p.encode_pose([1e9] + [0.0] * 5 + [1.0] * 15), "bad_pose"),
+    ],
+    ids=lambda v: repr(v)[:40],
+)
+async def test_bad_message_gets_error_and_room_goes_on(server: LiveServer, payload: str | bytes, code: str) -> None:
+    _, good, bad = await pair(server)
+    try:
+        before = good.poses[bad.id].copy()
+        await bad.send_raw(payload)
+        error = await bad.expect("error")
+        assert error["code"] == code and error["message"]
+        assert bad.close_code is None  # not disconnected for it
+        await assert_room_still_works(bad, good)
+        assert not np.allclose(good.poses[bad.id], before)
+    finally:
+        await good.close()
+        await bad.close()
+
+
+async def test_request_id_is_echoed_on_errors(server: LiveServer) -> None:
+    _, good, bad = await pair(server)
+    await bad.send({"type": "grab", "object": "nothing-here", "id": "req-7"})
+    assert (await bad.expect("error"))["re"] == "req-7"
+    await bad.send({"type": "grab", "id": 42})
+    assert (await bad.expect("error"))["re"] == 42
+    await good.close()
+    await bad.close()
+
+
+async def test_oversized_message_closes_with_1009(server: LiveServer) -> None:
+    _, good, bad = await pair(server)
+    await bad.send_raw("x" * (p.CLIENT_POSE.itemsize + 64 * 1024))
+    code, _ = await bad.closed()
+    assert code == 1009
+    await good.expect("presence", participant=bad.id, connected=False)
+    await good.close()
+
+
+async def test_flood_is_throttled_then_closed(server: LiveServer) -> None:
+    session, good, bad = await pair(server)
+    frame = p.encode_pose(good.poses[bad.id])
+    with pytest.raises(ConnectionClosed):
+        for _ in range(4000):  # far over 120/s for more than the 2 s grace
+            await bad.send_raw(frame)
+            await asyncio.sleep(0.0008)
+    code, reason = await bad.closed()
+    assert code == p.CloseCode.RATE_LIMITED and "rate" in reason
+    assert any(m["type"] == "error" and m["code"] == "rate_limited" for m in bad.drain())
+    other = await AmaliyClient.join(server.base_url, session["join_code"], "Other")
+    await good.wait_until(lambda: other.id in good.poses, what="Other's avatar")
+    await assert_room_still_works(other, good)
+    await good.close()
+    await other.close()
+
+
+async def test_messages_before_join_are_refused(server: LiveServer) -> None:
+    async with connect(server.ws_url) as ws:
+        await ws.send(p.encode_pose([0.0] * 21))
+        assert json.loads(await ws.recv())["code"] == "not_joined"
+        await ws.send(json.dumps({"type": "grab", "object": "beaker-1"}))
+        assert json.loads(await ws.recv())["code"] == "not_joined"
+
+
+async def test_forged_token_is_refused_with_4001(server: LiveServer) -> None:
+    session = server.open_session()
+    forged = session["teacher_token"][:-4] + "AAAA"
+    async with connect(server.ws_url) as ws:
+        await ws.send(json.dumps({"type": "join", "token": forged}))
+        error = json.loads(await ws.recv())
+        assert error["code"] == "unauthorized"
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == p.CloseCode.UNAUTHORIZED
+
+
+async def test_wrong_path_is_404(server: LiveServer) -> None:
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(server.ws_url.replace("/room", "/elsewhere")):
+            pass
+    assert refused.value.response.status_code == 404
+
+
+async def test_silent_sockets_are_dropped(server_factory) -> None:
+    live = server_factory(env={"AMALIY_JOIN_TIMEOUT": "1", "AMALIY_IDLE_TIMEOUT": "2"})
+    async with connect(live.ws_url) as ws:
+        with pytest.raises(ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 5)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == p.CloseCode.JOIN_TIMEOUT
+    client = AmaliyClient(live.ws_url, (await _join(live))["token"])
+    await client.connect()
+    client._keepalive.cancel()  # type: ignore[union-attr]  # go silent
+    code, _ = await client.closed(timeout=6)
+    assert code == p.CloseCode.IDLE
+
+
+async def _join(live: LiveServer, name: str = "S") -> dict:
+    async with httpx.AsyncClient(base_url=live.base_url) as http:
+        response = await http.post("/api/join", json={"code": live.demo_code, "name": name})
+        response.raise_for_status()
+        return response.json()
+
+
+async def test_room_cap_enforced_on_the_server(server_factory) -> None:
+    live = server_factory(args=["--room-cap", "2"])
+    first = await AmaliyClient.join(live.base_url, live.demo_code, "One")
+    second = await AmaliyClient.join(live.base_url, live.demo_code, "Two")
+    third = AmaliyClient(live.ws_url, (await _join(live, "Three"))["token"])
+    with pytest.raises(Exception) as refused:
+        await third.connect()
+    assert getattr(refused.value, "code", None) == "room_full"
+    assert third.close_code == p.CloseCode.ROOM_FULL
+    await second.close()
+    await first.expect("left", participant=second.id)
+    await third.connect()  # a place came free
+    assert len(first.participants) == 2
+    for client in (first, third):
+        await client.close()
+
+
+def test_rest_refuses_bad_input_clearly(server: LiveServer) -> None:
+    with server.http() as http:
+        bad_code = http.post("/api/join", json={"code": "O0I1L!", "name": "x"})
+        assert bad_code.status_code == 422
+        unknown = http.post("/api/join", json={"code": "ZZZZZZ", "name": "x"})
+        assert unknown.status_code == 404 and "ZZZZZZ" in unknown.json()["detail"]
+        long_name = http.post("/api/join", json={"code": server.demo_code, "name": "x" * 41})
+        assert long_name.status_code == 422
+        assert http.post("/api/sessions", json={}).status_code == 401
+        wrong_key = http.post("/api/sessions", json={}, headers={"Authorization": "Bearer ak_wrong"})
+        assert wrong_key.status_code == 401
+        auth = {"Authorization": f"Bearer {server.teacher_key}"}
+        no_scene = http.post("/api/sessions", json={"scene": "moon-base"}, headers=auth)
+        assert no_scene.status_code == 404 and "demo-lab" in no_scene.json()["detail"]
+        assert http.get("/api/sessions/s_nothing", headers=auth).status_code == 404
+        assert http.get("/healthz").json()["status"] == "ok"
+
+
+def test_join_attempts_are_rate_limited_per_address(server_factory) -> None:
+    live = server_factory(env={"AMALIY_JOIN_RATE_PER_MIN": "6"})
+    with live.http() as http:
+        statuses = [http.post("/api/join", json={"code": "ZZZZZZ", "name": "guess"}).status_code for _ in range(6)]
+    assert statuses[0] == 404 and statuses[-1] == 429

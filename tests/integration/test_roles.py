@@ -1,0 +1,192 @@
+"""Every action x role cell, exercised against a real server.
+
+EXPECTED is the product rule written out by hand (observers watch; students act
+in the lab; teachers also run the practical). The test checks the server's
+behaviour against it, over the room socket and over REST.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from typing import Awaitable, Callable
+
+import httpx
+import pytest
+
+from amaliy_client import AmaliyClient, join_code
+from realtime.protocol import CloseCode
+from realtime.roles import Action, Role
+
+from tests.conftest import LiveServer
+
+T, S, O = Role.TEACHER, Role.STUDENT, Role.OBSERVER
+EXPECTED: dict[Action, set[Role]] = {
+    Action.JOIN: {T, S, O},
+    Action.PING: {T, S, O},
+    Action.LEAVE: {T, S, O},
+    Action.POSE: {T, S},
+    Action.GRAB: {T, S},
+    Action.MOVE_OBJECT: {T, S},
+    Action.RELEASE: {T, S},
+    Action.KICK: {T},
+    Action.LOCK: {T},
+    Action.SUMMON: {T},
+    Action.FREEZE: {T},
+    Action.RESET: {T},
+    Action.END: {T},
+    Action.OPEN_SESSION: {T},
+    Action.VIEW_SESSION: {T},
+}
+REST_ACTIONS = {Action.OPEN_SESSION, Action.VIEW_SESSION}
+
+
+def test_expected_table_covers_every_action() -> None:
+    assert set(EXPECTED) == set(Action)
+
+
+async def connect_as(server: LiveServer, session: dict, role: Role, name: str) -> AmaliyClient:
+    if role == T:
+        client = AmaliyClient(session["ws_url"], session["teacher_token"])
+    else:
+        info = await join_code(server.base_url, session["join_code"], name, str(role))
+        client = AmaliyClient(info["ws_url"], info["token"])
+    await client.connect()
+    return client
+
+
+Attempt = Callable[[AmaliyClient, AmaliyClient, AmaliyClient], Awaitable[None]]
+
+
+async def _pose(actor: AmaliyClient, witness: AmaliyClient, target: AmaliyClient) -> None:
+    pose = actor.poses.get(actor.id)
+    pose = pose.copy() if pose is not None else witness.poses[witness.id].copy()
+    pose[0] += 0.75
+    await actor.send_pose(pose)
+    await witness.wait_until(lambda: actor.id in witness.poses and abs(witness.poses[actor.id][0] - pose[0]) < 1e-5, 2)
+
+
+async def _grabbed(actor: AmaliyClient, witness: AmaliyClient) -> None:
+    await actor.grab("beaker-1")
+    await witness.expect("grabbed", object="beaker-1", participant=actor.id, timeout=2)
+
+
+async def _move(actor: AmaliyClient, witness: AmaliyClient, target: AmaliyClient) -> None:
+    if witness.objects["beaker-1"]["holder"] != actor.id:
+        await actor.grab("beaker-1")
+    await actor.move("beaker-1", [0.3, 1.4, -0.9, 0, 0, 0, 1])
+    await witness.wait_until(lambda: abs(witness.objects["beaker-1"]["transform"][1] - 1.4) < 1e-5, 2)
+
+
+async def _release(actor: AmaliyClient, witness: AmaliyClient, target: AmaliyClient) -> None:
+    if witness.objects["beaker-1"]["holder"] is None:
+        await actor.grab("beaker-1")
+        await witness.expect("grabbed", object="beaker-1", participant=actor.id, timeout=2)
+    await actor.release("beaker-1")
+    await witness.expect("released", object="beaker-1", timeout=2)
+
+
+SOCKET: dict[Action, Attempt] = {
+    Action.JOIN: lambda a, w, t: _joined(a, w),
+    Action.PING: lambda a, w, t: _ping(a),
+    Action.LEAVE: lambda a, w, t: _leave(a),
+    Action.POSE: _pose,
+    Action.GRAB: lambda a, w, t: _grabbed(a, w),
+    Action.MOVE_OBJECT: _move,
+    Action.RELEASE: _release,
+    Action.KICK: lambda a, w, t: _kick(a, t),
+    Action.LOCK: lambda a, w, t: _event(a, w, {"type": "lock", "locked": True}, "locked"),
+    Action.SUMMON: lambda a, w, t: _event(a, w, {"type": "summon", "position": [0, 0, 1]}, "summoned"),
+    Action.FREEZE: lambda a, w, t: _event(a, w, {"type": "freeze", "frozen": True}, "frozen"),
+    Action.RESET: lambda a, w, t: _event(a, w, {"type": "reset"}, "reset"),
+    Action.END: lambda a, w, t: _event(a, w, {"type": "end"}, "ended"),
+}
+
+
+async def _joined(actor: AmaliyClient, witness: AmaliyClient) -> None:
+    assert actor.welcome["participant"]["id"] == actor.id
+    await witness.wait_until(lambda: actor.id in witness.participants, 2)
+
+
+async def _ping(actor: AmaliyClient) -> None:
+    await actor.send({"type": "ping", "t": 1.5, "id": "p1"})
+    assert (await actor.expect("pong", timeout=2))["re"] == "p1"
+
+
+async def _leave(actor: AmaliyClient) -> None:
+    await actor.send({"type": "leave"})
+    assert (await actor.closed())[0] == CloseCode.LEFT
+
+
+async def _kick(actor: AmaliyClient, target: AmaliyClient) -> None:
+    await actor.kick(target.id)
+    assert (await target.closed(2))[0] == CloseCode.KICKED
+
+
+async def _event(actor: AmaliyClient, witness: AmaliyClient, message: dict, event: str) -> None:
+    await actor.send(message)
+    await witness.expect(event, timeout=2)
+
+
+@pytest.mark.parametrize("role", [T, S, O], ids=str)
+@pytest.mark.parametrize("action", [a for a in Action if a not in REST_ACTIONS], ids=str)
+async def test_socket_action(server: LiveServer, action: Action, role: Role) -> None:
+    session = server.open_session()
+    witness = await connect_as(server, session, T if role != T else S, "Witness")
+    target = await connect_as(server, session, S, "Target")
+    actor = await connect_as(server, session, role, "Actor")
+    try:
+        if role == O and action in (Action.MOVE_OBJECT, Action.RELEASE):
+            # observers cannot hold anything; give the object to the target first
+            await target.grab("beaker-1")
+            await witness.expect("grabbed", timeout=2)
+        attempt = SOCKET[action](actor, witness, target)
+        if role in EXPECTED[action]:
+            await attempt
+        else:
+            with pytest.raises((TimeoutError, AssertionError)):  # the effect never shows
+                await asyncio.wait_for(attempt, 0.5)
+            errors = [m for m in actor.drain() if m["type"] == "error"]
+            assert errors and errors[0]["code"] == "forbidden", errors
+            assert f"A {role} may not" in errors[0]["message"]
+    finally:
+        for client in (actor, witness, target):
+            if client.close_code is None:
+                await client.close()
+
+
+@pytest.mark.parametrize("role", [T, S, O], ids=str)
+@pytest.mark.parametrize("action", sorted(REST_ACTIONS), ids=str)
+async def test_rest_action(server: LiveServer, action: Action, role: Role) -> None:
+    session = server.open_session()
+    if role == T:
+        credential = server.teacher_key
+    else:
+        credential = (await join_code(server.base_url, session["join_code"], "Someone", str(role)))["token"]
+    headers = {"Authorization": f"Bearer {credential}"}
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        if action == Action.OPEN_SESSION:
+            response = await http.post("/api/sessions", json={"scene": "demo-lab"}, headers=headers)
+        else:
+            response = await http.get(f"/api/sessions/{session['id']}", headers=headers)
+    if role in EXPECTED[action]:
+        assert response.status_code in (200, 201), response.text
+    else:
+        assert response.status_code == 403
+        assert f"A {role} may not" in response.json()["detail"]
+
+
+@pytest.mark.parametrize("role", [T, S, O], ids=str)
+@pytest.mark.parametrize("route,action", [("lock", Action.LOCK), ("end", Action.END)], ids=["lock", "end"])
+async def test_rest_teacher_powers(server: LiveServer, route: str, action: Action, role: Role) -> None:
+    session = server.open_session()
+    credential = server.teacher_key if role == T else (await join_code(server.base_url, session["join_code"], "X", str(role)))["token"]
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        body = {"locked": True} if route == "lock" else None
+        response = await http.post(f"/api/sessions/{session['id']}/{route}", json=body, headers={"Authorization": f"Bearer {credential}"})
+        if role in EXPECTED[action]:
+            assert response.status_code == 200, response.text
+            state = response.json()
+            assert state["locked"] is True if route == "lock" else state["status"] == "ended"
+        else:
+            assert response.status_code == 403

@@ -1,0 +1,69 @@
+"""Codecs: the binary layouts are the documented sizes and round-trip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from realtime import protocol as p
+
+
+def test_layout_sizes_match_the_documented_offsets() -> None:
+    assert p.CLIENT_POSE.itemsize == 92
+    assert p.CLIENT_OBJECT_MOVE.itemsize == 36
+    assert p.TICK_HEADER.itemsize == 16
+    assert p.POSE_RECORD.itemsize == 92
+    assert p.OBJECT_RECORD.itemsize == 32
+    # the room copies bytes 4..92 of a client pose straight into its record
+    assert p.CLIENT_POSE.fields["stamp"][1] == p.POSE_RECORD.fields["stamp"][1] == 4
+    assert p.CLIENT_POSE.fields["pose"][1] == p.POSE_RECORD.fields["pose"][1] == 8
+
+
+def test_pose_frame_bytes_are_little_endian_as_documented() -> None:
+    data = p.encode_pose([float(i) for i in range(21)], stamp=0x01020304, flags=3)
+    assert data[:8] == bytes([0x01, 0x03, 0, 0, 0x04, 0x03, 0x02, 0x01])
+    assert np.frombuffer(data, "<f4", 21, 8).tolist() == [float(i) for i in range(21)]
+
+
+def test_object_move_round_trip() -> None:
+    data = p.encode_object_move(3, [1, 2, 3, 0, 0, 0, 1], stamp=77)
+    move = p.decode_binary(data)
+    assert isinstance(move, p.ObjectMove)
+    assert (move.object_index, move.stamp, move.transform) == (3, 77, (1.0, 2.0, 3.0, 0.0, 0.0, 0.0, 1.0))
+
+
+def test_tick_round_trip_and_length_check() -> None:
+    poses = np.zeros(2, p.POSE_RECORD)
+    poses["slot"] = [4, 9]
+    poses["pose"][1, 0] = 2.5
+    objects = np.zeros(1, p.OBJECT_RECORD)
+    objects["holder"] = p.NO_HOLDER
+    data = p.encode_tick(12, 34, poses, objects, full=True)
+    frame = p.decode_tick(data)
+    assert (frame.tick, frame.event_seq, frame.full) == (12, 34, True)
+    assert frame.poses["slot"].tolist() == [4, 9] and frame.poses["pose"][1, 0] == 2.5
+    assert frame.objects["holder"].tolist() == [p.NO_HOLDER]
+    with pytest.raises(p.ProtocolError):
+        p.decode_tick(data[:-1])
+
+
+@pytest.mark.parametrize(
+    "text,code",
+    [
+        ("nope", p.ErrorCode.INVALID_JSON),
+        ('"string"', p.ErrorCode.INVALID_MESSAGE),
+        ('{"type": "fly"}', p.ErrorCode.UNKNOWN_TYPE),
+        ('{"type": "lock", "locked": "yes please"}', p.ErrorCode.INVALID_MESSAGE),
+        ('{"type": "summon", "position": [1, 2, NaN]}', p.ErrorCode.INVALID_MESSAGE),
+        ('{"type": "kick", "participant": ""}', p.ErrorCode.INVALID_MESSAGE),
+    ],
+)
+def test_control_validation_errors(text: str, code: p.ErrorCode) -> None:
+    with pytest.raises(p.ProtocolError) as err:
+        p.decode_control(text)
+    assert err.value.code == code and err.value.message
+
+
+def test_control_messages_parse() -> None:
+    msg = p.decode_control('{"type": "grab", "object": "beaker-1", "id": "r1"}')
+    assert isinstance(msg, p.Grab) and msg.object == "beaker-1" and msg.id == "r1"

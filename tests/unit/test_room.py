@@ -1,0 +1,331 @@
+"""The room engine with no sockets: inputs in, outputs out, clock passed in."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from realtime import protocol as p
+from realtime.limits import RoomLimits
+from realtime.roles import Role
+from realtime.room import SYSTEM, Close, Disconnect, Enter, Room, Send, replay
+from scenes import catalog
+
+SCENE = catalog.load("demo-lab")
+
+
+def make_room(**limits: object) -> Room:
+    return Room("s_test", SCENE, RoomLimits(**limits))  # type: ignore[arg-type]
+
+
+def messages(out: list, to: str | None = "*") -> list[dict]:
+    """JSON messages among outputs (optionally only those addressed to ``to``)."""
+    return [
+        json.loads(item.data)
+        for item in out
+        if isinstance(item, Send) and isinstance(item.data, str) and (to == "*" or item.to == to)
+    ]
+
+
+def of_type(out: list, kind: str) -> list[dict]:
+    return [m for m in messages(out) if m["type"] == kind]
+
+
+def frames(out: list) -> list[p.TickFrame]:
+    return [p.decode_tick(item.data) for item in out if isinstance(item, Send) and isinstance(item.data, bytes)]
+
+
+def pose_at(x: float, y: float = 1.6, z: float = 0.0) -> list[float]:
+    return [x, y, z, 0, 0, 0, 1, x - 0.2, 1.1, z, 0, 0, 0, 1, x + 0.2, 1.1, z, 0, 0, 0, 1]
+
+
+def enter(room: Room, pid: str, role: Role = Role.STUDENT, now: float = 0.0, name: str | None = None) -> list:
+    return room.handle(pid, Enter(name or pid, role), now)
+
+
+def test_join_gets_welcome_snapshot_and_full_frame_and_others_see_joined() -> None:
+    room = make_room()
+    enter(room, "a")
+    out = enter(room, "b")
+    welcome = of_type(out, "welcome")[0]
+    assert welcome["participant"]["id"] == "b"
+    assert {q["id"] for q in welcome["snapshot"]["participants"]} == {"a", "b"}
+    assert {o["id"] for o in welcome["snapshot"]["objects"]} >= {"beaker-1", "burner"}
+    joined = [item for item in out if isinstance(item, Send) and item.to is None]
+    assert json.loads(joined[0].data)["type"] == "joined"
+    full = [f for f in frames(out) if f.full]
+    assert len(full) == 1 and len(full[0].poses) == 2 and len(full[0].objects) == len(SCENE.objects)
+
+
+def test_pose_is_broadcast_once_per_tick_as_the_same_bytes() -> None:
+    room = make_room()
+    enter(room, "a")
+    enter(room, "b")
+    room.tick(0.0)
+    room.handle("a", p.PoseFrame(p.encode_pose(pose_at(1.0), stamp=1)), 0.01)
+    room.handle("a", p.PoseFrame(p.encode_pose(pose_at(2.0), stamp=2)), 0.02)  # newer replaces older
+    out = room.tick(0.033)
+    sends = [item for item in out if isinstance(item, Send)]
+    assert len(sends) == 1 and sends[0].to is None and sends[0].replaceable
+    frame = p.decode_tick(sends[0].data)
+    assert len(frame.poses) == 1
+    assert frame.poses[0]["slot"] == room.participants["a"].slot
+    assert frame.poses[0]["stamp"] == 2
+    assert frame.poses[0]["pose"][0] == pytest.approx(2.0)
+    assert room.tick(0.066) == []  # nothing changed, nothing sent
+
+
+def test_bad_pose_is_refused_and_room_state_unchanged() -> None:
+    room = make_room()
+    enter(room, "a")
+    room.tick(0.0)
+    before = room.pose_of("a")
+    bad = pose_at(1.0)
+    bad[0] = math.nan
+    room.handle("a", p.PoseFrame(p.encode_pose(bad)), 0.01)
+    out = room.tick(0.033)
+    assert [m["code"] for m in messages(out, "a")] == ["bad_pose"]
+    assert not frames(out)
+    np.testing.assert_array_equal(room.pose_of("a"), before)
+    unnormalised = pose_at(1.0)
+    unnormalised[6] = 5.0
+    room.handle("a", p.PoseFrame(p.encode_pose(unnormalised)), 0.04)
+    assert [m["code"] for m in messages(room.tick(0.066), "a")] == ["bad_pose"]
+
+
+def test_observer_cannot_send_poses_or_grab() -> None:
+    room = make_room()
+    enter(room, "obs", Role.OBSERVER)
+    out = room.handle("obs", p.PoseFrame(p.encode_pose(pose_at(1.0))), 0.0)
+    assert [m["code"] for m in messages(out)] == ["forbidden"]
+    out = room.handle("obs", p.Grab(type="grab", object="beaker-1"), 0.0)
+    assert [m["code"] for m in messages(out)] == ["forbidden"]
+    assert room.holder_of("beaker-1") is None
+
+
+def test_one_holder_and_moves_from_non_holders_refused() -> None:
+    room = make_room()
+    enter(room, "a")
+    enter(room, "b")
+    out = room.handle("a", p.Grab(type="grab", object="beaker-1"), 1.0)
+    assert of_type(out, "grabbed")[0]["participant"] == "a"
+    out = room.handle("b", p.Grab(type="grab", object="beaker-1", id=7), 1.1)
+    err = messages(out, "b")[0]
+    assert err["code"] == "object_held" and err["re"] == 7
+    index = room.scene.object_index()["beaker-1"]
+    before = room.transform_of("beaker-1")
+    out = room.handle("b", p.ObjectMove(index, 0, (0.0, 2.0, 0.0, 0.0, 0.0, 0.0, 1.0)), 1.2)
+    assert messages(out, "b")[0]["code"] == "not_holder"
+    np.testing.assert_array_equal(room.transform_of("beaker-1"), before)
+    room.handle("a", p.ObjectMove(index, 0, (0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0)), 1.3)
+    frame = frames(room.tick(1.33))[0]
+    assert frame.objects[0]["transform"][1] == pytest.approx(1.0)
+    assert frame.objects[0]["holder"] == room.participants["a"].slot
+    out = room.handle("b", p.Release(type="release", object="beaker-1"), 1.4)
+    assert messages(out, "b")[0]["code"] == "not_holder"
+    out = room.handle("a", p.Release(type="release", object="beaker-1"), 1.5)
+    assert of_type(out, "released")[0]["transform"][1] == pytest.approx(1.0)
+    out = room.handle("b", p.Grab(type="grab", object="beaker-1"), 1.6)
+    assert of_type(out, "grabbed")[0]["participant"] == "b"
+
+
+def test_unknown_object_errors() -> None:
+    room = make_room()
+    enter(room, "a")
+    out = room.handle("a", p.Grab(type="grab", object="unicorn"), 0.0)
+    assert messages(out)[0]["code"] == "unknown_object"
+    out = room.handle("a", p.ObjectMove(999, 0, (0.0,) * 6 + (1.0,)), 0.0)
+    assert messages(out)[0]["code"] == "unknown_object"
+
+
+def test_lease_times_out_only_for_a_silent_connected_holder() -> None:
+    room = make_room(grab_lease=2.0)
+    enter(room, "a")
+    room.handle("a", p.Grab(type="grab", object="beaker-1"), 0.0)
+    index = room.scene.object_index()["beaker-1"]
+    room.handle("a", p.ObjectMove(index, 0, (0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0)), 1.5)
+    assert not of_type(room.tick(3.0), "released")  # the move renewed the lease
+    out = room.tick(3.6)
+    assert of_type(out, "released")[0]["reason"] == "lease"
+    assert room.holder_of("beaker-1") is None
+
+
+def test_leave_releases_holds_and_frees_the_slot() -> None:
+    room = make_room()
+    enter(room, "a")
+    enter(room, "b")
+    room.handle("a", p.Grab(type="grab", object="burner"), 0.0)
+    out = room.handle("a", p.Leave(type="leave"), 1.0)
+    assert of_type(out, "released")[0]["object"] == "burner"
+    assert of_type(out, "left")[0]["reason"] == "left"
+    assert any(isinstance(item, Close) and item.to == "a" for item in out)
+    slot = room.participants["b"].slot
+    enter(room, "c")
+    assert room.participants["c"].slot != slot  # reuses a's slot, not b's
+    assert room.participants["c"].slot == 0
+
+
+def test_disconnect_keeps_identity_and_holds_within_resume_window() -> None:
+    room = make_room(resume_window=30.0)
+    enter(room, "a")
+    enter(room, "b")
+    room.handle("a", p.Grab(type="grab", object="beaker-2"), 0.0)
+    out = room.handle("a", Disconnect(), 1.0)
+    assert of_type(out, "presence")[0] == {"type": "presence", "seq": 4, "participant": "a", "connected": False}
+    room.tick(20.0)  # lease (15 s) does not run out while disconnected
+    assert room.holder_of("beaker-2") == "a"
+    out = room.handle("a", Enter("a", Role.STUDENT, last_seq=3), 25.0)
+    welcome = of_type(out, "welcome")[0]
+    assert welcome["resumed"] is True and welcome["replayed"] == 1 and welcome["held"] == ["beaker-2"]
+    replayed = [m for m in messages(out, "a") if m["type"] == "presence"]
+    assert replayed and replayed[0]["seq"] == 4
+    assert room.participants["a"].slot == 0 and room.holder_of("beaker-2") == "a"
+
+
+def test_resume_too_old_gets_a_fresh_snapshot() -> None:
+    room = make_room(resume_log_events=4)
+    enter(room, "a")
+    room.handle("a", Disconnect(), 0.0)
+    for i in range(10):
+        enter(room, f"x{i}")
+    welcome = of_type(room.handle("a", Enter("a", Role.STUDENT, last_seq=1), 1.0), "welcome")[0]
+    assert "snapshot" in welcome and len(welcome["snapshot"]["participants"]) == 11
+
+
+def test_resume_window_expiry_removes_participant_and_releases() -> None:
+    room = make_room(resume_window=5.0)
+    enter(room, "a")
+    room.handle("a", p.Grab(type="grab", object="beaker-1"), 0.0)
+    room.handle("a", Disconnect(), 1.0)
+    assert not of_type(room.tick(5.9), "left")
+    out = room.tick(6.1)
+    assert of_type(out, "released")[0]["reason"] == "timeout"
+    assert of_type(out, "left")[0]["reason"] == "timeout"
+    assert "a" not in room.participants
+
+
+def test_room_cap_counts_students_not_teachers() -> None:
+    room = make_room(room_cap=2)
+    enter(room, "s1")
+    enter(room, "s2")
+    out = enter(room, "s3")
+    assert messages(out)[0]["code"] == "room_full"
+    assert [c.code for c in out if isinstance(c, Close)] == [p.CloseCode.ROOM_FULL]
+    assert "s3" not in room.participants
+    assert of_type(enter(room, "t", Role.TEACHER), "welcome")
+
+
+def test_lock_refuses_newcomers_but_not_resumers() -> None:
+    room = make_room()
+    enter(room, "t", Role.TEACHER)
+    enter(room, "a")
+    room.handle("a", Disconnect(), 0.0)
+    out = room.handle("t", p.Lock(type="lock", locked=True), 0.0)
+    assert of_type(out, "locked")[0]["locked"] is True
+    out = enter(room, "new")
+    assert messages(out)[0]["code"] == "room_locked"
+    assert of_type(room.handle("a", Enter("a", Role.STUDENT), 1.0), "welcome")[0]["resumed"] is True
+    room.handle("t", p.Lock(type="lock", locked=False), 2.0)
+    assert of_type(enter(room, "new"), "welcome")
+
+
+def test_kick_removes_and_bans_the_participant() -> None:
+    room = make_room()
+    enter(room, "t", Role.TEACHER)
+    enter(room, "a")
+    room.handle("a", p.Grab(type="grab", object="beaker-1"), 0.0)
+    out = room.handle("t", p.Kick(type="kick", participant="a"), 1.0)
+    assert of_type(out, "left")[0]["reason"] == "kicked"
+    assert [(c.to, c.code) for c in out if isinstance(c, Close)] == [("a", p.CloseCode.KICKED)]
+    assert room.holder_of("beaker-1") is None
+    out = enter(room, "a")
+    assert messages(out)[0]["code"] == "forbidden" and "a" not in room.participants
+    out = room.handle("t", p.Kick(type="kick", participant="t"), 2.0)
+    assert messages(out)[0]["code"] == "forbidden"
+
+
+def test_freeze_releases_student_holds_and_blocks_grabs() -> None:
+    room = make_room()
+    enter(room, "t", Role.TEACHER)
+    enter(room, "a")
+    room.handle("a", p.Grab(type="grab", object="beaker-1"), 0.0)
+    out = room.handle("t", p.Freeze(type="freeze", frozen=True), 1.0)
+    assert of_type(out, "released")[0]["reason"] == "frozen"
+    assert of_type(out, "frozen")[0]["frozen"] is True
+    assert messages(room.handle("a", p.Grab(type="grab", object="beaker-1"), 1.1))[0]["code"] == "frozen"
+    assert of_type(room.handle("t", p.Grab(type="grab", object="beaker-1"), 1.2), "grabbed")
+    room.handle("t", p.Freeze(type="freeze", frozen=False), 2.0)
+    assert of_type(room.handle("a", p.Grab(type="grab", object="beaker-2"), 2.1), "grabbed")
+
+
+def test_reset_restores_objects_and_releases_holds() -> None:
+    room = make_room()
+    enter(room, "t", Role.TEACHER)
+    enter(room, "a")
+    room.handle("a", p.Grab(type="grab", object="beaker-1"), 0.0)
+    index = room.scene.object_index()["beaker-1"]
+    room.handle("a", p.ObjectMove(index, 0, (3.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0)), 0.1)
+    out = room.handle("t", p.Reset(type="reset"), 1.0)
+    event = of_type(out, "reset")[0]
+    beaker = next(o for o in event["objects"] if o["id"] == "beaker-1")
+    assert beaker["holder"] is None and beaker["transform"][0] == pytest.approx(-0.6)
+    assert room.holder_of("beaker-1") is None
+    assert len(frames(room.tick(1.1))[0].objects) == len(SCENE.objects)
+
+
+def test_summon_broadcasts_the_point() -> None:
+    room = make_room()
+    enter(room, "t", Role.TEACHER)
+    out = room.handle("t", p.Summon(type="summon", position=[1.0, 0.0, 2.0]), 0.0)
+    assert of_type(out, "summoned")[0]["position"] == [1.0, 0.0, 2.0]
+
+
+def test_end_closes_everyone_and_refuses_further_input() -> None:
+    room = make_room()
+    enter(room, "t", Role.TEACHER)
+    enter(room, "a")
+    out = room.handle(SYSTEM, p.End(type="end"), 0.0)
+    assert of_type(out, "ended")
+    assert {c.to for c in out if isinstance(c, Close)} == {"t", "a"}
+    assert messages(room.handle("a", p.Grab(type="grab", object="burner"), 1.0))[0]["code"] == "session_ended"
+    assert messages(enter(room, "late"))[0]["code"] == "session_ended"
+
+
+def test_event_sequence_numbers_increase_by_one() -> None:
+    room = make_room()
+    out = enter(room, "t", Role.TEACHER) + enter(room, "a")
+    out += room.handle("t", p.Lock(type="lock", locked=True), 0.0)
+    out += room.handle("a", p.Grab(type="grab", object="burner"), 0.0)
+    seqs = [m["seq"] for m in messages(out) if "seq" in m and m["type"] != "welcome"]
+    assert seqs == list(range(1, len(seqs) + 1))
+
+
+def test_room_grows_past_its_initial_table() -> None:
+    room = make_room(room_cap=500)
+    for i in range(150):
+        enter(room, f"p{i}")
+    room.handle("p149", p.PoseFrame(p.encode_pose(pose_at(4.0))), 0.0)
+    frame = frames(room.tick(0.0))[0]
+    assert len(frame.poses) == 150
+    assert room.pose_of("p149")[0] == pytest.approx(4.0)
+
+
+def test_recorded_inputs_replay_to_the_same_state() -> None:
+    room = Room("s_rec", SCENE, RoomLimits(), record=True)
+    enter(room, "t", Role.TEACHER)
+    enter(room, "a", now=0.1)
+    enter(room, "b", now=0.2)
+    room.handle("a", p.PoseFrame(p.encode_pose(pose_at(1.5), stamp=9)), 0.3)
+    room.tick(0.33)
+    room.handle("a", p.Grab(type="grab", object="beaker-1"), 0.4)
+    room.handle("a", p.ObjectMove(0, 0, (0.5, 1.2, 0.0, 0.0, 0.0, 0.0, 1.0)), 0.5)
+    room.handle("b", Disconnect(), 0.6)
+    room.handle("t", p.Freeze(type="freeze", frozen=True), 0.7)
+    room.tick(0.8)
+    assert room.inputs is not None
+    copy = replay("s_rec", SCENE, RoomLimits(), room.inputs)
+    assert copy.snapshot() == room.snapshot()
+    assert copy.full_frame() == room.full_frame()
