@@ -29,6 +29,8 @@ class Config:
     join_rate_per_min: float = 30.0
     #: open practicals per teacher
     max_sessions_per_teacher: int = 20
+    #: room sockets open at once on this node (joined or not); more are refused at once
+    max_connections: int = 5000
     limits: RoomLimits = field(default_factory=RoomLimits)
 
     @property

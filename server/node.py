@@ -73,7 +73,7 @@ class Node:
         now = loop.time()
         for sock in list(self.sockets):
             if now - sock.last_seen > self.config.limits.idle_timeout:
-                sock.close(CloseCode.IDLE, "no messages received; send a ping at least every 15 s")
+                sock.close(CloseCode.IDLE, f"silent for {self.config.limits.idle_timeout:g} s; send a ping when idle")
         self._sweeper = loop.call_later(_SWEEP_PERIOD, self._sweep)
 
     # ------------------------------------------------------------------ sessions

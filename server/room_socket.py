@@ -59,6 +59,11 @@ class RoomSocket(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        if len(self.node.sockets) >= self.node.config.max_connections:
+            log.warning("refusing a connection: %d sockets open", len(self.node.sockets))
+            self.closed = True
+            transport.abort()
+            return
         self.node.sockets.add(self)
         self._timers.append(self.loop.call_later(self.limits.join_timeout, self._join_timeout))
 

@@ -14,7 +14,7 @@ import httpx
 import numpy as np
 import pytest
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidMessage, InvalidStatus
 
 from amaliy_client import AmaliyClient
 from realtime import protocol as p
@@ -198,3 +198,14 @@ def test_join_attempts_are_rate_limited_per_address(server_factory) -> None:
     with live.http() as http:
         statuses = [http.post("/api/join", json={"code": "ZZZZZZ", "name": "guess"}).status_code for _ in range(6)]
     assert statuses[0] == 404 and statuses[-1] == 429
+
+
+async def test_connections_beyond_the_node_limit_are_refused(server_factory) -> None:
+    live = server_factory(env={"AMALIY_MAX_CONNECTIONS": "2"})
+    async with connect(live.ws_url), connect(live.ws_url):
+        with pytest.raises(InvalidMessage):  # dropped before the handshake
+            async with connect(live.ws_url, open_timeout=3):
+                pass
+    async with connect(live.ws_url) as ws:  # places free again once those closed
+        await ws.send(json.dumps({"type": "ping"}))
+        assert json.loads(await ws.recv())["code"] == "not_joined"
