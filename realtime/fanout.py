@@ -58,6 +58,8 @@ class RoomRunner:
         self.loop = loop
         self.conns: dict[str, Connection] = {}
         self._on_end = on_end
+        #: participants cut off for being too slow during the current dispatch
+        self._too_slow: list[str] = []
         self._period = 1.0 / room.limits.tick_rate
         self._next = 0.0
         self._timer: asyncio.TimerHandle | None = None
@@ -99,6 +101,12 @@ class RoomRunner:
     # ------------------------------------------------------------------ output
 
     def dispatch(self, out: list[Outgoing]) -> None:
+        """Deliver a room's outputs in order.
+
+        A client cut off for being too slow is reported to the room only after
+        the whole batch went out, so its ``presence`` event can never overtake
+        an event the others have not received yet.
+        """
         for item in out:
             if isinstance(item, Close):
                 conn = self.conns.pop(item.to, None)
@@ -110,7 +118,10 @@ class RoomRunner:
                 conn = self.conns.get(item.to)
                 if conn is not None:
                     self._deliver(item.to, conn, ws_frame(item.data), item.replaceable)
-        if self.room.ended:
+        while self._too_slow:
+            pid = self._too_slow.pop(0)
+            self.dispatch(self.room.handle(pid, Disconnect(), self.loop.time()))
+        if self.room.ended and self._timer is not None:
             self.stop()
             self._on_end(self)
 
@@ -136,8 +147,8 @@ class RoomRunner:
                 return
         elif backlog > limits.event_backlog_bytes:
             del self.conns[pid]
-            conn.close(CloseCode.TOO_SLOW, "too slow to keep up; reconnect with your resume token")
-            self.dispatch(self.room.handle(pid, Disconnect(), self.loop.time()))
+            conn.close(CloseCode.TOO_SLOW, "too slow to keep up; reconnect with your token to resume")
+            self._too_slow.append(pid)
             return
         self._write(conn, frame)
 

@@ -25,7 +25,7 @@ from enum import IntEnum, StrEnum
 from typing import Annotated, Any, Literal, NamedTuple
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, TypeAdapter, ValidationError
 
 PROTOCOL_VERSION = 1
 
@@ -89,6 +89,8 @@ TICK_FULL = 0x01
 
 #: Largest magnitude accepted for any coordinate, in metres.
 MAX_COORDINATE = 10_000.0
+#: A rotation is accepted as a unit quaternion when its squared norm is in this open range.
+QUAT_NORM2_RANGE = (0.81, 1.21)
 
 _TRANSFORM = struct.Struct("<7f")
 
@@ -113,7 +115,6 @@ class ObjectMove(NamedTuple):
     """A client's move of an object it holds."""
 
     object_index: int
-    stamp: int
     transform: tuple[float, ...]
 
 
@@ -136,11 +137,17 @@ def decode_binary(data: bytes) -> PoseFrame | ObjectMove:
                 f"An object-move frame is {CLIENT_OBJECT_MOVE.itemsize} bytes; this one is {len(data)}.",
             )
         (obj,) = struct.unpack_from("<H", data, 2)
-        (stamp,) = struct.unpack_from("<I", data, 4)
         transform = _TRANSFORM.unpack_from(data, 8)
-        if not all(math.isfinite(v) and abs(v) <= MAX_COORDINATE for v in transform):
-            raise ProtocolError(ErrorCode.BAD_BINARY, "Object transform has a non-finite or out-of-range value.")
-        return ObjectMove(obj, stamp, transform)
+        norm2 = sum(v * v for v in transform[3:])
+        if not all(math.isfinite(v) and abs(v) <= MAX_COORDINATE for v in transform) or not (
+            QUAT_NORM2_RANGE[0] < norm2 < QUAT_NORM2_RANGE[1]
+        ):
+            raise ProtocolError(
+                ErrorCode.BAD_POSE,
+                f"Object transform refused: values must be finite and within {MAX_COORDINATE:g} m, "
+                "and the rotation a unit quaternion.",
+            )
+        return ObjectMove(obj, transform)
     raise ProtocolError(ErrorCode.BAD_BINARY, f"Unknown binary frame kind 0x{kind:02x}.")
 
 
@@ -251,7 +258,7 @@ class CloseCode(IntEnum):
 
 # ------------------------------------------------------------ control messages
 
-_ReqId = Annotated[str | int, Field(description="Client's request id, echoed as `re` in the reply.")]
+_ReqId = Annotated[StrictStr | StrictInt, Field(description="Client's request id, echoed as `re` in errors and pongs.")]
 Vec3 = Annotated[list[float], Field(min_length=3, max_length=3)]
 _Name = Annotated[str, Field(min_length=1, max_length=64)]
 
@@ -262,8 +269,8 @@ class _Msg(BaseModel):
 
 
 class Join(_Msg):
-    """First message on a socket: a participant token from /api/join (or a resume
-    token from ``welcome``). ``last_seq`` asks to resume after that event."""
+    """First message on a socket: the participant token from /api/join (or a teacher
+    link). The same token resumes after a drop; ``last_seq`` asks for the events since."""
 
     type: Literal["join"]
     token: Annotated[str, Field(min_length=1, max_length=2048)]
@@ -337,7 +344,7 @@ def decode_control(text: str | bytes) -> _Msg:
         raise ProtocolError(ErrorCode.INVALID_JSON, f"Message is not valid JSON: {exc}.") from None
     if not isinstance(raw, dict):
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, "A control message must be a JSON object with a 'type'.")
-    re = raw.get("id") if isinstance(raw.get("id"), (str, int)) else None
+    re = raw.get("id") if isinstance(raw.get("id"), (str, int)) and not isinstance(raw.get("id"), bool) else None
     kind = raw.get("type")
     if kind not in CLIENT_TYPES:
         raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"Unknown message type {kind!r}.", re)

@@ -63,3 +63,8 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
 def allowed(role: Role, action: Action) -> bool:
     """True if ``role`` may perform ``action``."""
     return role in PERMISSIONS[action]
+
+
+def refusal(role: Role, action: Action) -> str:
+    """The sentence shown when ``role`` may not perform ``action`` (socket and REST alike)."""
+    return f"The {role} role may not {action.value.replace('_', ' ')}."

@@ -25,7 +25,7 @@ import numpy as np
 
 from realtime import protocol as p
 from realtime.limits import RoomLimits
-from realtime.roles import Action, Role, allowed
+from realtime.roles import Action, Role, allowed, refusal
 from scenes.model import Scene
 
 #: Participant id the server edge uses for actions a teacher took over REST
@@ -174,7 +174,7 @@ class Room:
         if self.ended:
             return [self._error(actor, p.ErrorCode.SESSION_ENDED, "This practical has ended.", re)]
         if not allowed(actor.role, action):
-            return [self._error(actor, p.ErrorCode.FORBIDDEN, f"A {actor.role} may not {action.value.replace('_', ' ')}.", re)]
+            return [self._error(actor, p.ErrorCode.FORBIDDEN, refusal(actor.role, action), re)]
         return self._handlers[type(message)](actor, message, now)
 
     def tick(self, now: float) -> list[Outgoing]:
@@ -265,7 +265,9 @@ class Room:
         poses[:old] = self._poses
         poses["slot"][old:] = np.arange(old, new)
         self._poses = poses
-        self._staging = poses.copy()
+        staging = poses.copy()
+        staging[:old] = self._staging  # keep poses received but not yet validated
+        self._staging = staging
         self._staging_bytes = memoryview(self._staging.view(np.uint8).reshape(-1))
         for name in ("_pending", "_pose_dirty", "_active"):
             grown = np.zeros(new, bool)
@@ -412,9 +414,10 @@ class Room:
         staged = self._staging[slots]
         pose = staged["pose"]
         ok = np.isfinite(pose).all(axis=1) & (np.abs(pose) <= p.MAX_COORDINATE).all(axis=1)
+        low, high = p.QUAT_NORM2_RANGE
         for cols in _QUAT_COLUMNS:
             norm = np.einsum("ij,ij->i", pose[:, cols], pose[:, cols])
-            ok &= (norm > 0.81) & (norm < 1.21)
+            ok &= (norm > low) & (norm < high)
         good = slots[ok]
         self._poses[good] = staged[ok]
         self._pose_dirty[good] = True

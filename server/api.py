@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 from fastapi import Depends, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from realtime.limits import TokenBucket
 from realtime.protocol import Lock
@@ -43,9 +43,15 @@ class OpenSession(_In):
 
 
 class JoinRequest(_In):
-    code: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=f"^[{CODE_ALPHABET}]{{{CODE_LENGTH}}}$")]
+    code: Annotated[str, StringConstraints(pattern=f"^[{CODE_ALPHABET}]{{{CODE_LENGTH}}}$")]
     name: Name
     role: Literal["student", "observer"] = "student"
+
+    @field_validator("code", mode="before")
+    @classmethod
+    def _normalise(cls, value: object) -> object:
+        """Codes are read off a board: accept lower case and stray spaces."""
+        return value.strip().upper() if isinstance(value, str) else value
 
 
 class LockRequest(_In):
@@ -78,6 +84,12 @@ def create_app(node: Node) -> FastAPI:
         except TokenError as exc:
             raise HTTPException(401, f"Unknown key or token: {exc}") from None
         return Principal(claims.role, claims=claims)
+
+    def teacher_by_key(who: Principal, action: Action) -> Teacher:
+        require(who.role, action)
+        if who.teacher is None:
+            raise HTTPException(403, "Use your teacher key for this, not a participant token.")
+        return who.teacher
 
     def own_session(session_id: str, who: Principal, action: Action) -> Session:
         require(who.role, action)
@@ -139,20 +151,18 @@ def create_app(node: Node) -> FastAPI:
 
     @app.post("/api/sessions", status_code=201, tags=["sessions"])
     async def open_session(body: OpenSession, request: Request, who: Principal = Depends(principal)) -> dict[str, object]:
-        require(who.role, Action.OPEN_SESSION)
-        assert who.teacher is not None  # only teachers pass the table for this action
-        session = node.open_session(who.teacher, body.scene, body.title)
+        teacher = teacher_by_key(who, Action.OPEN_SESSION)
+        session = node.open_session(teacher, body.scene, body.title)
         out = describe(session, request)
-        token = node.teacher_token(who.teacher, session)
+        token = node.teacher_token(teacher, session)
         out["teacher_token"] = token
         out["teacher_url"] = f"{node.base_url()}/#token={token}"
         return out
 
     @app.get("/api/sessions", tags=["sessions"])
     async def list_sessions(request: Request, who: Principal = Depends(principal)) -> list[dict[str, object]]:
-        require(who.role, Action.VIEW_SESSION)
-        assert who.teacher is not None
-        return [describe(s, request) for s in node.store.sessions(who.teacher.id)]
+        teacher = teacher_by_key(who, Action.VIEW_SESSION)
+        return [describe(s, request) for s in node.store.sessions(teacher.id)]
 
     @app.get("/api/sessions/{session_id}", tags=["sessions"])
     async def get_session(session_id: str, request: Request, who: Principal = Depends(principal)) -> dict[str, object]:
@@ -161,9 +171,7 @@ def create_app(node: Node) -> FastAPI:
     @app.post("/api/sessions/{session_id}/token", tags=["sessions"])
     async def teacher_token(session_id: str, request: Request, who: Principal = Depends(principal)) -> dict[str, str]:
         session = own_session(session_id, who, Action.VIEW_SESSION)
-        if who.teacher is None:
-            raise HTTPException(403, "Only the practical's teacher, by key, can get a teacher token.")
-        return {"token": node.teacher_token(who.teacher, session), "ws_url": node.ws_url(request.headers.get("host"))}
+        return {"token": node.teacher_token(teacher_by_key(who, Action.VIEW_SESSION), session), "ws_url": node.ws_url(request.headers.get("host"))}
 
     @app.post("/api/sessions/{session_id}/lock", tags=["sessions"])
     async def lock_session(session_id: str, body: LockRequest, request: Request, who: Principal = Depends(principal)) -> dict[str, object]:

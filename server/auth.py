@@ -15,7 +15,7 @@ from pathlib import Path
 import jwt
 from fastapi import Header, HTTPException
 
-from realtime.roles import Action, Role, allowed
+from realtime.roles import Action, Role, allowed, refusal
 
 _ALGORITHM = "HS256"
 
@@ -75,4 +75,4 @@ def bearer(authorization: str | None = Header(default=None)) -> str:
 def require(role: Role, action: Action) -> None:
     """403 unless the role table allows this action."""
     if not allowed(role, action):
-        raise HTTPException(403, f"A {role} may not {action.value.replace('_', ' ')}.")
+        raise HTTPException(403, refusal(role, action))

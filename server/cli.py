@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 
 from server.config import Config, from_env
@@ -71,6 +72,9 @@ async def _serve(config: Config) -> None:
         if owner is not None:
             print(f"  teacher:  {base}/#token={node.teacher_token(owner, session)}", flush=True)
     print(f"API docs: {base}/docs   room socket: {node.ws_url()}\n", flush=True)
+    # uvicorn re-raises the signal that stopped it; make SIGTERM unwind like SIGINT
+    # so the node below still closes every socket with 1001 and closes the store.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     server = uvicorn.Server(
         uvicorn.Config(create_app(node), host=config.host, port=config.port, ws="none", lifespan="off", log_level="warning")
     )
@@ -78,6 +82,10 @@ async def _serve(config: Config) -> None:
         await server.serve()
     finally:
         await node.stop()
+
+
+def _exit_on_signal(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _users(args: argparse.Namespace) -> None:

@@ -94,7 +94,7 @@ class RoomSocket(asyncio.Protocol):
     # ------------------------------------------------------- Connection (fan-out)
 
     def write(self, frame: bytes) -> None:
-        if not self.closed and self.transport is not None:
+        if not self.closed and self.transport is not None and not self.transport.is_closing():
             self.transport.write(frame)
 
     def backlog(self) -> int:
@@ -122,9 +122,11 @@ class RoomSocket(asyncio.Protocol):
         for chunk in self.ws.data_to_send():
             if chunk:
                 self.transport.write(chunk)
-            elif self.transport.can_write_eof():
-                self.transport.write_eof()
-        if self.ws.close_expected() and not self.closed:
+            else:  # the protocol is done: half-close, and write nothing more
+                self.closed = True
+                if self.transport.can_write_eof():
+                    self.transport.write_eof()
+        if self.ws.close_expected() and self.transport is not None and not self.transport.is_closing():
             self.closed = True
             self._timers.append(self.loop.call_later(_CLOSE_GRACE, self.transport.abort))
 
@@ -160,6 +162,7 @@ class RoomSocket(asyncio.Protocol):
     def _frame(self, frame: Frame) -> None:
         opcode = frame.opcode
         if opcode not in (Opcode.TEXT, Opcode.BINARY):
+            self.last_seen = self.loop.time()  # a WebSocket ping keeps the socket alive too
             if opcode == Opcode.CONT:
                 self.close(p.CloseCode.POLICY, "fragmented messages are not supported")
             return  # ping, pong and close are answered by the protocol itself

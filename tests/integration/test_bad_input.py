@@ -53,7 +53,8 @@ async def assert_room_still_works(sender: AmaliyClient, watcher: AmaliyClient) -
         (b"\x01" + b"\x00" * 10, "bad_binary"),
         (b"\x7f" + b"\x00" * 91, "bad_binary"),
         (b"", "bad_binary"),
-        (p.encode_object_move(0, [math.inf, 0, 0, 0, 0, 0, 1]), "bad_binary"),
+        (p.encode_object_move(0, [math.inf, 0, 0, 0, 0, 0, 1]), "bad_pose"),
+        (p.encode_object_move(0, [0, 1, 0, 0, 0, 0, 5]), "bad_pose"),
         (p.encode_object_move(0, [0, 0, 0, 0, 0, 0, 1]), "not_holder"),
         (p.encode_pose([float("nan")] * 21), "bad_pose"),
         (p.encode_pose([1e9] + [0.0] * 5 + [1.0] * 15), "bad_pose"),
@@ -170,7 +171,7 @@ async def test_room_cap_enforced_on_the_server(server_factory) -> None:
     await second.close()
     await first.expect("left", participant=second.id)
     await third.connect()  # a place came free
-    assert len(first.participants) == 2
+    await first.wait_until(lambda: set(first.participants) == {first.id, third.id}, what="Three in the roster")
     for client in (first, third):
         await client.close()
 
@@ -209,3 +210,41 @@ async def test_connections_beyond_the_node_limit_are_refused(server_factory) -> 
     async with connect(live.ws_url) as ws:  # places free again once those closed
         await ws.send(json.dumps({"type": "ping"}))
         assert json.loads(await ws.recv())["code"] == "not_joined"
+
+
+async def test_join_codes_are_case_insensitive_and_tokens_are_not_keys(server: LiveServer) -> None:
+    session = server.open_session()
+    info = await _join_with(server, f"  {session['join_code'].lower()} ")
+    assert info["session"] == session["id"]
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        response = await http.post("/api/sessions", json={}, headers={"Authorization": f"Bearer {session['teacher_token']}"})
+    assert response.status_code == 403 and "teacher key" in response.json()["detail"]
+
+
+async def _join_with(live: LiveServer, code: str) -> dict:
+    async with httpx.AsyncClient(base_url=live.base_url) as http:
+        response = await http.post("/api/join", json={"code": code, "name": "S"})
+        response.raise_for_status()
+        return response.json()
+
+
+async def test_websocket_pings_keep_a_socket_alive(server_factory) -> None:
+    live = server_factory(env={"AMALIY_IDLE_TIMEOUT": "2"})
+    info = await _join(live)
+    async with connect(info["ws_url"], ping_interval=0.5) as ws:
+        await ws.send(json.dumps({"type": "join", "token": info["token"]}))
+        await asyncio.sleep(4)  # twice the idle timeout, with only protocol pings
+        await ws.send(json.dumps({"type": "ping", "id": 1}))
+        while True:
+            message = await asyncio.wait_for(ws.recv(), 2)
+            if isinstance(message, str) and json.loads(message)["type"] == "pong":
+                break
+
+
+async def test_sigterm_closes_sockets_with_going_away(server_factory) -> None:
+    live = server_factory()
+    client = await AmaliyClient.join(live.base_url, live.demo_code, "S")
+    live.proc.terminate()
+    code, _ = await client.closed(timeout=10)
+    assert code == p.CloseCode.GOING_AWAY
+    assert live.proc.wait(10) == 0

