@@ -14,6 +14,7 @@ class Role(StrEnum):
     TEACHER = "teacher"
     STUDENT = "student"
     OBSERVER = "observer"
+    DESIGNER = "designer"
 
 
 class Action(StrEnum):
@@ -34,17 +35,22 @@ class Action(StrEnum):
     # REST
     OPEN_SESSION = "open_session"
     VIEW_SESSION = "view_session"
+    LIST_SCENES = "list_scenes"
+    UPLOAD_SCENE = "upload_scene"
+    DELETE_SCENE = "delete_scene"
 
 
-_ALL = frozenset(Role)
+_IN_ROOM = frozenset({Role.TEACHER, Role.STUDENT, Role.OBSERVER})
 _ACTORS = frozenset({Role.TEACHER, Role.STUDENT})
 _TEACHER = frozenset({Role.TEACHER})
+_DESIGNER = frozenset({Role.DESIGNER})
 
-#: Every action and the roles that may perform it. Observers watch and listen only.
+#: Every action and the roles that may perform it. Observers watch and listen only;
+#: designers manage scene packages and take no part in live rooms.
 PERMISSIONS: dict[Action, frozenset[Role]] = {
-    Action.JOIN: _ALL,
-    Action.PING: _ALL,
-    Action.LEAVE: _ALL,
+    Action.JOIN: _IN_ROOM,
+    Action.PING: _IN_ROOM,
+    Action.LEAVE: _IN_ROOM,
     Action.POSE: _ACTORS,
     Action.GRAB: _ACTORS,
     Action.MOVE_OBJECT: _ACTORS,
@@ -57,6 +63,9 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.END: _TEACHER,
     Action.OPEN_SESSION: _TEACHER,
     Action.VIEW_SESSION: _TEACHER,
+    Action.LIST_SCENES: frozenset({Role.TEACHER, Role.DESIGNER}),
+    Action.UPLOAD_SCENE: _DESIGNER,
+    Action.DELETE_SCENE: _DESIGNER,
 }
 
 

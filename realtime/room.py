@@ -136,6 +136,7 @@ class Room:
         self._reset_objects()
         self._object_dirty = np.zeros(n, bool)
         self._lease_until = np.zeros(n)
+        self._lease = np.array([obj.lease or limits.grab_lease for obj in scene.objects])
 
         self._handlers: dict[type, Callable[[Participant, Any, float], list[Outgoing]]] = {
             p.PoseFrame: self._on_pose,
@@ -205,7 +206,13 @@ class Room:
         slots = self._slot_owner
         return {
             "room": self.id,
-            "scene": {"id": self.scene.id, "title": self.scene.title},
+            "scene": {
+                "id": self.scene.id,
+                "version": self.scene.version,
+                "title": self.scene.title,
+                "glb_url": self.scene.glb_url,
+                "zones": [zone.public() for zone in self.scene.zones],
+            },
             "tick": self.tick_no,
             "seq": self.seq,
             "locked": self.locked,
@@ -361,7 +368,7 @@ class Room:
             was_connected = part.connected
             part.connected = True
             for index in part.held:
-                self._lease_until[index] = now + self.limits.grab_lease
+                self._lease_until[index] = now + self._lease[index]
             out = self._welcome(part, resumed=True, last_seq=msg.last_seq)
             if not was_connected:
                 out.append(self._event("presence", participant=pid, connected=True))
@@ -453,7 +460,7 @@ class Room:
             return [self._error(part, p.ErrorCode.NOT_HOLDER, f"You do not hold {obj!r}; grab it first.")]
         self._objects["transform"][msg.object_index] = msg.transform
         self._object_dirty[msg.object_index] = True
-        self._lease_until[msg.object_index] = now + self.limits.grab_lease
+        self._lease_until[msg.object_index] = now + self._lease[msg.object_index]
         return []
 
     def _on_grab(self, part: Participant, msg: p.Grab, now: float) -> list[Outgoing]:
@@ -466,7 +473,7 @@ class Room:
             return [self._error(part, p.ErrorCode.FROZEN, "The teacher has paused interaction.", msg.id)]
         holder = int(self._objects["holder"][index])
         if holder == part.slot:
-            self._lease_until[index] = now + self.limits.grab_lease
+            self._lease_until[index] = now + self._lease[index]
             return []
         if holder != p.NO_HOLDER:
             return [
@@ -476,7 +483,7 @@ class Room:
             ]
         self._objects["holder"][index] = part.slot
         self._object_dirty[index] = True
-        self._lease_until[index] = now + self.limits.grab_lease
+        self._lease_until[index] = now + self._lease[index]
         part.held.add(index)
         return [self._event("grabbed", object=msg.object, participant=part.id)]
 

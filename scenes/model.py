@@ -1,13 +1,14 @@
-"""What the live engine needs to know about a scene: its objects and spawn points.
+"""What the live engine needs to know about a scene: objects, zones and spawn points.
 
-Clients render the scene's GLB; the server needs only ids, initial transforms,
-which objects can be grabbed, and where people appear. Scene nodes in the GLB
-are named by object id so both sides refer to the same thing.
+Clients render the scene's GLB; the room needs only ids, initial transforms,
+which objects can be grabbed and for how long, zones, and where people appear.
+GLB nodes are named by object id so both sides refer to the same thing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 Transform = tuple[float, float, float, float, float, float, float]
 """Position (x, y, z) then rotation quaternion (x, y, z, w)."""
@@ -19,17 +20,63 @@ class SceneObject:
     title: str
     transform: Transform
     interactable: bool = True
+    #: seconds a grab lasts without a move; None uses the room's default
+    lease: float | None = None
+
+
+@dataclass(frozen=True)
+class Zone:
+    id: str
+    shape: str
+    center: tuple[float, float, float]
+    size: tuple[float, float, float] | None = None
+    radius: float | None = None
+
+    def public(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "shape": self.shape, "center": list(self.center)}
+        if self.size is not None:
+            out["size"] = list(self.size)
+        if self.radius is not None:
+            out["radius"] = self.radius
+        return out
 
 
 @dataclass(frozen=True)
 class Scene:
     id: str
+    version: int
     title: str
     objects: tuple[SceneObject, ...]
     spawn_points: tuple[tuple[float, float, float], ...]
-    #: the optimized GLB clients load; node names are object ids
-    glb: bytes = field(repr=False)
+    zones: tuple[Zone, ...] = ()
+    #: where clients fetch the GLB
+    glb_url: str = ""
 
     def object_index(self) -> dict[str, int]:
         """Object id -> index used in binary frames."""
         return {obj.id: i for i, obj in enumerate(self.objects)}
+
+    @classmethod
+    def from_processed(cls, data: dict[str, Any], version: int, glb_url: str) -> "Scene":
+        """Build from the server data that ingest produced (see scenes.ingest)."""
+        return cls(
+            id=data["id"],
+            version=version,
+            title=data["title"],
+            objects=tuple(
+                SceneObject(
+                    obj["id"],
+                    obj["title"],
+                    tuple(obj["transform"]),  # type: ignore[arg-type]
+                    obj["interactable"],
+                    (obj.get("grab") or {}).get("lease_seconds"),
+                )
+                for obj in data["objects"]
+            ),
+            spawn_points=tuple(tuple(sp["position"]) for sp in data["spawn_points"]),  # type: ignore[misc]
+            zones=tuple(
+                Zone(z["id"], z["shape"], tuple(z["center"]), tuple(z["size"]) if "size" in z else None, z.get("radius"))  # type: ignore[arg-type]
+                for z in data["zones"]
+            ),
+            glb_url=glb_url,
+        )

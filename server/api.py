@@ -6,14 +6,12 @@ Every route that acts checks the caller's role against the one role table
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -22,10 +20,11 @@ from realtime.limits import TokenBucket
 from realtime.protocol import Lock
 from realtime.roles import Action, Role
 from realtime.room import SYSTEM
-from scenes import catalog
-from server.auth import Claims, TokenError, bearer, issue_token, require, verify_token
+from scenes import samples
+from server.auth import Claims, Principal, issue_token, principal_dependency, require
 from server.node import Node, NodeError
-from server.store import CODE_ALPHABET, CODE_LENGTH, Session, Teacher
+from server.scene_routes import scene_routes
+from server.store import CODE_ALPHABET, CODE_LENGTH, Session
 
 WEB_ROOT = Path(__file__).resolve().parents[1] / "clients" / "web"
 _MAX_TRACKED_ADDRESSES = 10_000
@@ -38,7 +37,8 @@ class _In(BaseModel):
 
 
 class OpenSession(_In):
-    scene: str = Field(default="demo-lab", max_length=100)
+    scene: str = Field(default=samples.DEMO, max_length=100)
+    version: Annotated[int, Field(ge=1)] | None = None
     title: Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)] | None = None
 
 
@@ -58,15 +58,6 @@ class LockRequest(_In):
     locked: bool
 
 
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling: a teacher by key, or a participant by token."""
-
-    role: Role
-    teacher: Teacher | None = None
-    claims: Claims | None = None
-
-
 def create_app(node: Node) -> FastAPI:
     app = FastAPI(
         title="Amaliy",
@@ -75,28 +66,14 @@ def create_app(node: Node) -> FastAPI:
     )
     join_buckets: dict[str, TokenBucket] = {}
 
-    def principal(key: str = Depends(bearer)) -> Principal:
-        teacher = node.store.teacher_by_key(key)
-        if teacher is not None:
-            return Principal(Role.TEACHER, teacher=teacher)
-        try:
-            claims = verify_token(node.secret, key)
-        except TokenError as exc:
-            raise HTTPException(401, f"Unknown key or token: {exc}") from None
-        return Principal(claims.role, claims=claims)
-
-    def teacher_by_key(who: Principal, action: Action) -> Teacher:
-        require(who.role, action)
-        if who.teacher is None:
-            raise HTTPException(403, "Use your teacher key for this, not a participant token.")
-        return who.teacher
+    principal = principal_dependency(node.store, node.secret)
 
     def own_session(session_id: str, who: Principal, action: Action) -> Session:
         require(who.role, action)
         session = node.store.session(session_id)
         if session is None:
             raise HTTPException(404, f"No practical {session_id!r}.")
-        if who.teacher is not None and session.teacher_id != who.teacher.id:
+        if who.user is not None and session.teacher_id != who.user.id:
             raise HTTPException(403, "This practical belongs to another teacher.")
         if who.claims is not None and who.claims.session_id != session_id:
             raise HTTPException(403, "Your token is for another practical.")
@@ -109,6 +86,7 @@ def create_app(node: Node) -> FastAPI:
             "id": session.id,
             "title": session.title,
             "scene": session.scene_id,
+            "scene_version": session.scene_version,
             "join_code": session.join_code,
             "status": session.status,
             "created": session.created,
@@ -135,24 +113,10 @@ def create_app(node: Node) -> FastAPI:
             "participants": sum(len(r.room.participants) for r in node.runners.values()),
         }
 
-    @app.get("/api/scenes", tags=["scenes"])
-    async def list_scenes() -> list[dict[str, str]]:
-        return [{"id": sid, "title": catalog.load(sid).title} for sid in catalog.scene_ids()]
-
-    @app.get("/api/scenes/{scene_id}/scene.glb", tags=["scenes"])
-    async def scene_glb(scene_id: str, request: Request) -> Response:
-        if scene_id not in catalog.scene_ids():
-            raise HTTPException(404, f"No scene {scene_id!r}.")
-        glb = catalog.load(scene_id).glb
-        etag = '"' + hashlib.sha256(glb).hexdigest()[:32] + '"'
-        if request.headers.get("if-none-match") == etag:
-            return Response(status_code=304, headers={"ETag": etag})
-        return Response(glb, media_type="model/gltf-binary", headers={"ETag": etag, "Cache-Control": "no-cache"})
-
     @app.post("/api/sessions", status_code=201, tags=["sessions"])
     async def open_session(body: OpenSession, request: Request, who: Principal = Depends(principal)) -> dict[str, object]:
-        teacher = teacher_by_key(who, Action.OPEN_SESSION)
-        session = node.open_session(teacher, body.scene, body.title)
+        teacher = who.keyed(Action.OPEN_SESSION)
+        session = node.open_session(teacher, body.scene, body.version, body.title)
         out = describe(session, request)
         token = node.teacher_token(teacher, session)
         out["teacher_token"] = token
@@ -161,7 +125,7 @@ def create_app(node: Node) -> FastAPI:
 
     @app.get("/api/sessions", tags=["sessions"])
     async def list_sessions(request: Request, who: Principal = Depends(principal)) -> list[dict[str, object]]:
-        teacher = teacher_by_key(who, Action.VIEW_SESSION)
+        teacher = who.keyed(Action.VIEW_SESSION)
         return [describe(s, request) for s in node.store.sessions(teacher.id)]
 
     @app.get("/api/sessions/{session_id}", tags=["sessions"])
@@ -171,7 +135,7 @@ def create_app(node: Node) -> FastAPI:
     @app.post("/api/sessions/{session_id}/token", tags=["sessions"])
     async def teacher_token(session_id: str, request: Request, who: Principal = Depends(principal)) -> dict[str, str]:
         session = own_session(session_id, who, Action.VIEW_SESSION)
-        return {"token": node.teacher_token(teacher_by_key(who, Action.VIEW_SESSION), session), "ws_url": node.ws_url(request.headers.get("host"))}
+        return {"token": node.teacher_token(who.keyed(Action.VIEW_SESSION), session), "ws_url": node.ws_url(request.headers.get("host"))}
 
     @app.post("/api/sessions/{session_id}/lock", tags=["sessions"])
     async def lock_session(session_id: str, body: LockRequest, request: Request, who: Principal = Depends(principal)) -> dict[str, object]:
@@ -189,6 +153,8 @@ def create_app(node: Node) -> FastAPI:
         session = node.store.session(session_id)
         assert session is not None
         return describe(session, request)
+
+    app.include_router(scene_routes(node, principal))
 
     @app.post("/api/join", tags=["sessions"])
     async def join(body: JoinRequest, request: Request) -> dict[str, object]:
@@ -214,6 +180,7 @@ def create_app(node: Node) -> FastAPI:
             "session": session.id,
             "title": session.title,
             "scene": session.scene_id,
+            "scene_version": session.scene_version,
             "ws_url": node.ws_url(request.headers.get("host")),
         }
 

@@ -11,11 +11,13 @@ import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import jwt
-from fastapi import Header, HTTPException
+from fastapi import Depends, Header, HTTPException
 
 from realtime.roles import Action, Role, allowed, refusal
+from server.store import Store, User
 
 _ALGORITHM = "HS256"
 
@@ -76,3 +78,35 @@ def require(role: Role, action: Action) -> None:
     """403 unless the role table allows this action."""
     if not allowed(role, action):
         raise HTTPException(403, refusal(role, action))
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a teacher or designer by key, or a participant by token."""
+
+    role: Role
+    user: User | None = None
+    claims: Claims | None = None
+
+    def keyed(self, action: Action) -> User:
+        """The calling user, for actions that need a key (403 for tokens or the wrong role)."""
+        require(self.role, action)
+        if self.user is None:
+            raise HTTPException(403, "Use your key for this, not a participant token.")
+        return self.user
+
+
+def principal_dependency(store: Store, secret: bytes) -> Callable[..., Principal]:
+    """A FastAPI dependency resolving the bearer credential to a Principal."""
+
+    def principal(key: str = Depends(bearer)) -> Principal:
+        user = store.user_by_key(key)
+        if user is not None:
+            return Principal(Role(user.role), user=user)
+        try:
+            claims = verify_token(secret, key)
+        except TokenError as exc:
+            raise HTTPException(401, f"Unknown key or token: {exc}") from None
+        return Principal(claims.role, claims=claims)
+
+    return principal

@@ -9,6 +9,8 @@ import os
 import signal
 import sys
 
+from scenes import samples
+from server import scenes_cli
 from server.config import Config, from_env
 
 
@@ -55,13 +57,13 @@ async def _serve(config: Config) -> None:
 
     node = Node(config)
     await node.start()
-    teachers = node.store.teachers()
+    teachers = node.store.users("teacher")
     if not teachers:
-        teacher, key = node.store.add_teacher("Teacher")
+        teacher, key = node.store.add_user("Teacher", "teacher")
         print(f"\nCreated teacher '{teacher.name}'. Teacher key (shown once, keep it safe):\n  {key}\n", flush=True)
         teachers = [teacher]
     if config.demo and not node.store.sessions(status="open"):
-        node.open_session(teachers[0], "demo-lab", "Demo practical")
+        node.open_session(teachers[0], samples.DEMO, title="Demo practical")
     if not (WEB_ROOT / "node_modules" / "three").is_dir():
         print("Web client dependencies are missing: run 'npm ci' in clients/web.", file=sys.stderr, flush=True)
     base = node.base_url()
@@ -94,11 +96,11 @@ def _users(args: argparse.Namespace) -> None:
     store = Store(_config(args).data_dir)
     try:
         if args.users_command == "add":
-            teacher, key = store.add_teacher(args.name)
-            print(f"Teacher '{teacher.name}' ({teacher.id}) key:\n  {key}")
+            user, key = store.add_user(args.name, args.role)
+            print(f"{user.role.capitalize()} '{user.name}' ({user.id}) key (shown once):\n  {key}")
         else:
-            for teacher in store.teachers():
-                print(f"{teacher.id}  {teacher.name}")
+            for user in store.users():
+                print(f"{user.id}  {user.role:<9} {user.name}")
     finally:
         store.close()
 
@@ -112,12 +114,15 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the server (opens a demo practical when none is open)")
     _serve_args(serve)
-    users = sub.add_parser("users", help="manage teachers")
-    users.add_argument("--data-dir", help="data dir of the server (default ./amaliy-data)")
+    users = sub.add_parser("users", help="manage teachers and course designers")
     users_sub = users.add_subparsers(dest="users_command", required=True)
-    add = users_sub.add_parser("add", help="add a teacher and print their key")
+    add = users_sub.add_parser("add", help="add a user and print their key")
     add.add_argument("name")
-    users_sub.add_parser("list", help="list teachers")
+    add.add_argument("--role", choices=("teacher", "designer"), default="teacher")
+    listing = users_sub.add_parser("list", help="list users")
+    for cmd in (add, listing):
+        cmd.add_argument("--data-dir", help="data dir of the server (default ./amaliy-data)")
+    scenes_cli.add_parser(sub)
     sub.add_parser("bots", help="put simulated students into a practical (see 'amaliy bots --help')")
     args = parser.parse_args(argv)
     if args.command == "serve":
@@ -128,6 +133,8 @@ def main(argv: list[str] | None = None) -> None:
             pass
     elif args.command == "users":
         _users(args)
+    elif args.command == "scenes":
+        raise SystemExit(scenes_cli.run(args))
 
 
 if __name__ == "__main__":

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from realtime.limits import RoomLimits
+from scenes.ingest import DEFAULT_BUDGETS, Budget, IngestLimits
+from scenes.safe_zip import ZipLimits
 
 ENV_PREFIX = "AMALIY_"
 
@@ -31,11 +34,36 @@ class Config:
     max_sessions_per_teacher: int = 20
     #: room sockets open at once on this node (joined or not); more are refused at once
     max_connections: int = 5000
+    #: largest scene package upload, in bytes
+    upload_max_bytes: int = 256 * 1024 * 1024
+    #: files in one scene package
+    package_max_entries: int = 2000
+    #: per-target budget overrides as JSON, e.g. {"headset": {"triangles": 80000}}
+    budgets: str = ""
     limits: RoomLimits = field(default_factory=RoomLimits)
 
     @property
     def room_port(self) -> int:
         return self.ws_port or self.port + 1
+
+    def ingest_limits(self) -> IngestLimits:
+        """Scene package limits: unpacking bounded by the upload size, budgets with overrides."""
+        budgets = dict(DEFAULT_BUDGETS)
+        try:
+            overrides = json.loads(self.budgets) if self.budgets else {}
+            for target, values in overrides.items():
+                budgets[target] = replace(budgets[target], **values)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise SystemExit(
+                f"AMALIY_BUDGETS must be JSON like {{\"headset\": {{\"triangles\": 80000}}}} "
+                f"with targets {sorted(DEFAULT_BUDGETS)} and fields {[f.name for f in fields(Budget)]}: {exc}"
+            ) from None
+        zip_limits = ZipLimits(
+            max_entries=self.package_max_entries,
+            max_total_bytes=4 * self.upload_max_bytes,
+            max_file_bytes=2 * self.upload_max_bytes,
+        )
+        return IngestLimits(zip=zip_limits, budgets=budgets)
 
     def with_overrides(self, **values: Any) -> "Config":
         """A copy with the given settings; names of RoomLimits fields go into ``limits``."""

@@ -8,18 +8,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import socket
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from realtime.fanout import RoomRunner
 from realtime.protocol import CloseCode, End
 from realtime.roles import Role
 from realtime.room import SYSTEM, Room
-from scenes import catalog
+from scenes import samples
+from scenes.ingest import IngestLimits, Processed, ingest_zip
+from scenes.model import Scene
+from scenes.package import pack_files
+from scenes.store import SceneStore, SceneVersion
 from server.auth import Claims, issue_token, load_secret
 from server.config import Config
 from server.room_socket import ROOM_PATH, RoomSocket
-from server.store import Session, Store, Teacher
+from server.store import Session, Store, User
 
 log = logging.getLogger("amaliy.node")
 
@@ -39,25 +47,37 @@ class Node:
         self.config = config
         self.store = Store(config.data_dir)
         self.secret = load_secret(config.data_dir)
+        self.scenes = SceneStore(config.data_dir / "scenes")
+        self.ingest_limits: IngestLimits = config.ingest_limits()
         self.runners: dict[str, RoomRunner] = {}
         self.sockets: set[RoomSocket] = set()
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.TimerHandle | None = None
+        self._loaded: dict[tuple[str, int], Scene] = {}
+        # Ingest is CPU-heavy (trimesh): it runs in another process so rooms keep ticking.
+        self._ingest_pool: ProcessPoolExecutor | None = None
 
     # ------------------------------------------------------------------ life cycle
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        self.install_samples()
         self._server = await loop.create_server(
             lambda: RoomSocket(self), self.config.host, self.config.room_port, reuse_address=True, backlog=2048
         )
         for session in self.store.sessions(status="open"):
-            self._start_room(session)
+            try:
+                self._start_room(session)
+            except NodeError as exc:
+                log.warning("ending practical %s: %s", session.id, exc)
+                self.store.end_session(session.id)
         self._sweeper = loop.call_later(_SWEEP_PERIOD, self._sweep)
 
     async def stop(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
+        if self._ingest_pool is not None:
+            self._ingest_pool.shutdown(wait=False, cancel_futures=True)
         if self._server is not None:
             self._server.close()
         for sock in list(self.sockets):
@@ -66,6 +86,7 @@ class Node:
             runner.stop()
         await asyncio.sleep(0)
         self.store.close()
+        self.scenes.close()
 
     def _sweep(self) -> None:
         """Drop sockets that went silent (a vanished client keeps no TCP alive)."""
@@ -78,8 +99,47 @@ class Node:
 
     # ------------------------------------------------------------------ sessions
 
+    # ------------------------------------------------------------------ scenes
+
+    def install_samples(self) -> None:
+        """Put the sample labs into the store through the same ingest as uploads (idempotent)."""
+        for package_id, files in samples.SAMPLES.items():
+            with tempfile.TemporaryDirectory(prefix="amaliy-sample-") as tmp:
+                path = Path(tmp) / f"{package_id}.zip"
+                path.write_bytes(pack_files(files()))
+                self.scenes.add(ingest_zip(path, self.ingest_limits), path, author="Amaliy samples")
+
+    async def ingest(self, package: Path) -> Processed:
+        """Validate and convert an uploaded package in the ingest process."""
+        if self._ingest_pool is None:
+            self._ingest_pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        return await asyncio.get_running_loop().run_in_executor(self._ingest_pool, ingest_zip, package, self.ingest_limits)
+
+    def load_scene(self, version: SceneVersion) -> Scene:
+        key = (version.package_id, version.version)
+        if key not in self._loaded:
+            glb_url = f"/api/scenes/{version.package_id}/versions/{version.version}/scene.glb"
+            self._loaded[key] = Scene.from_processed(self.scenes.server_data(version), version.version, glb_url)
+        return self._loaded[key]
+
+    def scenes_in_use(self) -> set[tuple[str, int]]:
+        """(package id, version) of every live practical."""
+        return {(r.room.scene.id, r.room.scene.version) for r in self.runners.values()}
+
+    def delete_scene(self, package_id: str, version: int) -> None:
+        if (package_id, version) in self.scenes_in_use():
+            raise NodeError(409, f"{package_id} version {version} is used by a live practical; end it first.")
+        if not self.scenes.delete(package_id, version):
+            raise NodeError(404, f"No scene {package_id!r} version {version}.")
+        self._loaded.pop((package_id, version), None)
+
+    # ------------------------------------------------------------------ sessions
+
     def _start_room(self, session: Session) -> RoomRunner:
-        room = Room(session.id, catalog.load(session.scene_id), self.config.limits)
+        version = self.scenes.get(session.scene_id, session.scene_version)
+        if version is None:
+            raise NodeError(410, f"Scene {session.scene_id} version {session.scene_version} is no longer stored.")
+        room = Room(session.id, self.load_scene(version), self.config.limits)
         runner = RoomRunner(room, asyncio.get_running_loop(), on_end=self._room_ended)
         self.runners[session.id] = runner
         runner.start()
@@ -89,13 +149,16 @@ class Node:
         self.runners.pop(runner.room.id, None)
         self.store.end_session(runner.room.id)
 
-    def open_session(self, teacher: Teacher, scene_id: str, title: str | None = None) -> Session:
-        if scene_id not in catalog.scene_ids():
-            raise NodeError(404, f"There is no scene {scene_id!r}; available: {', '.join(catalog.scene_ids())}.")
+    def open_session(self, teacher: User, scene_id: str, version: int | None = None, title: str | None = None) -> Session:
+        """Open a practical from a stored scene version (the latest when ``version`` is None)."""
+        stored = self.scenes.get(scene_id, version)
+        if stored is None:
+            available = ", ".join(v.package_id for v in self.scenes.latest_all())
+            which = f"{scene_id!r}" if version is None else f"{scene_id!r} version {version}"
+            raise NodeError(404, f"There is no scene {which}; available: {available}.")
         if len(self.store.sessions(teacher.id, "open")) >= self.config.max_sessions_per_teacher:
             raise NodeError(429, f"You already have {self.config.max_sessions_per_teacher} open practicals; end one first.")
-        scene = catalog.load(scene_id)
-        session = self.store.open_session(teacher.id, scene_id, title or scene.title)
+        session = self.store.open_session(teacher.id, scene_id, stored.version, title or stored.title)
         self._start_room(session)
         return session
 
@@ -106,7 +169,7 @@ class Node:
         else:
             self.store.end_session(session_id)
 
-    def teacher_token(self, teacher: Teacher, session: Session) -> str:
+    def teacher_token(self, teacher: User, session: Session) -> str:
         claims = Claims(f"{teacher.id}-{session.id[2:]}", session.id, Role.TEACHER, teacher.name)
         return issue_token(self.secret, claims, self.config.token_ttl)
 

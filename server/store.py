@@ -1,4 +1,4 @@
-"""Embedded persistence: teachers and sessions in SQLite under the data dir.
+"""Embedded persistence: users (teachers, designers) and sessions in SQLite under the data dir.
 
 Small and synchronous on purpose: these are rare, tiny writes (opening a
 practical, adding a teacher), never on the realtime path.
@@ -19,16 +19,18 @@ CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 6
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS teachers (
+CREATE TABLE IF NOT EXISTS users (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
+    role TEXT NOT NULL CHECK (role IN ('teacher', 'designer')),
     key_hash TEXT NOT NULL UNIQUE,
     created REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY,
-    teacher_id TEXT NOT NULL REFERENCES teachers(id),
+    teacher_id TEXT NOT NULL REFERENCES users(id),
     scene_id TEXT NOT NULL,
+    scene_version INTEGER NOT NULL,
     title TEXT NOT NULL,
     join_code TEXT NOT NULL,
     status TEXT NOT NULL CHECK (status IN ('open', 'ended')),
@@ -40,9 +42,12 @@ CREATE UNIQUE INDEX IF NOT EXISTS sessions_open_code ON sessions(join_code) WHER
 
 
 @dataclass(frozen=True)
-class Teacher:
+class User:
+    """Someone with a key: a teacher or a course designer."""
+
     id: str
     name: str
+    role: str
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,7 @@ class Session:
     id: str
     teacher_id: str
     scene_id: str
+    scene_version: int
     title: str
     join_code: str
     status: str
@@ -76,38 +82,39 @@ class Store:
     def close(self) -> None:
         self._db.close()
 
-    # teachers
+    # users
 
-    def add_teacher(self, name: str) -> tuple[Teacher, str]:
-        """Create a teacher; returns it with its key (shown once, stored only hashed)."""
+    def add_user(self, name: str, role: str = "teacher") -> tuple[User, str]:
+        """Create a teacher or designer; returns it with its key (shown once, stored only hashed)."""
         key = "ak_" + secrets.token_urlsafe(32)
-        teacher = Teacher("t_" + secrets.token_hex(6), name)
+        user = User(role[0] + "_" + secrets.token_hex(6), name, role)
         with self._lock:
             self._db.execute(
-                "INSERT INTO teachers VALUES (?, ?, ?, ?)", (teacher.id, name, hash_key(key), time.time())
+                "INSERT INTO users VALUES (?, ?, ?, ?, ?)", (user.id, name, role, hash_key(key), time.time())
             )
-        return teacher, key
+        return user, key
 
-    def teacher_by_key(self, key: str) -> Teacher | None:
-        row = self._db.execute("SELECT id, name FROM teachers WHERE key_hash = ?", (hash_key(key),)).fetchone()
-        return Teacher(*row) if row else None
+    def user_by_key(self, key: str) -> User | None:
+        row = self._db.execute("SELECT id, name, role FROM users WHERE key_hash = ?", (hash_key(key),)).fetchone()
+        return User(*row) if row else None
 
-    def teachers(self) -> list[Teacher]:
-        return [Teacher(*row) for row in self._db.execute("SELECT id, name FROM teachers ORDER BY created")]
+    def users(self, role: str | None = None) -> list[User]:
+        rows = self._db.execute("SELECT id, name, role FROM users WHERE ? IS NULL OR role = ? ORDER BY created", (role, role))
+        return [User(*row) for row in rows]
 
     # sessions
 
-    def open_session(self, teacher_id: str, scene_id: str, title: str) -> Session:
+    def open_session(self, teacher_id: str, scene_id: str, scene_version: int, title: str) -> Session:
         """Open a practical with a join code no other open practical uses."""
         with self._lock:
             for _ in range(20):
                 session = Session(
-                    "s_" + secrets.token_hex(6), teacher_id, scene_id, title, new_join_code(), "open", time.time()
+                    "s_" + secrets.token_hex(6), teacher_id, scene_id, scene_version, title, new_join_code(), "open", time.time()
                 )
                 try:
                     self._db.execute(
-                        "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
-                        (session.id, teacher_id, scene_id, title, session.join_code, "open", session.created),
+                        "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+                        (session.id, teacher_id, scene_id, scene_version, title, session.join_code, "open", session.created),
                     )
                     return session
                 except sqlite3.IntegrityError:
@@ -123,21 +130,21 @@ class Store:
 
     def session(self, session_id: str) -> Session | None:
         row = self._db.execute(
-            "SELECT id, teacher_id, scene_id, title, join_code, status, created FROM sessions WHERE id = ?",
+            "SELECT id, teacher_id, scene_id, scene_version, title, join_code, status, created FROM sessions WHERE id = ?",
             (session_id,),
         ).fetchone()
         return Session(*row) if row else None
 
     def session_by_code(self, code: str) -> Session | None:
         row = self._db.execute(
-            "SELECT id, teacher_id, scene_id, title, join_code, status, created FROM sessions "
+            "SELECT id, teacher_id, scene_id, scene_version, title, join_code, status, created FROM sessions "
             "WHERE join_code = ? AND status = 'open'",
             (code.upper(),),
         ).fetchone()
         return Session(*row) if row else None
 
     def sessions(self, teacher_id: str | None = None, status: str | None = None) -> list[Session]:
-        query = "SELECT id, teacher_id, scene_id, title, join_code, status, created FROM sessions WHERE 1=1"
+        query = "SELECT id, teacher_id, scene_id, scene_version, title, join_code, status, created FROM sessions WHERE 1=1"
         args: list[str] = []
         if teacher_id is not None:
             query += " AND teacher_id = ?"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import tempfile
 import re
 import socket
 import subprocess
@@ -16,8 +18,22 @@ from typing import Any, Callable, Iterator
 import httpx
 import pytest
 
+from scenes import samples
+from scenes.ingest import ingest_zip
+from scenes.model import Scene
+from scenes.package import pack_files
+
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"
+
+
+@functools.cache
+def sample_scene(package_id: str = samples.DEMO) -> Scene:
+    """A sample lab as the room engine sees it, through the real ingest."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "package.zip"
+        path.write_bytes(pack_files(samples.SAMPLES[package_id]()))
+        return Scene.from_processed(ingest_zip(path).server, 1, f"/api/scenes/{package_id}/versions/1/scene.glb")
 
 
 def free_port_pair() -> int:
@@ -48,6 +64,7 @@ class LiveServer:
     teacher_key: str
     demo_code: str
     teacher_url: str
+    designer_key: str
     output: list[str] = field(default_factory=list)
 
     def http(self, **kw: Any) -> httpx.Client:
@@ -57,7 +74,7 @@ class LiveServer:
         """Open a fresh practical as the teacher (each test gets its own room)."""
         with self.http() as http:
             response = http.post(
-                "/api/sessions", json={"scene": "demo-lab", "title": title}, headers={"Authorization": f"Bearer {self.teacher_key}"}
+                "/api/sessions", json={"title": title}, headers={"Authorization": f"Bearer {self.teacher_key}"}
             )
             response.raise_for_status()
             return response.json()
@@ -75,6 +92,11 @@ class LiveServer:
 def start_server(data_dir: Path, env: dict[str, str] | None = None, args: list[str] | None = None) -> LiveServer:
     """Start `amaliy serve` on free ports and wait until it answers /healthz."""
     port = free_port_pair()
+    designer = subprocess.run(
+        [sys.executable, "-m", "server.cli", "users", "add", "Designer", "--role", "designer", "--data-dir", str(data_dir)],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    )
+    designer_key = designer.stdout.split()[-1]
     environ = {
         **os.environ,
         "AMALIY_JOIN_RATE_PER_MIN": "100000",
@@ -104,7 +126,7 @@ def start_server(data_dir: Path, env: dict[str, str] | None = None, args: list[s
     code = re.search(r"join code (\w+)", text)
     teacher = re.search(r"teacher:\s+(\S+)", text)
     assert key and code and teacher, text
-    server = LiveServer(proc, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port + 1}/room", key.group(1), code.group(1), teacher.group(1), lines)
+    server = LiveServer(proc, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port + 1}/room", key.group(1), code.group(1), teacher.group(1), designer_key, lines)
     # keep draining its output so a chatty server never blocks on a full pipe
     threading.Thread(target=lambda: lines.extend(proc.stdout or ()), daemon=True).start()
     while time.monotonic() < deadline:

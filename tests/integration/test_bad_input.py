@@ -189,7 +189,7 @@ def test_rest_refuses_bad_input_clearly(server: LiveServer) -> None:
         assert wrong_key.status_code == 401
         auth = {"Authorization": f"Bearer {server.teacher_key}"}
         no_scene = http.post("/api/sessions", json={"scene": "moon-base"}, headers=auth)
-        assert no_scene.status_code == 404 and "demo-lab" in no_scene.json()["detail"]
+        assert no_scene.status_code == 404 and "chemistry-bench" in no_scene.json()["detail"]
         assert http.get("/api/sessions/s_nothing", headers=auth).status_code == 404
         assert http.get("/healthz").json()["status"] == "ok"
 
@@ -218,7 +218,7 @@ async def test_join_codes_are_case_insensitive_and_tokens_are_not_keys(server: L
     assert info["session"] == session["id"]
     async with httpx.AsyncClient(base_url=server.base_url) as http:
         response = await http.post("/api/sessions", json={}, headers={"Authorization": f"Bearer {session['teacher_token']}"})
-    assert response.status_code == 403 and "teacher key" in response.json()["detail"]
+    assert response.status_code == 403 and "your key" in response.json()["detail"]
 
 
 async def _join_with(live: LiveServer, code: str) -> dict:

@@ -8,19 +8,21 @@ behaviour against it, over the room socket and over REST.
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from typing import Awaitable, Callable
 
 import httpx
 import pytest
 
-from amaliy_client import AmaliyClient, join_code
+from amaliy_client import AmaliyClient, JoinRefused, join_code
 from realtime.protocol import CloseCode
 from realtime.roles import Action, Role
+from scenes.package import pack_files, read_folder, scaffold
 
 from tests.conftest import LiveServer
 
-T, S, O = Role.TEACHER, Role.STUDENT, Role.OBSERVER
+T, S, O, D = Role.TEACHER, Role.STUDENT, Role.OBSERVER, Role.DESIGNER
 EXPECTED: dict[Action, set[Role]] = {
     Action.JOIN: {T, S, O},
     Action.PING: {T, S, O},
@@ -37,8 +39,17 @@ EXPECTED: dict[Action, set[Role]] = {
     Action.END: {T},
     Action.OPEN_SESSION: {T},
     Action.VIEW_SESSION: {T},
+    Action.LIST_SCENES: {T, D},
+    Action.UPLOAD_SCENE: {D},
+    Action.DELETE_SCENE: {D},
 }
-REST_ACTIONS = {Action.OPEN_SESSION, Action.VIEW_SESSION}
+REST_ACTIONS = {Action.OPEN_SESSION, Action.VIEW_SESSION, Action.LIST_SCENES, Action.UPLOAD_SCENE, Action.DELETE_SCENE}
+
+
+def scaffold_files(tmp_path: Path, package_id: str) -> dict[str, bytes]:
+    folder = tmp_path / package_id
+    scaffold(folder, package_id)
+    return read_folder(folder)
 
 
 def test_expected_table_covers_every_action() -> None:
@@ -155,32 +166,56 @@ async def test_socket_action(server: LiveServer, action: Action, role: Role) -> 
                 await client.close()
 
 
-@pytest.mark.parametrize("role", [T, S, O], ids=str)
-@pytest.mark.parametrize("action", sorted(REST_ACTIONS), ids=str)
-async def test_rest_action(server: LiveServer, action: Action, role: Role) -> None:
+async def test_designers_cannot_join_rooms(server: LiveServer) -> None:
+    assert D not in EXPECTED[Action.JOIN]
     session = server.open_session()
-    if role == T:
-        credential = server.teacher_key
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        response = await http.post("/api/join", json={"code": session["join_code"], "name": "D", "role": "designer"})
+    assert response.status_code == 422
+    client = AmaliyClient(session["ws_url"], server.designer_key)  # a key is not a room token
+    with pytest.raises(JoinRefused) as refused:
+        await client.connect()
+    assert refused.value.code == "unauthorized"
+
+
+@pytest.mark.parametrize("role", [T, S, O, D], ids=str)
+@pytest.mark.parametrize("action", sorted(REST_ACTIONS), ids=str)
+async def test_rest_action(server: LiveServer, action: Action, role: Role, tmp_path: Path) -> None:
+    session = server.open_session()
+    if role in (T, D):
+        credential = server.teacher_key if role == T else server.designer_key
     else:
         credential = (await join_code(server.base_url, session["join_code"], "Someone", str(role)))["token"]
     headers = {"Authorization": f"Bearer {credential}"}
-    async with httpx.AsyncClient(base_url=server.base_url) as http:
+    designer = {"Authorization": f"Bearer {server.designer_key}"}
+    package = pack_files(scaffold_files(tmp_path, f"lab-{action.value.replace('_', '-')}-{role}"))
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
         if action == Action.OPEN_SESSION:
-            response = await http.post("/api/sessions", json={"scene": "demo-lab"}, headers=headers)
-        else:
+            response = await http.post("/api/sessions", json={}, headers=headers)
+        elif action == Action.VIEW_SESSION:
             response = await http.get(f"/api/sessions/{session['id']}", headers=headers)
+        elif action == Action.LIST_SCENES:
+            response = await http.get("/api/scenes", headers=headers)
+        elif action == Action.UPLOAD_SCENE:
+            response = await http.post("/api/scenes", files={"package": ("p.zip", package)}, headers=headers)
+        else:
+            stored = await http.post("/api/scenes", files={"package": ("p.zip", package)}, headers=designer)
+            assert stored.status_code == 201, stored.text
+            row = stored.json()
+            response = await http.delete(f"/api/scenes/{row['package_id']}/versions/{row['version']}", headers=headers)
     if role in EXPECTED[action]:
-        assert response.status_code in (200, 201), response.text
+        assert response.status_code in (200, 201, 204), response.text
     else:
         assert response.status_code == 403
         assert f"The {role} role may not" in response.json()["detail"]
 
 
-@pytest.mark.parametrize("role", [T, S, O], ids=str)
+@pytest.mark.parametrize("role", [T, S, O, D], ids=str)
 @pytest.mark.parametrize("route,action", [("lock", Action.LOCK), ("end", Action.END)], ids=["lock", "end"])
 async def test_rest_teacher_powers(server: LiveServer, route: str, action: Action, role: Role) -> None:
     session = server.open_session()
-    credential = server.teacher_key if role == T else (await join_code(server.base_url, session["join_code"], "X", str(role)))["token"]
+    keys = {T: server.teacher_key, D: server.designer_key}
+    credential = keys[role] if role in keys else (await join_code(server.base_url, session["join_code"], "X", str(role)))["token"]
     async with httpx.AsyncClient(base_url=server.base_url) as http:
         body = {"locked": True} if route == "lock" else None
         response = await http.post(f"/api/sessions/{session['id']}/{route}", json=body, headers={"Authorization": f"Bearer {credential}"})

@@ -14,7 +14,7 @@ from realtime.fanout import RoomRunner
 from realtime.limits import RoomLimits
 from realtime.roles import Role
 from realtime.room import Enter, Room
-from scenes import catalog
+from tests.conftest import sample_scene
 
 
 class MemoryConnection:
@@ -48,7 +48,7 @@ def pose_at(x: float) -> list[float]:
 
 
 async def test_encoded_once_same_bytes_to_everyone() -> None:
-    room = Room("s", catalog.load("demo-lab"), RoomLimits())
+    room = Room("s", sample_scene(), RoomLimits())
     runner = RoomRunner(room, asyncio.get_running_loop())
     conns = {pid: MemoryConnection() for pid in ("a", "b", "c")}
     for pid, conn in conns.items():
@@ -68,7 +68,7 @@ async def test_encoded_once_same_bytes_to_everyone() -> None:
 
 async def test_stalled_client_skips_poses_then_gets_a_full_refresh() -> None:
     limits = RoomLimits(pose_backlog_bytes=1000, event_backlog_bytes=5000)
-    room = Room("s", catalog.load("demo-lab"), limits)
+    room = Room("s", sample_scene(), limits)
     runner = RoomRunner(room, asyncio.get_running_loop())
     fast, slow = MemoryConnection(), MemoryConnection()
     for pid, conn in (("fast", fast), ("slow", slow)):
@@ -94,7 +94,7 @@ async def test_stalled_client_skips_poses_then_gets_a_full_refresh() -> None:
 
 async def test_event_backlog_disconnects_with_resume_kept() -> None:
     limits = RoomLimits(pose_backlog_bytes=1000, event_backlog_bytes=5000)
-    room = Room("s", catalog.load("demo-lab"), limits)
+    room = Room("s", sample_scene(), limits)
     runner = RoomRunner(room, asyncio.get_running_loop())
     fast, slow = MemoryConnection(), MemoryConnection()
     for pid, conn in (("fast", fast), ("slow", slow)):
@@ -111,7 +111,7 @@ async def test_event_backlog_disconnects_with_resume_kept() -> None:
 
 async def test_a_cut_off_client_never_reorders_events_for_the_others() -> None:
     limits = RoomLimits(pose_backlog_bytes=1000, event_backlog_bytes=5000)
-    room = Room("s", catalog.load("demo-lab"), limits)
+    room = Room("s", sample_scene(), limits)
     runner = RoomRunner(room, asyncio.get_running_loop())
     conns = {pid: MemoryConnection() for pid in ("a", "slow", "z")}  # slow sits mid-iteration
     for pid, conn in conns.items():

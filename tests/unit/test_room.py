@@ -12,9 +12,9 @@ from realtime import protocol as p
 from realtime.limits import RoomLimits
 from realtime.roles import Role
 from realtime.room import SYSTEM, Close, Disconnect, Enter, Room, Send, replay
-from scenes import catalog
+from tests.conftest import sample_scene
 
-SCENE = catalog.load("demo-lab")
+SCENE = sample_scene()
 
 
 def make_room(**limits: object) -> Room:

@@ -1,0 +1,209 @@
+"""The scene package manifest (`scene.json`), version 1.
+
+A course designer writes this file; the pydantic models are the one definition
+of the format: ingest validates against them, `/api/scenes/schema` publishes
+their JSON Schema, and docs/scene-package.md describes the same fields.
+Validation reports every problem at once, each with its JSON path and a hint.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from scenes.report import Problem
+
+SCHEMA_VERSION = 1
+SUPPORTED_VERSIONS = (1,)
+MESH_FORMATS = {".glb": "glb", ".gltf": "gltf", ".obj": "obj", ".stl": "stl", ".ply": "ply"}
+TEXTURE_FORMATS = {".png", ".jpg", ".jpeg"}
+UNIT_METRES = {"m": 1.0, "cm": 0.01, "mm": 0.001, "in": 0.0254, "ft": 0.3048}
+
+Id = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", description="lower-case letters, digits, '-' and '_'")]
+Vec3 = Annotated[list[float], Field(min_length=3, max_length=3)]
+Quat = Annotated[list[float], Field(min_length=4, max_length=4, description="x, y, z, w")]
+Text = Annotated[str, Field(max_length=2000)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class Transform(_Model):
+    position: Vec3 = Field(default_factory=lambda: [0.0, 0.0, 0.0])
+    rotation: Quat = Field(default_factory=lambda: [0.0, 0.0, 0.0, 1.0])
+    scale: Vec3 = Field(default_factory=lambda: [1.0, 1.0, 1.0])
+
+    @field_validator("rotation")
+    @classmethod
+    def _unit(cls, value: list[float]) -> list[float]:
+        norm = math.sqrt(sum(v * v for v in value))
+        if not 0.9 < norm < 1.1:
+            raise ValueError("rotation must be a unit quaternion [x, y, z, w], e.g. [0, 0, 0, 1]")
+        return [v / norm for v in value]
+
+    @field_validator("scale")
+    @classmethod
+    def _positive(cls, value: list[float]) -> list[float]:
+        if any(v <= 0 for v in value):
+            raise ValueError("scale must be positive on every axis")
+        return value
+
+
+class Asset(_Model):
+    id: Id
+    path: Annotated[str, Field(min_length=1, max_length=255, description="path inside the zip, '/' separated")]
+
+    @field_validator("path")
+    @classmethod
+    def _mesh(cls, value: str) -> str:
+        suffix = "." + value.rsplit(".", 1)[-1].lower() if "." in value else ""
+        if suffix not in MESH_FORMATS:
+            raise ValueError(f"asset must be one of {', '.join(sorted(MESH_FORMATS))}")
+        return value
+
+
+class SnapPoint(_Model):
+    id: Id
+    position: Vec3
+    rotation: Quat = Field(default_factory=lambda: [0.0, 0.0, 0.0, 1.0])
+
+
+class Grab(_Model):
+    """How an interactable object may be handled."""
+
+    lease_seconds: Annotated[float, Field(gt=0, le=600)] | None = None
+
+
+class SceneObject(_Model):
+    id: Id
+    title: Annotated[str, Field(max_length=120)] = ""
+    asset: Id
+    transform: Transform = Field(default_factory=Transform)
+    interactable: bool = False
+    grab: Grab | None = None
+    collider: Literal["box", "hull"] = "box"
+    snap_points: Annotated[list[SnapPoint], Field(max_length=64)] = []
+
+
+class Zone(_Model):
+    id: Id
+    shape: Literal["box", "sphere"]
+    center: Vec3
+    size: Vec3 | None = Field(default=None, description="box: full extents in metres")
+    radius: Annotated[float, Field(gt=0)] | None = None
+
+    @model_validator(mode="after")
+    def _dimensions(self) -> "Zone":
+        if self.shape == "box" and (self.size is None or any(v <= 0 for v in self.size)):
+            raise ValueError("a box zone needs 'size': [x, y, z] with positive extents")
+        if self.shape == "sphere" and self.radius is None:
+            raise ValueError("a sphere zone needs a positive 'radius'")
+        return self
+
+
+class SpawnPoint(_Model):
+    position: Vec3
+    yaw_degrees: float = 0.0
+
+
+class Light(_Model):
+    kind: Literal["ambient", "directional", "point"]
+    color: Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")] = "#ffffff"
+    intensity: Annotated[float, Field(ge=0, le=100)] = 1.0
+    position: Vec3 | None = None
+
+
+class Environment(_Model):
+    background: Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")] = "#dfe8f0"
+    lights: Annotated[list[Light], Field(max_length=16)] = Field(
+        default_factory=lambda: [Light(kind="ambient", intensity=0.6), Light(kind="directional", position=[3, 6, 2])]
+    )
+
+
+class Challenges(_Model):
+    """Reserved for lab challenges and hints; a later format version defines ``items``."""
+
+    model_config = ConfigDict(extra="allow")
+    version: int = 1
+
+
+class Manifest(_Model):
+    schema_version: Literal[1] = Field(description="format version of this manifest")
+    id: Id
+    title: Annotated[str, Field(min_length=1, max_length=120)]
+    description: Text = ""
+    author: Annotated[str, Field(max_length=120)] = ""
+    units: Literal["m", "cm", "mm", "in", "ft"] = "m"
+    up_axis: Literal["y", "z"] = "y"
+    assets: Annotated[list[Asset], Field(min_length=1, max_length=1000)]
+    objects: Annotated[list[SceneObject], Field(min_length=1, max_length=1000)]
+    zones: Annotated[list[Zone], Field(max_length=200)] = []
+    spawn_points: Annotated[list[SpawnPoint], Field(min_length=1, max_length=200)]
+    environment: Environment = Field(default_factory=Environment)
+    targets: Annotated[list[Literal["headset", "desktop"]], Field(min_length=1)] = ["headset", "desktop"]
+    challenges: Challenges | None = None
+
+    @model_validator(mode="after")
+    def _references(self) -> "Manifest":
+        problems = []
+        for kind, items in (("asset", self.assets), ("object", self.objects), ("zone", self.zones)):
+            seen: set[str] = set()
+            for item in items:
+                if item.id in seen:
+                    problems.append(f"{kind} id {item.id!r} is used twice; ids must be unique")
+                seen.add(item.id)
+        assets = {a.id for a in self.assets}
+        for i, obj in enumerate(self.objects):
+            if obj.asset not in assets:
+                problems.append(f"objects[{i}].asset {obj.asset!r} is not declared in 'assets'")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of scene.json (published at /api/scenes/schema)."""
+    schema = Manifest.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Amaliy scene package manifest (scene.json)"
+    return schema
+
+
+_HINTS = {
+    "missing": "add this field",
+    "extra_forbidden": "remove this field or check its spelling against docs/scene-package.md",
+    "literal_error": "use one of the allowed values",
+    "string_pattern_mismatch": "use lower-case letters, digits, '-' or '_'",
+    "too_short": "add at least one entry",
+    "finite_number": "use a finite number",
+}
+
+
+def parse(raw: bytes) -> tuple[Manifest | None, list[Problem]]:
+    """Parse scene.json; returns the manifest or every problem as (json path, what, fix)."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return None, [Problem("scene.json", f"not valid JSON: {exc}", "fix the JSON syntax (a validator or editor helps)")]
+    if isinstance(data, dict) and data.get("schema_version") not in SUPPORTED_VERSIONS:
+        version = data.get("schema_version")
+        return None, [
+            Problem(
+                "scene.json $.schema_version",
+                f"unknown schema_version {version!r}",
+                f"this server reads schema_version {', '.join(map(str, SUPPORTED_VERSIONS))}; set it and check the format",
+            )
+        ]
+    try:
+        return Manifest.model_validate(data), []
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
+            hint = _HINTS.get(err["type"], "see docs/scene-package.md")
+            problems.append(Problem(f"scene.json {path}", err["msg"].removeprefix("Value error, "), hint))
+        return None, problems

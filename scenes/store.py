@@ -1,0 +1,196 @@
+"""The scene store: content-addressed blobs and a versioned catalog.
+
+Blobs (the uploaded zip, the client GLB, the server's processed JSON, the
+manifest) are files named by their sha256, written atomically, so the same
+bytes are kept once however often they are uploaded. The catalog (SQLite next
+to the blobs) maps (package id, version) to those blobs. Versions are immutable
+and numbered from 1 per package; ``latest`` is the highest. Uploading a package
+identical to a stored version returns that version instead of adding one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO, Any, Callable
+
+from scenes.ingest import Processed
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS versions (
+    package_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    title TEXT NOT NULL,
+    author TEXT NOT NULL,
+    created REAL NOT NULL,
+    status TEXT NOT NULL,
+    package_sha TEXT NOT NULL,
+    glb_sha TEXT NOT NULL,
+    server_sha TEXT NOT NULL,
+    manifest_sha TEXT NOT NULL,
+    stats TEXT NOT NULL,
+    PRIMARY KEY (package_id, version)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS versions_content ON versions(package_id, package_sha);
+"""
+_COLUMNS = "package_id, version, title, author, created, status, package_sha, glb_sha, server_sha, manifest_sha, stats"
+
+
+@dataclass(frozen=True)
+class SceneVersion:
+    package_id: str
+    version: int
+    title: str
+    author: str
+    created: float
+    status: str
+    package_sha: str
+    glb_sha: str
+    server_sha: str
+    manifest_sha: str
+    stats: dict[str, int]
+
+    def public(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def _values(self) -> tuple[Any, ...]:
+        values = asdict(self)
+        values["stats"] = json.dumps(self.stats)
+        return tuple(values.values())
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class SceneStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.blobs = root / "blobs"
+        self.blobs.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(root / "catalog.sqlite3", check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._db.close()
+
+    # ------------------------------------------------------------------ blobs
+
+    def blob_path(self, sha: str) -> Path:
+        return self.blobs / sha[:2] / sha
+
+    def _put(self, data: bytes) -> str:
+        sha = hashlib.sha256(data).hexdigest()
+        self._write(sha, lambda out: out.write(data))
+        return sha
+
+    def _put_file(self, path: Path, sha: str) -> None:
+        def copy(out: IO[bytes]) -> None:
+            with open(path, "rb") as src:
+                while chunk := src.read(1 << 20):
+                    out.write(chunk)
+
+        self._write(sha, copy)
+
+    def _write(self, sha: str, fill: Callable[[IO[bytes]], Any]) -> None:
+        """Write a blob under a temporary name, then rename: readers never see half a blob."""
+        target = self.blob_path(sha)
+        if target.exists():
+            return
+        target.parent.mkdir(exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                fill(out)
+            os.replace(tmp, target)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+
+    def read_blob(self, sha: str) -> bytes:
+        return self.blob_path(sha).read_bytes()
+
+    # ------------------------------------------------------------------ catalog
+
+    def add(self, processed: Processed, package_path: Path, author: str) -> tuple[SceneVersion, bool]:
+        """Store a processed package; returns its version and whether it is new."""
+        package_sha = sha256_file(package_path)
+        package_id = processed.manifest.id
+        existing = self._row("WHERE package_id = ? AND package_sha = ?", (package_id, package_sha))
+        if existing is not None:
+            return existing, False
+        self._put_file(package_path, package_sha)
+        glb_sha = self._put(processed.glb)
+        server_sha = self._put(json.dumps(processed.server, separators=(",", ":")).encode())
+        manifest_sha = self._put(processed.manifest.model_dump_json(indent=2).encode())
+        with self._lock:
+            existing = self._row("WHERE package_id = ? AND package_sha = ?", (package_id, package_sha))
+            if existing is not None:
+                return existing, False
+            (latest,) = self._db.execute(
+                "SELECT COALESCE(MAX(version), 0) FROM versions WHERE package_id = ?", (package_id,)
+            ).fetchone()
+            row = SceneVersion(
+                package_id, latest + 1, processed.manifest.title, author, time.time(), "ready",
+                package_sha, glb_sha, server_sha, manifest_sha, processed.stats,
+            )
+            self._db.execute(f"INSERT INTO versions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row._values())
+        return row, True
+
+    def get(self, package_id: str, version: int | None = None) -> SceneVersion | None:
+        """A version, or the latest when ``version`` is None."""
+        if version is None:
+            return self._row("WHERE package_id = ? ORDER BY version DESC LIMIT 1", (package_id,))
+        return self._row("WHERE package_id = ? AND version = ?", (package_id, version))
+
+    def versions(self, package_id: str) -> list[SceneVersion]:
+        return self._rows("WHERE package_id = ? ORDER BY version", (package_id,))
+
+    def latest_all(self) -> list[SceneVersion]:
+        return self._rows(
+            "WHERE version = (SELECT MAX(version) FROM versions v WHERE v.package_id = versions.package_id) "
+            "ORDER BY package_id",
+            (),
+        )
+
+    def delete(self, package_id: str, version: int) -> bool:
+        """Remove a version, and the blobs no other version uses."""
+        with self._lock:
+            row = self.get(package_id, version)
+            if row is None:
+                return False
+            self._db.execute("DELETE FROM versions WHERE package_id = ? AND version = ?", (package_id, version))
+            for sha in (row.package_sha, row.glb_sha, row.server_sha, row.manifest_sha):
+                used = self._db.execute(
+                    "SELECT 1 FROM versions WHERE ? IN (package_sha, glb_sha, server_sha, manifest_sha) LIMIT 1", (sha,)
+                ).fetchone()
+                if used is None:
+                    self.blob_path(sha).unlink(missing_ok=True)
+        return True
+
+    def server_data(self, row: SceneVersion) -> dict[str, Any]:
+        return json.loads(self.read_blob(row.server_sha))
+
+    def _row(self, where: str, args: tuple[Any, ...]) -> SceneVersion | None:
+        rows = self._rows(where, args)
+        return rows[0] if rows else None
+
+    def _rows(self, where: str, args: tuple[Any, ...]) -> list[SceneVersion]:
+        out = []
+        for row in self._db.execute(f"SELECT {_COLUMNS} FROM versions {where}", args):
+            *head, stats = row
+            out.append(SceneVersion(*head, stats=json.loads(stats)))
+        return out

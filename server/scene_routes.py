@@ -1,0 +1,189 @@
+"""REST routes for scene packages: schema, catalog, upload, GLB download, delete.
+
+Uploads are streamed to a private temporary file while counting bytes, so a
+package over the limit is refused (413) without ever being held in memory, and
+the file is removed whatever happens. Ingest runs in the node's ingest process.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import IO, Any, Callable
+
+from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from realtime.roles import Action
+from scenes.manifest import json_schema
+from scenes.report import PackageRejected
+from scenes.store import SceneVersion
+from server.auth import Principal
+from server.node import Node
+
+def scene_routes(node: Node, principal: Callable[..., Principal]) -> APIRouter:
+    router = APIRouter(prefix="/api/scenes", tags=["scenes"])
+
+    def stored(scene_id: str, version: int | None = None) -> SceneVersion:
+        row = node.scenes.get(scene_id, version)
+        if row is None:
+            which = scene_id if version is None else f"{scene_id} version {version}"
+            raise HTTPException(404, f"No scene {which}.")
+        return row
+
+    @router.get("/schema")
+    async def schema() -> dict[str, Any]:
+        """JSON Schema of scene.json (docs/scene-package.md explains each field)."""
+        return json_schema()
+
+    @router.get("")
+    async def list_scenes(who: Principal = Depends(principal)) -> list[dict[str, Any]]:
+        who.keyed(Action.LIST_SCENES)
+        return [row.public() for row in node.scenes.latest_all()]
+
+    @router.get("/{scene_id}")
+    async def get_scene(scene_id: str, who: Principal = Depends(principal)) -> dict[str, Any]:
+        who.keyed(Action.LIST_SCENES)
+        row = stored(scene_id)
+        return {**row.public(), "versions": len(node.scenes.versions(scene_id)), "glb_url": glb_url(row)}
+
+    @router.get("/{scene_id}/versions")
+    async def versions(scene_id: str, who: Principal = Depends(principal)) -> list[dict[str, Any]]:
+        who.keyed(Action.LIST_SCENES)
+        rows = node.scenes.versions(scene_id)
+        if not rows:
+            raise HTTPException(404, f"No scene {scene_id}.")
+        in_use = node.scenes_in_use()
+        return [{**row.public(), "in_use": (row.package_id, row.version) in in_use} for row in rows]
+
+    @router.get("/{scene_id}/scene.glb")
+    async def latest_glb(scene_id: str) -> Response:
+        """The latest version's GLB lives at its own immutable address."""
+        return RedirectResponse(glb_url(stored(scene_id)), status_code=307)
+
+    @router.get("/{scene_id}/versions/{version}/scene.glb")
+    async def glb(scene_id: str, version: int, request: Request) -> Response:
+        """Public: clients of a live practical load it. Versions are immutable, so it caches forever."""
+        row = stored(scene_id, version)
+        etag = f'"{row.glb_sha}"'
+        headers = {"ETag": etag, "Cache-Control": "public, max-age=31536000, immutable"}
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers=headers)
+        return FileResponse(node.scenes.blob_path(row.glb_sha), media_type="model/gltf-binary", headers=headers)
+
+    @router.post("", status_code=201)
+    async def upload(request: Request, who: Principal = Depends(principal)) -> JSONResponse:
+        """Upload a package zip as multipart field ``package`` (designer key)."""
+        designer = who.keyed(Action.UPLOAD_SCENE)
+        with tempfile.TemporaryDirectory(prefix="amaliy-upload-") as tmp:
+            package = await _receive_package(request, Path(tmp), node.config.upload_max_bytes)
+            try:
+                processed = await node.ingest(package)
+            except PackageRejected as exc:
+                return JSONResponse({"detail": str(exc), "problems": exc.report()}, status_code=422)
+            row, created = node.scenes.add(processed, package, author=designer.name)
+        body = {
+            **row.public(),
+            "created_new_version": created,
+            "glb_url": glb_url(row),
+            "notes": [note._asdict() for note in processed.notes],
+        }
+        return JSONResponse(body, status_code=201 if created else 200)
+
+    @router.delete("/{scene_id}/versions/{version}", status_code=204)
+    async def delete(scene_id: str, version: int, who: Principal = Depends(principal)) -> Response:
+        who.keyed(Action.DELETE_SCENE)
+        node.delete_scene(scene_id, version)
+        return Response(status_code=204)
+
+    return router
+
+
+def glb_url(row: SceneVersion) -> str:
+    return f"/api/scenes/{row.package_id}/versions/{row.version}/scene.glb"
+
+
+async def _receive_package(request: Request, folder: Path, limit: int) -> Path:
+    """Stream the multipart body's ``package`` file to ``folder``; 413 past ``limit`` bytes."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        raise HTTPException(415, "Send the package as multipart/form-data with a file field named 'package'.")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"The package is {int(declared)} bytes; the limit is {limit}.")
+    target = folder / "package.zip"
+    received = 0
+    with open(target, "wb") as out:
+        parser = _StreamingForm(content_type, out, wanted=b"package")
+        try:
+            async for chunk in request.stream():
+                received += len(chunk)
+                if received > limit:
+                    raise HTTPException(413, f"The package is over the {limit} byte limit.")
+                parser.write(chunk)
+            parser.finalize()
+        except (MultipartParseError, ValueError) as exc:
+            raise HTTPException(400, f"Could not read the multipart body: {exc}") from None
+    if not parser.found:
+        raise HTTPException(422, "No file field named 'package' in the upload.")
+    return target
+
+
+class _StreamingForm:
+    """A multipart parser that writes one named file part straight to disk."""
+
+    def __init__(self, content_type: str, out: IO[bytes], wanted: bytes) -> None:
+        _, params = parse_options_header(content_type)
+        boundary = params.get(b"boundary")
+        if not boundary:
+            raise HTTPException(400, "The multipart body has no boundary.")
+        self.found = False
+        self._out = out
+        self._wanted = wanted
+        self._header_field = b""
+        self._header_value = b""
+        self._disposition = b""
+        self._writing = False
+        self._parser = MultipartParser(
+            boundary,
+            callbacks={
+                "on_part_begin": self._part_begin,
+                "on_header_field": lambda data, start, end: self._add("_header_field", data[start:end]),
+                "on_header_value": lambda data, start, end: self._add("_header_value", data[start:end]),
+                "on_header_end": self._header_end,
+                "on_headers_finished": self._headers_finished,
+                "on_part_data": self._data,
+                "on_part_end": self._part_end,
+            },
+        )
+
+    def _add(self, name: str, data: bytes) -> None:
+        setattr(self, name, getattr(self, name) + data)
+
+    def _part_begin(self) -> None:
+        self._disposition = b""
+
+    def _header_end(self) -> None:
+        if self._header_field.lower() == b"content-disposition":
+            self._disposition = self._header_value
+        self._header_field = self._header_value = b""
+
+    def _headers_finished(self) -> None:
+        _, params = parse_options_header(self._disposition)
+        self._writing = not self.found and params.get(b"name") == self._wanted
+        self.found = self.found or self._writing
+
+    def _data(self, data: bytes, start: int, end: int) -> None:
+        if self._writing:
+            self._out.write(data[start:end])
+
+    def _part_end(self) -> None:
+        self._writing = False
+
+    def write(self, chunk: bytes) -> None:
+        self._parser.write(chunk)
+
+    def finalize(self) -> None:
+        self._parser.finalize()
