@@ -47,15 +47,21 @@ def pose_at(x: float) -> list[float]:
     return [x, 1.6, 0, 0, 0, 0, 1, x, 1.1, 0, 0, 0, 0, 1, x, 1.1, 0, 0, 0, 0, 1]
 
 
-async def test_encoded_once_same_bytes_to_everyone() -> None:
-    room = Room("s", sample_scene(), RoomLimits())
+def joined(*pids: str, **limits: int) -> tuple[Room, RoomRunner, dict[str, MemoryConnection]]:
+    """A room whose runner has these participants joined over in-memory connections."""
+    room = Room("s", sample_scene(), RoomLimits(**limits))
     runner = RoomRunner(room, asyncio.get_running_loop())
-    conns = {pid: MemoryConnection() for pid in ("a", "b", "c")}
+    conns = {pid: MemoryConnection() for pid in pids}
     for pid, conn in conns.items():
         runner.attach(pid, conn)
         runner.handle(pid, Enter(pid, Role.STUDENT))
     for conn in conns.values():
         conn.frames.clear()
+    return room, runner, conns
+
+
+async def test_encoded_once_same_bytes_to_everyone() -> None:
+    room, runner, conns = joined("a", "b", "c")
     runner.handle("a", p.PoseFrame(p.encode_pose(pose_at(1.0))))
     runner._tick()
     sent = [conn.frames for conn in conns.values()]
@@ -67,15 +73,8 @@ async def test_encoded_once_same_bytes_to_everyone() -> None:
 
 
 async def test_stalled_client_skips_poses_then_gets_a_full_refresh() -> None:
-    limits = RoomLimits(pose_backlog_bytes=1000, event_backlog_bytes=5000)
-    room = Room("s", sample_scene(), limits)
-    runner = RoomRunner(room, asyncio.get_running_loop())
-    fast, slow = MemoryConnection(), MemoryConnection()
-    for pid, conn in (("fast", fast), ("slow", slow)):
-        runner.attach(pid, conn)
-        runner.handle(pid, Enter(pid, Role.STUDENT))
-    slow.frames.clear()
-    fast.frames.clear()
+    room, runner, conns = joined("fast", "slow", pose_backlog_bytes=1000, event_backlog_bytes=5000)
+    fast, slow = conns["fast"], conns["slow"]
     slow.pending = 2000  # over the pose bound, under the event bound
     for i in range(5):
         runner.handle("fast", p.PoseFrame(p.encode_pose(pose_at(float(i)))))
@@ -93,13 +92,8 @@ async def test_stalled_client_skips_poses_then_gets_a_full_refresh() -> None:
 
 
 async def test_event_backlog_disconnects_with_resume_kept() -> None:
-    limits = RoomLimits(pose_backlog_bytes=1000, event_backlog_bytes=5000)
-    room = Room("s", sample_scene(), limits)
-    runner = RoomRunner(room, asyncio.get_running_loop())
-    fast, slow = MemoryConnection(), MemoryConnection()
-    for pid, conn in (("fast", fast), ("slow", slow)):
-        runner.attach(pid, conn)
-        runner.handle(pid, Enter(pid, Role.STUDENT))
+    room, runner, conns = joined("fast", "slow", pose_backlog_bytes=1000, event_backlog_bytes=5000)
+    fast, slow = conns["fast"], conns["slow"]
     slow.pending = 6000
     runner.handle("fast", p.Grab(type="grab", object="beaker-1"))  # an event for everyone
     assert slow.closed is not None and slow.closed[0] == p.CloseCode.TOO_SLOW
@@ -110,15 +104,7 @@ async def test_event_backlog_disconnects_with_resume_kept() -> None:
 
 
 async def test_a_cut_off_client_never_reorders_events_for_the_others() -> None:
-    limits = RoomLimits(pose_backlog_bytes=1000, event_backlog_bytes=5000)
-    room = Room("s", sample_scene(), limits)
-    runner = RoomRunner(room, asyncio.get_running_loop())
-    conns = {pid: MemoryConnection() for pid in ("a", "slow", "z")}  # slow sits mid-iteration
-    for pid, conn in conns.items():
-        runner.attach(pid, conn)
-        runner.handle(pid, Enter(pid, Role.STUDENT))
-    for conn in conns.values():
-        conn.frames.clear()
+    room, runner, conns = joined("a", "slow", "z", pose_backlog_bytes=1000, event_backlog_bytes=5000)  # slow mid-iteration
     conns["slow"].pending = 6000
     runner.handle("a", p.Grab(type="grab", object="beaker-1"))
     for pid in ("a", "z"):
