@@ -17,6 +17,7 @@ encodes what changed into one frame that is sent, unchanged, to every recipient.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, NamedTuple
@@ -212,6 +213,7 @@ class Room:
                 "title": self.scene.title,
                 "glb_url": self.scene.glb_url,
                 "zones": [zone.public() for zone in self.scene.zones],
+                "environment": self.scene.environment,
             },
             "tick": self.tick_no,
             "seq": self.seq,
@@ -290,14 +292,15 @@ class Room:
             return self._slot_owner.index(None)
 
     def _spawn_pose(self) -> np.ndarray:
-        x, y, z = self.scene.spawn_points[self._spawn_next % len(self.scene.spawn_points)]
+        x, y, z, yaw = self.scene.spawn_points[self._spawn_next % len(self.scene.spawn_points)]
         self._spawn_next += 1
+        half = math.radians(yaw) / 2
+        facing = (0.0, math.sin(half), 0.0, math.cos(half))  # turned about y, the up axis
+        sin, cos = math.sin(2 * half), math.cos(2 * half)
         pose = np.zeros(p.POSE_FLOATS, np.float32)
-        pose[0:3] = (x, y + _EYE_HEIGHT, z)
-        pose[7:10] = (x - 0.2, y + 1.1, z - 0.25)
-        pose[14:17] = (x + 0.2, y + 1.1, z - 0.25)
-        for cols in _QUAT_COLUMNS:
-            pose[cols[3]] = 1.0
+        pose[0:7] = (x, y + _EYE_HEIGHT, z, *facing)
+        for hand, side in ((7, -0.2), (14, 0.2)):  # hands a little ahead (-z) and to each side
+            pose[hand : hand + 7] = (x + side * cos - 0.25 * sin, y + 1.1, z - side * sin - 0.25 * cos, *facing)
         return pose
 
     def _release(self, index: int, reason: str) -> Send:

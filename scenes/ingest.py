@@ -71,10 +71,10 @@ def ingest_zip(zip_path: Path, limits: IngestLimits | None = None) -> Processed:
     with tempfile.TemporaryDirectory(prefix="amaliy-ingest-") as tmp:
         root = Path(tmp)
         names = set(unpack(zip_path, root, limits.zip))
-        return _ingest_tree(root, names, limits, glb_bytes_hint=zip_path.stat().st_size)
+        return _ingest_tree(root, names, limits)
 
 
-def _ingest_tree(root: Path, names: set[str], limits: IngestLimits, glb_bytes_hint: int) -> Processed:
+def _ingest_tree(root: Path, names: set[str], limits: IngestLimits) -> Processed:
     if MANIFEST_NAME not in names:
         raise PackageRejected([Problem("package", f"no {MANIFEST_NAME} at the top of the zip", "add scene.json next to the asset folders (see 'amaliy scenes new')")])
     manifest, problems = mf.parse((root / MANIFEST_NAME).read_bytes())
@@ -262,8 +262,8 @@ def _check_textures(root: Path, names: set[str]) -> list[Problem]:
         try:
             with Image.open(root / name) as image:
                 image.verify()
-        except Exception as exc:
-            problems.append(Problem(name, f"is not a readable PNG/JPEG image: {exc}", "re-save the texture as PNG or JPEG"))
+        except Exception as exc:  # PIL's message names our temporary path: report only its kind
+            problems.append(Problem(name, f"is not a readable PNG/JPEG image ({type(exc).__name__})", "re-save the texture as PNG or JPEG"))
     return problems
 
 

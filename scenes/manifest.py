@@ -12,7 +12,7 @@ import json
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from scenes.report import Problem
 
@@ -28,22 +28,24 @@ Quat = Annotated[list[float], Field(min_length=4, max_length=4, description="x, 
 Text = Annotated[str, Field(max_length=2000)]
 
 
+def _unit_quaternion(value: list[float]) -> list[float]:
+    norm = math.sqrt(sum(v * v for v in value))
+    if not 0.9 < norm < 1.1:
+        raise ValueError("rotation must be a unit quaternion [x, y, z, w], e.g. [0, 0, 0, 1]")
+    return [v / norm for v in value]
+
+
+Rotation = Annotated[Quat, AfterValidator(_unit_quaternion)]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Transform(_Model):
     position: Vec3 = Field(default_factory=lambda: [0.0, 0.0, 0.0])
-    rotation: Quat = Field(default_factory=lambda: [0.0, 0.0, 0.0, 1.0])
+    rotation: Rotation = Field(default_factory=lambda: [0.0, 0.0, 0.0, 1.0])
     scale: Vec3 = Field(default_factory=lambda: [1.0, 1.0, 1.0])
-
-    @field_validator("rotation")
-    @classmethod
-    def _unit(cls, value: list[float]) -> list[float]:
-        norm = math.sqrt(sum(v * v for v in value))
-        if not 0.9 < norm < 1.1:
-            raise ValueError("rotation must be a unit quaternion [x, y, z, w], e.g. [0, 0, 0, 1]")
-        return [v / norm for v in value]
 
     @field_validator("scale")
     @classmethod
@@ -69,7 +71,7 @@ class Asset(_Model):
 class SnapPoint(_Model):
     id: Id
     position: Vec3
-    rotation: Quat = Field(default_factory=lambda: [0.0, 0.0, 0.0, 1.0])
+    rotation: Rotation = Field(default_factory=lambda: [0.0, 0.0, 0.0, 1.0])
 
 
 class Grab(_Model):
@@ -98,10 +100,10 @@ class Zone(_Model):
 
     @model_validator(mode="after")
     def _dimensions(self) -> "Zone":
-        if self.shape == "box" and (self.size is None or any(v <= 0 for v in self.size)):
-            raise ValueError("a box zone needs 'size': [x, y, z] with positive extents")
-        if self.shape == "sphere" and self.radius is None:
-            raise ValueError("a sphere zone needs a positive 'radius'")
+        if self.shape == "box" and (self.size is None or self.radius is not None or any(v <= 0 for v in self.size)):
+            raise ValueError("a box zone needs 'size': [x, y, z] with positive extents, and no 'radius'")
+        if self.shape == "sphere" and (self.radius is None or self.size is not None):
+            raise ValueError("a sphere zone needs a positive 'radius', and no 'size'")
         return self
 
 
@@ -115,6 +117,12 @@ class Light(_Model):
     color: Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")] = "#ffffff"
     intensity: Annotated[float, Field(ge=0, le=100)] = 1.0
     position: Vec3 | None = None
+
+    @model_validator(mode="after")
+    def _placed(self) -> "Light":
+        if self.kind != "ambient" and self.position is None:
+            raise ValueError(f"a {self.kind} light needs a 'position'")
+        return self
 
 
 class Environment(_Model):
@@ -147,23 +155,6 @@ class Manifest(_Model):
     targets: Annotated[list[Literal["headset", "desktop"]], Field(min_length=1)] = ["headset", "desktop"]
     challenges: Challenges | None = None
 
-    @model_validator(mode="after")
-    def _references(self) -> "Manifest":
-        problems = []
-        for kind, items in (("asset", self.assets), ("object", self.objects), ("zone", self.zones)):
-            seen: set[str] = set()
-            for item in items:
-                if item.id in seen:
-                    problems.append(f"{kind} id {item.id!r} is used twice; ids must be unique")
-                seen.add(item.id)
-        assets = {a.id for a in self.assets}
-        for i, obj in enumerate(self.objects):
-            if obj.asset not in assets:
-                problems.append(f"objects[{i}].asset {obj.asset!r} is not declared in 'assets'")
-        if problems:
-            raise ValueError("; ".join(problems))
-        return self
-
 
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of scene.json (published at /api/scenes/schema)."""
@@ -183,14 +174,46 @@ _HINTS = {
 }
 
 
+def _items(data: dict[str, Any], key: str) -> list[tuple[int, dict[str, Any]]]:
+    value = data.get(key)
+    return [(i, item) for i, item in enumerate(value) if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _reference_problems(data: dict[str, Any]) -> list[Problem]:
+    """Unique ids and references between entries, checked on the raw JSON so they are
+    reported together with every field problem, each at its own path."""
+    problems = []
+
+    def unique(entries: list[tuple[int, dict[str, Any]]], path: str, what: str) -> None:
+        seen: set[Any] = set()
+        for i, item in entries:
+            ident = item.get("id")
+            if isinstance(ident, str) and ident in seen:
+                problems.append(Problem(f"scene.json $.{path}[{i}].id", f"{what} id {ident!r} is used twice", "give every one a unique id"))
+            seen.add(ident)
+
+    for key in ("assets", "objects", "zones"):
+        unique(_items(data, key), key, key[:-1])
+    assets = {item.get("id") for _, item in _items(data, "assets")}
+    for i, obj in _items(data, "objects"):
+        if isinstance(obj.get("asset"), str) and obj["asset"] not in assets:
+            problems.append(
+                Problem(f"scene.json $.objects[{i}].asset", f"asset {obj['asset']!r} is not declared in 'assets'", "declare it in 'assets' or fix the id")
+            )
+        unique(_items(obj, "snap_points"), f"objects[{i}].snap_points", "snap point")
+    return problems
+
+
 def parse(raw: bytes) -> tuple[Manifest | None, list[Problem]]:
-    """Parse scene.json; returns the manifest or every problem as (json path, what, fix)."""
+    """Parse scene.json; returns the manifest, or every problem with its JSON path and a fix."""
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         return None, [Problem("scene.json", f"not valid JSON: {exc}", "fix the JSON syntax (a validator or editor helps)")]
-    if isinstance(data, dict) and data.get("schema_version") not in SUPPORTED_VERSIONS:
-        version = data.get("schema_version")
+    if not isinstance(data, dict):
+        return None, [Problem("scene.json $", "the manifest must be a JSON object", "start from 'amaliy scenes new'")]
+    version = data.get("schema_version")
+    if "schema_version" in data and (type(version) is not int or version not in SUPPORTED_VERSIONS):
         return None, [
             Problem(
                 "scene.json $.schema_version",
@@ -198,12 +221,13 @@ def parse(raw: bytes) -> tuple[Manifest | None, list[Problem]]:
                 f"this server reads schema_version {', '.join(map(str, SUPPORTED_VERSIONS))}; set it and check the format",
             )
         ]
+    problems = _reference_problems(data)
     try:
-        return Manifest.model_validate(data), []
+        manifest = Manifest.model_validate(data)
     except ValidationError as exc:
-        problems = []
         for err in exc.errors():
             path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
             hint = _HINTS.get(err["type"], "see docs/scene-package.md")
             problems.append(Problem(f"scene.json {path}", err["msg"].removeprefix("Value error, "), hint))
         return None, problems
+    return (None, problems) if problems else (manifest, [])

@@ -7,7 +7,7 @@ GLB nodes are named by object id so both sides refer to the same thing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 Transform = tuple[float, float, float, float, float, float, float]
@@ -47,10 +47,13 @@ class Scene:
     version: int
     title: str
     objects: tuple[SceneObject, ...]
-    spawn_points: tuple[tuple[float, float, float], ...]
+    #: where people appear: x, y, z (floor level) and the yaw they face, in degrees
+    spawn_points: tuple[tuple[float, float, float, float], ...]
     zones: tuple[Zone, ...] = ()
     #: where clients fetch the GLB
     glb_url: str = ""
+    #: background colour and lights for clients (scene.json "environment")
+    environment: dict[str, Any] = field(default_factory=dict)
 
     def object_index(self) -> dict[str, int]:
         """Object id -> index used in binary frames."""
@@ -73,10 +76,11 @@ class Scene:
                 )
                 for obj in data["objects"]
             ),
-            spawn_points=tuple(tuple(sp["position"]) for sp in data["spawn_points"]),  # type: ignore[misc]
+            spawn_points=tuple((*sp["position"], sp.get("yaw_degrees", 0.0)) for sp in data["spawn_points"]),  # type: ignore[misc]
             zones=tuple(
                 Zone(z["id"], z["shape"], tuple(z["center"]), tuple(z["size"]) if "size" in z else None, z.get("radius"))  # type: ignore[arg-type]
                 for z in data["zones"]
             ),
             glb_url=glb_url,
+            environment=data.get("environment", {}),
         )

@@ -26,5 +26,9 @@ class PackageRejected(Exception):
         super().__init__(f"{len(problems)} problem(s) in the scene package")
         self.problems = problems
 
+    def __reduce__(self) -> tuple[type, tuple[list[Problem]]]:
+        # keep the problems when the error crosses from the ingest process
+        return (PackageRejected, (self.problems,))
+
     def report(self) -> list[dict[str, str]]:
         return [problem._asdict() for problem in self.problems]

@@ -5,7 +5,9 @@ manifest) are files named by their sha256, written atomically, so the same
 bytes are kept once however often they are uploaded. The catalog (SQLite next
 to the blobs) maps (package id, version) to those blobs. Versions are immutable
 and numbered from 1 per package; ``latest`` is the highest. Uploading a package
-identical to a stored version returns that version instead of adding one.
+identical to a stored version returns that version instead of adding one. A
+deleted version keeps its catalog row (status ``deleted``, blobs removed), so its
+number is never given to other content: a cached GLB address stays truthful.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ CREATE TABLE IF NOT EXISTS versions (
     stats TEXT NOT NULL,
     PRIMARY KEY (package_id, version)
 );
-CREATE UNIQUE INDEX IF NOT EXISTS versions_content ON versions(package_id, package_sha);
+CREATE UNIQUE INDEX IF NOT EXISTS versions_content ON versions(package_id, package_sha) WHERE status = 'ready';
 """
 _COLUMNS = "package_id, version, title, author, created, status, package_sha, glb_sha, server_sha, manifest_sha, stats"
 
@@ -129,7 +131,7 @@ class SceneStore:
         """Store a processed package; returns its version and whether it is new."""
         package_sha = sha256_file(package_path)
         package_id = processed.manifest.id
-        existing = self._row("WHERE package_id = ? AND package_sha = ?", (package_id, package_sha))
+        existing = self._row("WHERE package_id = ? AND package_sha = ? AND status = 'ready'", (package_id, package_sha))
         if existing is not None:
             return existing, False
         self._put_file(package_path, package_sha)
@@ -137,7 +139,7 @@ class SceneStore:
         server_sha = self._put(json.dumps(processed.server, separators=(",", ":")).encode())
         manifest_sha = self._put(processed.manifest.model_dump_json(indent=2).encode())
         with self._lock:
-            existing = self._row("WHERE package_id = ? AND package_sha = ?", (package_id, package_sha))
+            existing = self._row("WHERE package_id = ? AND package_sha = ? AND status = 'ready'", (package_id, package_sha))
             if existing is not None:
                 return existing, False
             (latest,) = self._db.execute(
@@ -153,29 +155,30 @@ class SceneStore:
     def get(self, package_id: str, version: int | None = None) -> SceneVersion | None:
         """A version, or the latest when ``version`` is None."""
         if version is None:
-            return self._row("WHERE package_id = ? ORDER BY version DESC LIMIT 1", (package_id,))
-        return self._row("WHERE package_id = ? AND version = ?", (package_id, version))
+            return self._row("WHERE package_id = ? AND status = 'ready' ORDER BY version DESC LIMIT 1", (package_id,))
+        return self._row("WHERE package_id = ? AND version = ? AND status = 'ready'", (package_id, version))
 
     def versions(self, package_id: str) -> list[SceneVersion]:
-        return self._rows("WHERE package_id = ? ORDER BY version", (package_id,))
+        return self._rows("WHERE package_id = ? AND status = 'ready' ORDER BY version", (package_id,))
 
     def latest_all(self) -> list[SceneVersion]:
         return self._rows(
-            "WHERE version = (SELECT MAX(version) FROM versions v WHERE v.package_id = versions.package_id) "
-            "ORDER BY package_id",
+            "WHERE status = 'ready' AND version = (SELECT MAX(version) FROM versions v "
+            "WHERE v.package_id = versions.package_id AND v.status = 'ready') ORDER BY package_id",
             (),
         )
 
     def delete(self, package_id: str, version: int) -> bool:
-        """Remove a version, and the blobs no other version uses."""
+        """Retire a version and remove the blobs no other stored version uses."""
         with self._lock:
             row = self.get(package_id, version)
             if row is None:
                 return False
-            self._db.execute("DELETE FROM versions WHERE package_id = ? AND version = ?", (package_id, version))
+            self._db.execute("UPDATE versions SET status = 'deleted' WHERE package_id = ? AND version = ?", (package_id, version))
             for sha in (row.package_sha, row.glb_sha, row.server_sha, row.manifest_sha):
                 used = self._db.execute(
-                    "SELECT 1 FROM versions WHERE ? IN (package_sha, glb_sha, server_sha, manifest_sha) LIMIT 1", (sha,)
+                    "SELECT 1 FROM versions WHERE status = 'ready' AND ? IN (package_sha, glb_sha, server_sha, manifest_sha) LIMIT 1",
+                    (sha,),
                 ).fetchone()
                 if used is None:
                     self.blob_path(sha).unlink(missing_ok=True)

@@ -70,7 +70,7 @@ def verify_token(secret: bytes, token: str) -> Claims:
 def bearer(authorization: str | None = Header(default=None)) -> str:
     """The key from an ``Authorization: Bearer <key>`` header (401 if absent)."""
     if not authorization or not authorization.lower().startswith("bearer "):
-        raise HTTPException(401, "Send your teacher key as 'Authorization: Bearer <key>'.")
+        raise HTTPException(401, "Send your key as 'Authorization: Bearer <key>'.")
     return authorization[7:].strip()
 
 

@@ -52,6 +52,8 @@ class Config:
         try:
             overrides = json.loads(self.budgets) if self.budgets else {}
             for target, values in overrides.items():
+                if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values.values()):
+                    raise ValueError("budget values must be positive whole numbers")
                 budgets[target] = replace(budgets[target], **values)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise SystemExit(

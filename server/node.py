@@ -102,12 +102,16 @@ class Node:
     # ------------------------------------------------------------------ scenes
 
     def install_samples(self) -> None:
-        """Put the sample labs into the store through the same ingest as uploads (idempotent)."""
+        """Put the sample labs into the store through the same ingest as uploads (idempotent).
+
+        They are checked against the default limits: an operator's tighter upload
+        budgets are for designers' packages, not for the labs shipped with the server.
+        """
         for package_id, files in samples.SAMPLES.items():
             with tempfile.TemporaryDirectory(prefix="amaliy-sample-") as tmp:
                 path = Path(tmp) / f"{package_id}.zip"
                 path.write_bytes(pack_files(files()))
-                self.scenes.add(ingest_zip(path, self.ingest_limits), path, author="Amaliy samples")
+                self.scenes.add(ingest_zip(path), path, author="Amaliy samples")
 
     async def ingest(self, package: Path) -> Processed:
         """Validate and convert an uploaded package in the ingest process."""

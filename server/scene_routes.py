@@ -63,13 +63,14 @@ def scene_routes(node: Node, principal: Callable[..., Principal]) -> APIRouter:
         """The latest version's GLB lives at its own immutable address."""
         return RedirectResponse(glb_url(stored(scene_id)), status_code=307)
 
-    @router.get("/{scene_id}/versions/{version}/scene.glb")
+    @router.api_route("/{scene_id}/versions/{version}/scene.glb", methods=["GET", "HEAD"])
     async def glb(scene_id: str, version: int, request: Request) -> Response:
         """Public: clients of a live practical load it. Versions are immutable, so it caches forever."""
         row = stored(scene_id, version)
         etag = f'"{row.glb_sha}"'
         headers = {"ETag": etag, "Cache-Control": "public, max-age=31536000, immutable"}
-        if request.headers.get("if-none-match") == etag:
+        wanted = {tag.strip().removeprefix("W/") for tag in request.headers.get("if-none-match", "").split(",")}
+        if etag in wanted or "*" in wanted:
             return Response(status_code=304, headers=headers)
         return FileResponse(node.scenes.blob_path(row.glb_sha), media_type="model/gltf-binary", headers=headers)
 

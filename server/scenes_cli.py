@@ -16,6 +16,7 @@ from tqdm import tqdm
 from scenes.ingest import ingest_zip
 from scenes.package import pack_files, read_folder, scaffold
 from scenes.report import PackageRejected
+from server.config import from_env
 
 
 def add_parser(sub: Any) -> None:
@@ -99,7 +100,7 @@ def _validate(package: Path) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         try:
             with tqdm(total=1, desc="validating", leave=False, bar_format="{desc} {elapsed}") as bar:
-                processed = ingest_zip(_as_zip(package, Path(tmp)))
+                processed = ingest_zip(_as_zip(package, Path(tmp)), from_env().ingest_limits())
                 bar.update()
         except PackageRejected as exc:
             _print_problems(exc.report())

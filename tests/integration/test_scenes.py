@@ -54,6 +54,8 @@ def test_samples_are_in_the_catalog_and_serve_their_glb(live: LiveServer) -> Non
         assert "immutable" in glb.headers["cache-control"]
         etag = glb.headers["etag"]
         assert http.get(url, headers={"If-None-Match": etag}).status_code == 304
+        assert http.get(url, headers={"If-None-Match": f'"other", W/{etag}'}).status_code == 304
+        assert http.head(url).status_code == 200
         part = http.get(url, headers={"Range": "bytes=0-11"})
         assert part.status_code == 206 and part.content == glb.content[:12]
         latest = http.get("/api/scenes/circuits-table/scene.glb", follow_redirects=False)
@@ -91,6 +93,7 @@ def test_bad_packages_refused_store_unchanged_server_fine(live: LiveServer, name
         assert response.status_code in (413, 422), response.text
         if response.status_code == 422:
             problems = response.json()["problems"]
+            assert response.json()["detail"].startswith(f"{len(problems)} problem")
             assert problems and all(p["where"] and p["what"] and p["fix"] for p in problems)
             assert any(fragment in p["what"] or fragment in p["where"] for p in problems), problems
         after = (http.get("/api/scenes", headers=designer(live)).json(), blob_count(live))
@@ -149,9 +152,12 @@ async def test_practical_from_an_uploaded_scene(live: LiveServer) -> None:
     with live.http() as http:
         http.post(f"/api/sessions/{session['id']}/end", headers=teacher(live))
         assert http.delete(f"/api/scenes/my-bench/versions/{row['version']}", headers=designer(live)).status_code == 204
-        assert http.get(f"/api/scenes/my-bench/versions", headers=designer(live)).status_code == 404
+        assert http.get("/api/scenes/my-bench/versions", headers=designer(live)).status_code == 404
         missing = http.post("/api/sessions", json={"scene": "my-bench"}, headers=teacher(live))
         assert missing.status_code == 404
+        # a retired version number is never given to other content
+        again = upload(http, live, good_package("ply", "my-bench")).json()
+        assert again["version"] == row["version"] + 1
 
 
 def test_designer_cli_new_validate_pack_upload_list(live: LiveServer, tmp_path: Path) -> None:

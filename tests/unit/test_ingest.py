@@ -78,3 +78,39 @@ def test_all_manifest_problems_are_reported_at_once(tmp_path: Path) -> None:
         ingest_zip(path)
     wheres = " ".join(p.where for p in refused.value.problems)
     assert "$.id" in wheres and "$.units" in wheres and "$.spawn_points" in wheres
+
+
+def _refusals(tmp_path: Path, data: dict) -> list[str]:
+    import trimesh
+
+    from scenes.package import pack_files
+
+    box = trimesh.Scene(trimesh.creation.box()).export(file_type="glb")
+    path = tmp_path / "p.zip"
+    path.write_bytes(pack_files({"scene.json": json.dumps(data).encode(), "assets/item.glb": box}))
+    with pytest.raises(PackageRejected) as refused:
+        ingest_zip(path)
+    return [f"{p.where}: {p.what}" for p in refused.value.problems]
+
+
+def test_references_and_fields_are_reported_together_at_their_paths(tmp_path: Path) -> None:
+    from tests.scene_packages import manifest
+
+    data = manifest("refs", {"item": "assets/item.glb"})
+    data["objects"].append({"id": "obj-item", "asset": "ghost", "snap_points": [{"id": "s", "position": [0, 0, 0]}, {"id": "s", "position": [1, 0, 0]}]})
+    data["zones"] = [{"id": "z", "shape": "sphere", "center": [0, 0, 0], "radius": 1, "size": [1, 1, 1]}]
+    data["environment"] = {"lights": [{"kind": "point"}]}
+    problems = "\n".join(_refusals(tmp_path, data))
+    assert "$.objects[1].id: object id 'obj-item' is used twice" in problems
+    assert "$.objects[1].asset: asset 'ghost' is not declared" in problems
+    assert "$.objects[1].snap_points[1].id" in problems
+    assert "$.zones[0]" in problems and "no 'size'" in problems
+    assert "$.environment.lights[0]" in problems and "needs a 'position'" in problems
+
+
+@pytest.mark.parametrize("version", [True, 1.0, 2, "1"])
+def test_only_integer_schema_versions_we_know(tmp_path: Path, version: object) -> None:
+    from tests.scene_packages import manifest
+
+    problems = _refusals(tmp_path, {**manifest("v", {"item": "assets/item.glb"}), "schema_version": version})
+    assert problems == [f"scene.json $.schema_version: unknown schema_version {version!r}"]

@@ -329,3 +329,16 @@ def test_recorded_inputs_replay_to_the_same_state() -> None:
     copy = replay("s_rec", SCENE, RoomLimits(), room.inputs)
     assert copy.snapshot() == room.snapshot()
     assert copy.full_frame() == room.full_frame()
+
+
+def test_spawn_points_place_and_turn_newcomers() -> None:
+    from dataclasses import replace
+
+    scene = replace(SCENE, spawn_points=((2.0, 0.0, 3.0, 90.0),))
+    room = Room("s", scene, RoomLimits())
+    enter(room, "a")
+    pose = room.pose_of("a")
+    assert pose[0:3].tolist() == pytest.approx([2.0, 1.6, 3.0])
+    assert pose[3:7].tolist() == pytest.approx([0, math.sin(math.pi / 4), 0, math.cos(math.pi / 4)], abs=1e-6)
+    # facing +90° (left turn) the hands are ahead along -x
+    assert pose[7] < 2.0 and pose[14] < 2.0 and pose[9] > pose[16]
