@@ -226,6 +226,7 @@ class Room:
                     "index": i,
                     "title": obj.title,
                     "interactable": obj.interactable,
+                    "lease": float(self._lease[i]),
                     "holder": None if self._objects["holder"][i] == p.NO_HOLDER else slots[self._objects["holder"][i]],
                     "transform": [round(float(v), 6) for v in self._objects["transform"][i]],
                 }

@@ -139,6 +139,10 @@ class Challenges(_Model):
     version: int = 1
 
 
+#: package ids that would collide with fixed routes under /api/scenes/
+RESERVED_IDS = frozenset({"schema"})
+
+
 class Manifest(_Model):
     schema_version: Literal[1] = Field(description="format version of this manifest")
     id: Id
@@ -154,6 +158,13 @@ class Manifest(_Model):
     environment: Environment = Field(default_factory=Environment)
     targets: Annotated[list[Literal["headset", "desktop"]], Field(min_length=1)] = ["headset", "desktop"]
     challenges: Challenges | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value in RESERVED_IDS:
+            raise ValueError(f"{value!r} is reserved; choose another package id")
+        return value
 
 
 def json_schema() -> dict[str, Any]:

@@ -210,7 +210,12 @@ class RoomSocket(asyncio.Protocol):
                     raise p.ProtocolError(p.ErrorCode.NOT_JOINED, "Send 'join' before any other message.")
                 self.runner.handle(self.participant_id, p.decode_binary(frame.data))
             else:
-                self._control(p.decode_control(frame.data))
+                try:
+                    text = frame.data.decode()
+                except UnicodeDecodeError:
+                    self.close(p.CloseCode.INVALID_DATA, "text frame is not valid UTF-8")
+                    return
+                self._control(p.decode_control(text))
         except p.ProtocolError as exc:
             self._send(p.error(exc.code, exc.message, exc.re))
 

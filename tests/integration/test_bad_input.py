@@ -248,3 +248,12 @@ async def test_sigterm_closes_sockets_with_going_away(server_factory) -> None:
     code, _ = await client.closed(timeout=10)
     assert code == p.CloseCode.GOING_AWAY
     assert live.proc.wait(10) == 0
+
+
+async def test_text_that_is_not_utf8_closes_with_1007(server: LiveServer) -> None:
+    _, good, bad = await pair(server)
+    assert bad.ws is not None
+    await bad.ws.send(b'{"type": "ping", "x": "\xff"}', text=True)
+    code, reason = await bad.closed()
+    assert code == 1007 and "UTF-8" in reason
+    await good.close()

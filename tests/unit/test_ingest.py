@@ -114,3 +114,10 @@ def test_only_integer_schema_versions_we_know(tmp_path: Path, version: object) -
 
     problems = _refusals(tmp_path, {**manifest("v", {"item": "assets/item.glb"}), "schema_version": version})
     assert problems == [f"scene.json $.schema_version: unknown schema_version {version!r}"]
+
+
+def test_reserved_package_ids_are_refused(tmp_path: Path) -> None:
+    from tests.scene_packages import manifest
+
+    problems = _refusals(tmp_path, manifest("schema", {"item": "assets/item.glb"}))
+    assert any("$.id" in p and "reserved" in p for p in problems)
