@@ -131,17 +131,16 @@ class SceneStore:
         """Store a processed package; returns its version and whether it is new."""
         package_sha = sha256_file(package_path)
         package_id = processed.manifest.id
-        existing = self._row("WHERE package_id = ? AND package_sha = ? AND status = 'ready'", (package_id, package_sha))
-        if existing is not None:
-            return existing, False
-        self._put_file(package_path, package_sha)
-        glb_sha = self._put(processed.glb)
-        server_sha = self._put(json.dumps(processed.server, separators=(",", ":")).encode())
-        manifest_sha = self._put(processed.manifest.model_dump_json(indent=2).encode())
+        # One lock around blobs and row: a concurrent delete cannot remove a blob
+        # this version is about to share.
         with self._lock:
             existing = self._row("WHERE package_id = ? AND package_sha = ? AND status = 'ready'", (package_id, package_sha))
             if existing is not None:
                 return existing, False
+            self._put_file(package_path, package_sha)
+            glb_sha = self._put(processed.glb)
+            server_sha = self._put(json.dumps(processed.server, separators=(",", ":")).encode())
+            manifest_sha = self._put(processed.manifest.model_dump_json(indent=2).encode())
             (latest,) = self._db.execute(
                 "SELECT COALESCE(MAX(version), 0) FROM versions WHERE package_id = ?", (package_id,)
             ).fetchone()

@@ -58,7 +58,7 @@ def scene_routes(node: Node, principal: Callable[..., Principal]) -> APIRouter:
         in_use = node.scenes_in_use()
         return [{**row.public(), "in_use": (row.package_id, row.version) in in_use} for row in rows]
 
-    @router.get("/{scene_id}/scene.glb")
+    @router.api_route("/{scene_id}/scene.glb", methods=["GET", "HEAD"])
     async def latest_glb(scene_id: str) -> Response:
         """The latest version's GLB lives at its own immutable address."""
         return RedirectResponse(glb_url(stored(scene_id)), status_code=307)
