@@ -482,7 +482,7 @@ class Room:
         if holder != p.NO_HOLDER:
             return [
                 self._error(
-                    part, p.ErrorCode.OBJECT_HELD, f"{msg.object!r} is held by {self._slot_owner[holder]}.", msg.id
+                    part, p.ErrorCode.OBJECT_HELD, f"{msg.object!r} is held by {self.participants[self._slot_owner[holder] or ''].name}.", msg.id
                 )
             ]
         self._objects["holder"][index] = part.slot

@@ -10,6 +10,8 @@ written anywhere but a private temporary folder, which is always removed.
 
 from __future__ import annotations
 
+import json
+import struct
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,7 +130,7 @@ def _ingest_tree(root: Path, names: set[str], limits: IngestLimits) -> Processed
         )
     if problems:
         raise PackageRejected(problems)
-    glb = graph.export(file_type="glb")
+    glb = _matte_by_default(graph.export(file_type="glb"))
     materials, embedded_px = _material_stats(assets)
     texture_px = max(embedded_px, _largest_texture(root, names))
     stats = {"triangles": triangles, "materials": materials, "texture_px": texture_px, "glb_bytes": len(glb), "objects": len(server_objects)}
@@ -191,6 +193,35 @@ def _load_asset(
     if not parts and not any(p.where.startswith(asset.path) for p in problems):
         problems.append(Problem(asset.path, "contains no triangle mesh", "export the model with its geometry"))
     return parts or None
+
+
+_GLB_HEADER = struct.Struct("<4sII")
+_CHUNK_HEADER = struct.Struct("<I4s")
+
+
+def _matte_by_default(glb: bytes) -> bytes:
+    """Give primitives without a material a plain matte one.
+
+    glTF says a primitive with no material is fully metallic, which renders
+    nearly black without an environment map; vertex-coloured meshes (common from
+    STL/PLY and simple exporters) come out of trimesh that way.
+    """
+    magic, version, _ = _GLB_HEADER.unpack_from(glb)
+    length, kind = _CHUNK_HEADER.unpack_from(glb, _GLB_HEADER.size)
+    start = _GLB_HEADER.size + _CHUNK_HEADER.size
+    gltf = json.loads(glb[start : start + length])
+    bare = [prim for mesh in gltf.get("meshes", []) for prim in mesh["primitives"] if "material" not in prim]
+    if not bare:
+        return glb
+    materials = gltf.setdefault("materials", [])
+    materials.append({"name": "matte", "pbrMetallicRoughness": {"metallicFactor": 0.0, "roughnessFactor": 0.8}})
+    for prim in bare:
+        prim["material"] = len(materials) - 1
+    text = json.dumps(gltf, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 4)
+    rest = glb[start + length :]
+    body = _CHUNK_HEADER.pack(len(text), kind) + text + rest
+    return _GLB_HEADER.pack(magic, version, _GLB_HEADER.size + len(body)) + body
 
 
 def _orient(mesh: trimesh.Trimesh) -> None:

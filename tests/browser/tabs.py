@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from playwright.sync_api import Page
 
-#: Longest wait for anything the page should do on its own, ms (a loaded CI box is slow at WebGL).
+#: Longest wait for anything a joined page should do on its own, ms.
 TIMEOUT_MS = 10_000
+#: Longest wait for a tab to load the lab and join, ms. Headless Chromium draws WebGL on the CPU
+#: (SwiftShader), where compiling the lighting shaders takes seconds on a busy two-core machine.
+START_TIMEOUT_MS = 30_000
 
 
 def join_as(page: Page, name: str) -> str:
     """Fill in the student form, wait until the lab is up and joined; returns the participant id."""
     page.get_by_label("Your name").fill(name)
     page.get_by_role("button", name="Join").click()
-    page.wait_for_function("window.amaliy?.state === 'connected'", timeout=TIMEOUT_MS)
+    page.wait_for_function("window.amaliy?.state === 'connected'", timeout=START_TIMEOUT_MS)
     return page.evaluate("window.amaliy.me.id")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.tabs import TIMEOUT_MS, join_as
+from tests.browser.tabs import START_TIMEOUT_MS, TIMEOUT_MS, join_as
 
 pytestmark = pytest.mark.browser
 
@@ -63,7 +63,7 @@ def test_two_students_and_a_teacher(server, open_page, screenshot) -> None:
 
     # Bobur cannot take it from him: the server refuses, the tab says so, the holder stays.
     bobur.evaluate("window.amaliy.grab('beaker-1')")
-    expect(bobur.locator(".toast.error")).to_contain_text("held", timeout=TIMEOUT_MS)
+    expect(bobur.locator(".toast.error[data-code='object_held']")).to_be_visible(timeout=TIMEOUT_MS)
     assert holder(bobur, "beaker-1") == aziz_id
     assert holder(aziz, "beaker-1") == aziz_id
     screenshot(bobur, "bobur-sees-aziz-holding")
@@ -71,7 +71,7 @@ def test_two_students_and_a_teacher(server, open_page, screenshot) -> None:
 
     # The teacher link opens the teacher panel with both students on the roster.
     teacher = open_page(server.teacher_url, "teacher")
-    teacher.wait_for_function("window.amaliy?.state === 'connected'", timeout=TIMEOUT_MS)
+    teacher.wait_for_function("window.amaliy?.state === 'connected'", timeout=START_TIMEOUT_MS)
     assert teacher.evaluate("window.amaliy.me.role") == "teacher"
     roster = teacher.locator("#roster")
     expect(roster).to_contain_text("Aziz")

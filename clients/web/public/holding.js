@@ -1,0 +1,147 @@
+/**
+ * Objects this page holds: each one follows an anchor (the desktop hold point
+ * in front of the camera, or an XR controller) until it is let go.
+ *
+ * Grabs are granted by the server, which alone decides who may hold what (one
+ * holder at a time, nothing while frozen, never fixed equipment): a grab
+ * request only records which anchor asked, and the object starts following
+ * when the `grabbed` event for us arrives; a refusal comes back as an error
+ * the page shows. While held, the object is drawn from its anchor, not from
+ * the server's echo, so the holder sees no lag; sync.js sends the transforms.
+ *
+ * @module holding
+ */
+
+import { Euler, Matrix4, Quaternion, Vector3 } from 'three';
+
+import { TRANSFORM_FLOATS, encodeObjectMove, messages, nowStamp } from './protocol.js';
+
+const matrix = new Matrix4();
+const position = new Vector3();
+const quaternion = new Quaternion();
+const scale = new Vector3();
+const euler = new Euler();
+
+export class Holding {
+  /**
+   * @param {import('./scene.js').Lab} lab
+   * @param {import('./state.js').RoomState} state
+   * @param {import('./connection.js').Connection} connection
+   * @param {import('three').Object3D} defaultAnchor what a grab with no other anchor follows
+   */
+  constructor(lab, state, connection, defaultAnchor) {
+    this.lab = lab;
+    this.state = state;
+    this.connection = connection;
+    this.defaultAnchor = defaultAnchor;
+    /** @type {Map<string, {anchor: import('three').Object3D, offset: Matrix4}>} */
+    this.held = new Map();
+    /** @type {Map<string, {anchor: import('three').Object3D, offset: Matrix4|null}>} grabs asked for, not yet granted */
+    this.wanted = new Map();
+  }
+
+  /**
+   * Ask the room for an object, remembering which anchor asked.
+   * @param {string} id
+   * @param {import('three').Object3D} [anchor]
+   * @param {boolean} [keepOffset] follow at the distance it was grabbed from (a
+   *   controller ray) rather than sitting at the anchor itself
+   */
+  grab(id, anchor = this.defaultAnchor, keepOffset = false) {
+    this.wanted.set(id, { anchor, offset: keepOffset ? null : new Matrix4() });
+    this.connection.send(messages.grab(id));
+  }
+
+  /**
+   * Let go of an object: it lands upright on the surface below it, and the
+   * room hears where before it hears the release.
+   * @param {string} id
+   */
+  release(id) {
+    if (this.held.has(id)) {
+      const landed = this.drop(id);
+      this.connection.sendBinary(encodeObjectMove(this.state.objects[id].index, landed, nowStamp()));
+    }
+    this.connection.send(messages.release(id));
+  }
+
+  /** The server granted us `id`: make it follow the anchor that asked (or the default one). */
+  granted(id) {
+    const node = this.lab.node(id);
+    if (!node) return;
+    const { anchor, offset } = this.wanted.get(id) ?? { anchor: this.defaultAnchor, offset: new Matrix4() };
+    this.wanted.delete(id);
+    anchor.updateWorldMatrix(true, false);
+    node.updateWorldMatrix(true, false);
+    this.held.set(id, { anchor, offset: offset ?? anchor.matrixWorld.clone().invert().multiply(node.matrixWorld) });
+    this.lab.local.add(id);
+  }
+
+  /**
+   * The room released `id` (we let go, or it took it: lease, freeze, reset):
+   * from now on it is drawn where the room says.
+   */
+  forget(id) {
+    this.held.delete(id);
+    this.wanted.delete(id);
+    this.lab.local.delete(id);
+  }
+
+  /** Forget every hold except these (a resume tells which holds we kept). */
+  keepOnly(ids) {
+    for (const id of [...this.held.keys()]) if (!ids.includes(id)) this.forget(id);
+  }
+
+  /** @returns {string|null} the object this anchor holds */
+  heldBy(anchor) {
+    for (const [id, hold] of this.held) if (hold.anchor === anchor) return id;
+    return null;
+  }
+
+  isHeld(id) {
+    return this.held.has(id);
+  }
+
+  ids() {
+    return [...this.held.keys()];
+  }
+
+  /** Move every held object to its anchor (each frame, after the anchors moved). */
+  update() {
+    for (const [id, { anchor, offset }] of this.held) {
+      anchor.updateWorldMatrix(true, false);
+      matrix.multiplyMatrices(anchor.matrixWorld, offset).decompose(position, quaternion, scale);
+      const node = this.lab.node(id);
+      node.position.copy(position);
+      node.quaternion.copy(quaternion);
+    }
+  }
+
+  /**
+   * The transform of a held object as it is drawn now.
+   * @param {string} id
+   * @param {Float32Array} out 7 floats
+   */
+  transform(id, out) {
+    const node = this.lab.node(id);
+    node.position.toArray(out, 0);
+    node.quaternion.toArray(out, 3);
+    return out;
+  }
+
+  /**
+   * Put a held object down on the surface below it; returns where it landed.
+   * It stays drawn locally until the room confirms the release, or frames
+   * still in flight from while it was held would pull it back into the hand.
+   */
+  drop(id) {
+    const node = this.lab.node(id);
+    this.held.delete(id);
+    const yaw = euler.setFromQuaternion(node.quaternion, 'YXZ').y;
+    node.quaternion.setFromEuler(euler.set(0, yaw, 0));
+    node.position.y = this.lab.surfaceBelow(node.position);
+    const landed = this.transform(id, new Float32Array(TRANSFORM_FLOATS));
+    this.lab.snap(id, landed);
+    return landed;
+  }
+}

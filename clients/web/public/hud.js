@@ -1,0 +1,70 @@
+/**
+ * What the page tells the person in words: the heads-up line (practical,
+ * name, connection, how many are here, locked/paused), short toasts for
+ * refusals and room news, and a notice that stays when the practical is over
+ * for this page (removed, ended, left).
+ *
+ * @module hud
+ */
+
+/** How long a toast stays up, ms: long enough to read a sentence. */
+const TOAST_MS = 4500;
+
+const STATE_TEXT = { connecting: 'connecting…', connected: 'connected', closed: 'disconnected' };
+
+export class Hud {
+  /** @param {Document} doc */
+  constructor(doc) {
+    this.root = doc.getElementById('hud');
+    this.fields = {
+      title: doc.getElementById('hud-title'),
+      name: doc.getElementById('hud-name'),
+      state: doc.getElementById('hud-state'),
+      count: doc.getElementById('hud-count'),
+      flags: doc.getElementById('hud-flags'),
+    };
+    this.toasts = doc.getElementById('toasts');
+    this.noticeBox = doc.getElementById('notice');
+  }
+
+  /**
+   * @param {object} view
+   * @param {string} view.title
+   * @param {string} view.name
+   * @param {'connecting'|'connected'|'closed'} view.state
+   * @param {number} view.count participants in the room
+   * @param {boolean} view.locked
+   * @param {boolean} view.frozen
+   */
+  update({ title, name, state, count, locked, frozen }) {
+    this.root.hidden = false;
+    this.fields.title.textContent = title;
+    this.fields.name.textContent = name;
+    this.fields.state.textContent = STATE_TEXT[state];
+    this.fields.state.dataset.state = state;
+    this.fields.count.textContent = `${count} ${count === 1 ? 'person' : 'people'} here`;
+    const flags = [locked && 'locked', frozen && 'paused by the teacher'].filter(Boolean);
+    this.fields.flags.textContent = flags.join(' · ');
+  }
+
+  /**
+   * A short message that goes away by itself.
+   * @param {string} text
+   * @param {'info'|'error'} [kind]
+   * @param {string} [code] the server's error code, kept on the element for tests and styling
+   */
+  toast(text, kind = 'info', code = '') {
+    const toast = document.createElement('div');
+    toast.className = `toast ${kind}`;
+    toast.textContent = text;
+    if (code) toast.dataset.code = code;
+    this.toasts.append(toast);
+    setTimeout(() => toast.remove(), TOAST_MS);
+  }
+
+  /** A message that stays: this page is out of the practical. */
+  notice(text) {
+    this.noticeBox.textContent = text;
+    this.noticeBox.hidden = false;
+  }
+}

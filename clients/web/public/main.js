@@ -1,0 +1,222 @@
+/**
+ * The Amaliy web client: sign in, load the lab, join the room, and keep the
+ * 3D view, the HUD and the teacher panel in step with what the room says.
+ *
+ * This module only wires the pieces together; each piece lives in the module
+ * named for what it does. It also exposes `window.amaliy`, a small read-mostly
+ * view of the page for automated tests (tests/browser) and for poking at a
+ * live class from the devtools console.
+ *
+ * @module main
+ */
+
+import { Color, DirectionalLight, HemisphereLight, NeutralToneMapping, Scene, WebGLRenderer } from 'three';
+
+import { Avatars } from './avatars.js';
+import { Connection } from './connection.js';
+import { DesktopControls } from './controls.js';
+import { Holding } from './holding.js';
+import { Hud } from './hud.js';
+import { RENDER_DELAY_MS } from './interpolation.js';
+import { signIn, signOut } from './landing.js';
+import { Rig } from './rig.js';
+import { Lab } from './scene.js';
+import { RoomState } from './state.js';
+import { Sync } from './sync.js';
+import { TeacherPanel } from './teacher.js';
+import { XR } from './xr.js';
+
+const SKY = 0xcfe0ec;
+
+async function main() {
+  const hud = new Hud(document);
+  try {
+    await enter(await signIn(), hud);
+  } catch (error) {
+    console.error(error);
+    hud.notice(error.message);
+  }
+}
+
+/**
+ * Build the page for one practical and join it.
+ * @param {import('./connection.js').Credentials} credentials
+ * @param {Hud} hud
+ */
+async function enter(credentials, hud) {
+  const renderer = new WebGLRenderer({ antialias: true, alpha: true });
+  renderer.setPixelRatio(Math.min(devicePixelRatio, 2));
+  renderer.toneMapping = NeutralToneMapping; // keeps white benches from burning out
+  document.getElementById('viewport').append(renderer.domElement);
+
+  const scene = new Scene();
+  scene.background = new Color(SKY);
+  // Ingest gives every mesh a matte material, so plain lights suffice (no environment map
+  // to prefilter: that costs seconds on a software renderer).
+  scene.add(new HemisphereLight(0xffffff, 0x8d8d80, 2.0));
+  const sun = new DirectionalLight(0xffffff, 1.2);
+  sun.position.set(2, 5, 3);
+  scene.add(sun);
+
+  const rig = new Rig();
+  scene.add(rig.group);
+  const resize = () => {
+    renderer.setSize(innerWidth, innerHeight);
+    rig.camera.aspect = innerWidth / innerHeight;
+    rig.camera.updateProjectionMatrix();
+  };
+  resize();
+  addEventListener('resize', resize);
+
+  const lab = await Lab.load(scene, credentials.glbUrl);
+  const state = new RoomState();
+  const connection = new Connection(credentials);
+  const holding = new Holding(lab, state, connection, rig.holdPoint);
+  const avatars = new Avatars(scene);
+  const sync = new Sync(connection, state, rig, holding);
+  const teacher = new TeacherPanel(document.getElementById('teacher-panel'), state, connection, rig);
+  const controls = new DesktopControls(rig, renderer.domElement, renderer, lab, holding);
+  const xr = new XR(renderer, scene, rig, lab, holding, (text) => hud.toast(text, 'error'));
+  xr.offerSessions(document.getElementById('xr-buttons'), document.getElementById('overlay'));
+  document.getElementById('leave').addEventListener('click', () => connection.leave());
+
+  const refresh = () => {
+    hud.update({
+      title: credentials.title,
+      name: state.me ? `${state.me.name} (${state.me.role})` : '',
+      state: connection.state,
+      count: Object.keys(state.participants).length,
+      locked: state.locked,
+      frozen: state.frozen,
+    });
+    teacher.render();
+  };
+
+  connection.addEventListener('welcome', ({ detail: welcome }) => {
+    state.applyWelcome(welcome);
+    if (welcome.snapshot) {
+      lab.setObjects(state.objects);
+      avatars.retain(new Set(Object.keys(state.participants)));
+    }
+    holding.keepOnly(welcome.held);
+    sync.rejoined(welcome);
+    if (state.isTeacher()) teacher.show();
+    refresh();
+  });
+
+  connection.addEventListener('event', ({ detail: event }) => {
+    const who = state.participants[event.participant]?.name ?? 'Someone'; // read before `left` drops them
+    state.applyEvent(event);
+    const mine = event.participant === state.me.id;
+    switch (event.type) {
+      case 'joined':
+        if (event.participant.id !== state.me.id) hud.toast(`${event.participant.name} joined.`);
+        break;
+      case 'left':
+        avatars.remove(event.participant);
+        if (!mine) hud.toast(event.reason === 'kicked' ? `${who} was removed by the teacher.` : `${who} left.`);
+        break;
+      case 'presence':
+        avatars.setConnected(event.participant, event.connected);
+        break;
+      case 'grabbed':
+        if (mine) holding.granted(event.object);
+        break;
+      case 'released':
+        if (mine) holding.forget(event.object);
+        lab.snap(event.object, event.transform);
+        if (mine && event.reason === 'lease') hud.toast(`${state.objects[event.object].title} slipped from your hand: its hold ran out.`);
+        break;
+      case 'locked':
+        hud.toast(event.locked ? 'The teacher locked the practical: nobody new can join.' : 'The practical is open to join again.');
+        break;
+      case 'frozen':
+        hud.toast(event.frozen ? 'The teacher paused interaction.' : 'Interaction is back on.');
+        break;
+      case 'summoned':
+        if (event.by !== state.me.id) {
+          rig.gatherAt(event.position, state.me.slot);
+          hud.toast('The teacher called everyone over.');
+        }
+        break;
+      case 'reset':
+        holding.keepOnly([]);
+        lab.setObjects(state.objects);
+        hud.toast('The teacher reset the lab.');
+        break;
+      case 'ended':
+        hud.notice('This practical has ended. Thank you for taking part!');
+        break;
+      default:
+        break;
+    }
+    refresh();
+  });
+
+  connection.addEventListener('tick', ({ detail: frame }) => {
+    const arrival = performance.now();
+    state.applyTick(frame);
+    for (const record of frame.poses) {
+      const id = state.ownerOf(record.slot);
+      if (id === null) continue;
+      if (id !== state.me.id) {
+        avatars.push(state.participants[id], record.stamp, record.pose, arrival);
+      } else if (!rig.placed) {
+        rig.placeAt(record.pose); // our spawn point; after that we move ourselves
+      }
+    }
+    for (const record of frame.objects) lab.push(state.objectIds[record.index], record.transform, arrival);
+  });
+
+  connection.addEventListener('servererror', ({ detail: error }) => hud.toast(error.message, 'error', error.code));
+  connection.addEventListener('dropped', ({ detail: drop }) => {
+    if (drop.final) {
+      signOut();
+      hud.notice(drop.text);
+    } else {
+      hud.toast(`${drop.text} Reconnecting…`, 'error');
+    }
+  });
+  connection.addEventListener('state', refresh);
+
+  let last = performance.now();
+  renderer.setAnimationLoop(() => {
+    const now = performance.now();
+    controls.update(Math.min((now - last) / 1000, 0.1));
+    last = now;
+    holding.update();
+    lab.render(now - RENDER_DELAY_MS);
+    avatars.render(now - RENDER_DELAY_MS);
+    renderer.render(scene, rig.camera);
+  });
+
+  window.amaliy = {
+    get state() {
+      return connection.state;
+    },
+    get me() {
+      return state.me;
+    },
+    get participants() {
+      return state.participants;
+    },
+    /** Where each remote avatar's head is drawn now (interpolated), by participant id. */
+    get avatars() {
+      return avatars.positions();
+    },
+    /** Each object's holder (participant id or null) and position as the room last said. */
+    get objects() {
+      return Object.fromEntries(
+        Object.values(state.objects).map((o) => [o.id, { holder: o.holder, position: o.transform.slice(0, 3) }]),
+      );
+    },
+    moveBy: (dx, dy, dz) => rig.moveBy(dx, dy, dz),
+    grab: (id) => holding.grab(id),
+    release: (id) => holding.release(id),
+  };
+
+  refresh();
+  connection.open();
+}
+
+main();

@@ -1,0 +1,132 @@
+/**
+ * The local person: a rig (their spot on the floor, turned by their heading)
+ * carrying the camera (their head) and two hands.
+ *
+ * Walking, turning, summons and the spawn point move the rig; a headset moves
+ * the camera and controllers inside it. The pose sent to the room is always
+ * read from world transforms, so it is right in both cases.
+ *
+ * @module rig
+ */
+
+import { Euler, Group, Object3D, PerspectiveCamera, Quaternion, Vector3 } from 'three';
+
+import { FLAG_LEFT_TRACKED, FLAG_RIGHT_TRACKED } from './protocol.js';
+
+/** Eye height on a desktop or phone, where nothing tracks the head. */
+const DESKTOP_EYE_HEIGHT = 1.6;
+/** A desktop view starts tilted down a little, towards the bench rather than the wall. */
+const DESKTOP_PITCH = -0.3;
+/** Where hands rest relative to the head when no controller tracks them (head frame, metres). */
+const RESTING_HANDS = [new Vector3(-0.22, -0.5, -0.3), new Vector3(0.22, -0.5, -0.3)];
+/** Distance between people gathered by a summon, so they do not stand inside each other. */
+const SUMMON_SPACING = 0.8;
+
+const position = new Vector3();
+const quaternion = new Quaternion();
+const scale = new Vector3();
+const euler = new Euler();
+
+export class Rig {
+  constructor() {
+    this.group = new Group();
+    this.camera = new PerspectiveCamera(70, 1, 0.05, 100);
+    this.camera.position.y = DESKTOP_EYE_HEIGHT;
+    this.camera.rotation.x = DESKTOP_PITCH;
+    this.group.add(this.camera);
+    /**
+     * Hands as the room sees them. A headset's controller grips replace
+     * these (see xr.js); otherwise they rest below the head, turned with it.
+     * @type {[Object3D, Object3D]}
+     */
+    this.hands = [new Object3D(), new Object3D()];
+    /** @type {[Object3D|null, Object3D|null]} tracked controller grips (left, right), set by xr.js */
+    this.grips = [null, null];
+    /** The desktop hand: where equipment picked up with a click floats (moved by controls.js). */
+    this.holdPoint = new Object3D();
+    /** The room places us (spawn point) once, on the first pose it sends for our slot. */
+    this.placed = false;
+  }
+
+  /**
+   * Stand where the room put us: `head` is the server's head position for our slot.
+   * @param {ArrayLike<number>} head x, y, z
+   */
+  placeAt(head) {
+    this.group.position.set(head[0], head[1] - this.camera.position.y, head[2]);
+    this.placed = true;
+  }
+
+  /** Move the rig by a lab-space offset (walking, and the test hook). */
+  moveBy(dx, dy, dz) {
+    this.group.position.x += dx;
+    this.group.position.y += dy;
+    this.group.position.z += dz;
+  }
+
+  /**
+   * Answer a summon: go to `point`, on a ring around it chosen by our slot,
+   * facing the point (where the teacher stands).
+   * @param {number[]} point floor position
+   * @param {number} slot
+   */
+  gatherAt(point, slot) {
+    const angle = slot * 2.399963; // the golden angle spreads any number of people evenly
+    const radius = SUMMON_SPACING * Math.sqrt(slot + 1);
+    const x = point[0] + Math.sin(angle) * radius;
+    const z = point[2] + Math.cos(angle) * radius;
+    this.group.position.set(x, point[1], z);
+    this.group.rotation.set(0, Math.atan2(x - point[0], z - point[2]), 0);
+  }
+
+  /** The floor point under the head (what a teacher summons people to). */
+  floorPoint() {
+    this.camera.getWorldPosition(position);
+    return [position.x, this.group.position.y, position.z];
+  }
+
+  /**
+   * Read the pose to send: head, left hand, right hand, each position then quaternion.
+   * @param {Float32Array} out 21 floats
+   * @returns {number} FLAG_* bits for the hands a controller really tracks
+   */
+  readPose(out) {
+    this.group.updateMatrixWorld(true);
+    writeWorld(this.camera, out, 0);
+    let flags = 0;
+    const bits = [FLAG_LEFT_TRACKED, FLAG_RIGHT_TRACKED];
+    for (let i = 0; i < 2; i++) {
+      const grip = this.grips[i];
+      if (grip?.visible) {
+        writeWorld(grip, out, 7 + 7 * i);
+        flags |= bits[i];
+      } else {
+        this.restHand(i);
+        writeWorld(this.hands[i], out, 7 + 7 * i);
+      }
+    }
+    return flags;
+  }
+
+  /** Place an untracked hand below the head, turned with the head's heading only. */
+  restHand(i) {
+    const hand = this.hands[i];
+    this.camera.matrixWorld.decompose(position, quaternion, scale);
+    const yaw = euler.setFromQuaternion(quaternion, 'YXZ').y;
+    hand.quaternion.setFromEuler(euler.set(0, yaw, 0));
+    hand.position.copy(RESTING_HANDS[i]).applyQuaternion(hand.quaternion).add(position);
+    hand.updateMatrixWorld(true);
+  }
+}
+
+/** Write an object's world position and rotation into `out` at `offset` (7 floats). */
+function writeWorld(object, out, offset) {
+  object.matrixWorld.decompose(position, quaternion, scale);
+  out[offset] = position.x;
+  out[offset + 1] = position.y;
+  out[offset + 2] = position.z;
+  out[offset + 3] = quaternion.x;
+  out[offset + 4] = quaternion.y;
+  out[offset + 5] = quaternion.z;
+  out[offset + 6] = quaternion.w;
+}

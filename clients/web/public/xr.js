@@ -1,0 +1,134 @@
+/**
+ * Headsets and AR phones: Enter VR / Enter AR buttons and controller (or
+ * hand-pinch) grabs.
+ *
+ * A button appears only when the browser says it can run that session mode,
+ * so a desktop without a headset sees no dead button. In a session the
+ * headset moves the camera inside the rig (rig.js), the controller grips
+ * become the hands the room sees, and pulling the trigger or squeezing the
+ * grip picks up the equipment the controller points at.
+ *
+ * @module xr
+ */
+
+import { BoxGeometry, BufferGeometry, Line, LineBasicMaterial, Mesh, MeshStandardMaterial, Raycaster, Vector3 } from 'three';
+
+/** How far a controller ray reaches for equipment, metres: across the bench, not across the room. */
+const REACH = 4;
+const HAND = new BoxGeometry(0.06, 0.03, 0.1);
+const HAND_MATERIAL = new MeshStandardMaterial({ color: 0xe8c39e, roughness: 0.7 });
+
+export class XR {
+  /**
+   * @param {import('three').WebGLRenderer} renderer
+   * @param {import('three').Scene} scene
+   * @param {import('./rig.js').Rig} rig
+   * @param {import('./scene.js').Lab} lab what controllers can pick
+   * @param {import('./holding.js').Holding} holding
+   * @param {(text: string) => void} notify shows a short message to the person
+   */
+  constructor(renderer, scene, rig, lab, holding, notify) {
+    this.renderer = renderer;
+    this.scene = scene;
+    this.rig = rig;
+    this.lab = lab;
+    this.holding = holding;
+    this.notify = notify;
+    this.raycaster = new Raycaster();
+    this.raycaster.far = REACH;
+    renderer.xr.enabled = true;
+    for (const index of [0, 1]) this.addController(index);
+    this.keepDesktopView();
+  }
+
+  /**
+   * Offer the session modes this browser supports.
+   * @param {HTMLElement} container where the buttons go
+   * @param {HTMLElement} overlay the HUD, kept visible over AR passthrough
+   */
+  async offerSessions(container, overlay) {
+    const modes = [
+      ['immersive-vr', 'VR', { optionalFeatures: ['local-floor', 'bounded-floor', 'hand-tracking'] }],
+      ['immersive-ar', 'AR', { optionalFeatures: ['local-floor', 'dom-overlay'], domOverlay: { root: overlay } }],
+    ];
+    for (const [mode, label, init] of modes) {
+      if (await navigator.xr?.isSessionSupported(mode).catch(() => false)) container.append(this.button(mode, label, init));
+    }
+  }
+
+  button(mode, label, init) {
+    const button = document.createElement('button');
+    button.textContent = `Enter ${label}`;
+    let session = null;
+    button.addEventListener('click', async () => {
+      if (session) {
+        await session.end();
+        return;
+      }
+      try {
+        session = await navigator.xr.requestSession(mode, init);
+      } catch (error) {
+        this.notify(`Could not start ${label}: ${error.message}`);
+        return;
+      }
+      session.addEventListener('end', () => {
+        session = null;
+        button.textContent = `Enter ${label}`;
+      });
+      await this.renderer.xr.setSession(session);
+      button.textContent = `Exit ${label}`;
+    });
+    return button;
+  }
+
+  addController(index) {
+    const xr = this.renderer.xr;
+    const controller = xr.getController(index);
+    const grip = xr.getControllerGrip(index);
+    grip.add(new Mesh(HAND, HAND_MATERIAL));
+    const ray = new Line(new BufferGeometry().setFromPoints([new Vector3(), new Vector3(0, 0, -REACH)]), new LineBasicMaterial({ color: 0xffffff }));
+    controller.add(ray);
+    this.rig.group.add(controller, grip);
+    controller.addEventListener('connected', (event) => {
+      this.rig.grips[event.data.handedness === 'left' ? 0 : 1] = grip;
+    });
+    controller.addEventListener('disconnected', () => {
+      this.rig.grips = this.rig.grips.map((g) => (g === grip ? null : g));
+      this.releaseWith(grip);
+    });
+    for (const start of ['selectstart', 'squeezestart']) controller.addEventListener(start, () => this.grabWith(controller, grip));
+    for (const end of ['selectend', 'squeezeend']) controller.addEventListener(end, () => this.releaseWith(grip));
+  }
+
+  /** Pick up what the controller points at; it keeps its distance and angle to the hand. */
+  grabWith(controller, grip) {
+    if (this.holding.heldBy(grip)) return;
+    this.raycaster.setFromXRController(controller);
+    const id = this.lab.pick(this.raycaster);
+    if (id) this.holding.grab(id, grip, true);
+  }
+
+  releaseWith(grip) {
+    const held = this.holding.heldBy(grip);
+    if (held) this.holding.release(held);
+  }
+
+  /**
+   * A headset overwrites the camera's local pose and an AR session needs a
+   * see-through background; put both back when the session ends so the
+   * desktop view resumes where it was.
+   */
+  keepDesktopView() {
+    const camera = this.rig.camera;
+    let saved = null;
+    this.renderer.xr.addEventListener('sessionstart', () => {
+      saved = { position: camera.position.clone(), quaternion: camera.quaternion.clone(), background: this.scene.background };
+      if ((this.renderer.xr.getSession().environmentBlendMode ?? 'opaque') !== 'opaque') this.scene.background = null;
+    });
+    this.renderer.xr.addEventListener('sessionend', () => {
+      camera.position.copy(saved.position);
+      camera.quaternion.copy(saved.quaternion);
+      this.scene.background = saved.background;
+    });
+  }
+}
