@@ -92,7 +92,8 @@ class AmaliyClient:
         return str(self.participant.get("id", ""))
 
     async def connect(self, last_seq: int | None = None, timeout: float = 10.0) -> dict[str, Any]:
-        """Open the socket, send ``join`` and wait for ``welcome`` (JoinRefused otherwise)."""
+        """Open the socket, send ``join``, and wait for ``welcome`` and the full frame after it
+        (JoinRefused if the server says no)."""
         self.close_code = None
         self.ws = await connect(self.ws_url, compression=None, max_size=None, ping_interval=None, open_timeout=timeout)
         join: dict[str, Any] = {"type": "join", "token": self.token}
@@ -104,10 +105,13 @@ class AmaliyClient:
         if self._keepalive is None:
             self._keepalive = asyncio.create_task(self._keep_alive())
         deadline = time.monotonic() + timeout
+        refreshes = self.full_refreshes
         while True:
             for msg in self._pending:
                 if msg["type"] == "welcome":
                     self._pending.remove(msg)
+                    # the full pose frame follows the welcome: return with the room complete
+                    await self.wait_until(lambda: self.full_refreshes > refreshes, deadline - time.monotonic(), "first frame")
                     return msg
                 if msg["type"] == "error":
                     self._pending.remove(msg)
