@@ -107,9 +107,12 @@ class AmaliyClient:
         if self._keepalive is None:
             self._keepalive = asyncio.create_task(self._keep_alive())
         deadline = time.monotonic() + timeout
+        refreshes = self.full_refreshes
         while True:
             for msg in self._pending:
                 if msg["type"] == "welcome":
+                    # the full pose frame follows the welcome: return with the mirror complete
+                    await self.wait_until(lambda: self.full_refreshes > refreshes, max(0.1, deadline - time.monotonic()), "the first full frame")
                     self._pending.remove(msg)
                     return msg
                 if msg["type"] == "error":
