@@ -52,6 +52,9 @@ class Config:
     #: seconds an answered voice call may take to connect; seconds without audio from a speaker
     voice_ice_timeout: float = 10.0
     voice_media_timeout: float = 5.0
+    #: comma-separated addresses the media worker offers for voice (ICE host candidates);
+    #: empty: every interface. Tests and benchmarks use 127.0.0.1.
+    voice_addresses: str = ""
     limits: RoomLimits = field(default_factory=RoomLimits)
 
     @property
@@ -82,6 +85,7 @@ class Config:
             Attenuation(self.voice_ref_distance, self.voice_rolloff, self.voice_max_distance),
             ice_timeout=self.voice_ice_timeout,
             media_timeout=self.voice_media_timeout,
+            ice_addresses=tuple(a.strip() for a in self.voice_addresses.split(",") if a.strip()),
         )
 
     def with_overrides(self, **values: Any) -> "Config":

@@ -46,6 +46,8 @@ class WorkerSettings:
     #: seconds without audio from a connected speaker before its call is dropped
     media_timeout: float = 5.0
     opus_bitrate: int = 48_000
+    #: addresses offered as ICE host candidates; empty: every interface (aioice's default)
+    ice_addresses: tuple[str, ...] = ()
 
 
 class Kind(IntEnum):

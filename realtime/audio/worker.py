@@ -24,9 +24,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+import aioice.ice
 import av
 import numpy as np
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from realtime.audio import ipc
@@ -345,7 +346,8 @@ class Worker:
         old = room.peers.get(pid)
         if old is not None:  # a renegotiation replaces the call
             self.drop(room, old, None, "")
-        pc = RTCPeerConnection()
+        # No STUN/TURN servers: a school LAN has no internet, and aiortc's default is a public STUN server.
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         peer = Peer(pid, int(message["slot"]), pc, MixedTrack(), bool(message["send"]), _opus_encoder(self.settings.opus_bitrate))
         room.peers[pid] = peer
         reply = {"room": room.id, "participant": pid, "re": message.get("re")}
@@ -424,9 +426,21 @@ class Worker:
             del self.rooms[room.id]
 
 
+def restrict_ice_addresses(addresses: tuple[str, ...]) -> None:
+    """Offer only these addresses as ICE host candidates (e.g. 127.0.0.1 for loopback tests).
+
+    aiortc has no option for this, and aioice skips 127.0.0.1 when it lists the
+    interfaces; replacing aioice's address lister for this process is the one place
+    we reach into the library.
+    """
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: list(addresses)  # type: ignore[assignment]
+
+
 def main(sock: socket.socket, settings: WorkerSettings) -> None:
     """Process entry point (multiprocessing "spawn"): serve the node on ``sock`` until it closes."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s media[%(process)d] %(levelname)s %(message)s")
+    if settings.ice_addresses:
+        restrict_ice_addresses(settings.ice_addresses)
 
     async def serve() -> None:
         reader, writer = await asyncio.open_unix_connection(sock=sock)

@@ -21,7 +21,7 @@ import pytest
 
 from amaliy_client import AmaliyClient
 from amaliy_client.voice import ToneTrack, VoiceCall, VoiceRefused
-from tests.conftest import REPO, LiveServer, start_server
+from tests.conftest import LOOPBACK_VOICE, REPO, LiveServer, start_server
 
 FACING_FORWARD = (0.0, 0.0, 0.0, 1.0)  # WebXR: -z ahead, +x right
 #: seconds of audio measured per check, after the mix has settled
@@ -250,11 +250,11 @@ async def test_bad_sdp_gets_a_clear_error_and_the_call_can_start_again(server: L
 
 
 async def test_a_peer_that_never_completes_ice_is_dropped(server: LiveServer) -> None:
-    from aiortc import RTCPeerConnection
+    from aiortc import RTCConfiguration, RTCPeerConnection
 
     people = await room_of(server, ("L", (0, 1.6, 0), None), ("A", (-1, 1.6, 0), 440.0))
     ghost = await join(server, server.open_session(), "Ghost")
-    pc = RTCPeerConnection()
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
     try:
         await wait_for(lambda: media(server)["peers"] == 2, 3, "the two calls counted")
         pc.addTransceiver("audio", direction="recvonly")
@@ -276,9 +276,10 @@ async def test_a_peer_that_never_completes_ice_is_dropped(server: LiveServer) ->
 GHOST_SPEAKER = """
 import asyncio, sys
 from amaliy_client import AmaliyClient
-from amaliy_client.voice import ToneTrack, VoiceCall
+from amaliy_client.voice import ToneTrack, VoiceCall, use_ice_addresses
 
 async def main() -> None:
+    use_ice_addresses(sys.argv[3])
     client = await AmaliyClient.join(sys.argv[1], sys.argv[2], "Vanishing")
     call = await VoiceCall.start(client, ToneTrack(660.0))
     await call.connected()
@@ -295,7 +296,7 @@ async def test_a_peer_that_vanishes_mid_call_is_freed_and_the_others_keep_hearin
     session = listener.client.welcome["snapshot"]["room"]
     code = next(s["join_code"] for s in httpx.get(f"{server.base_url}/api/sessions", headers={"Authorization": f"Bearer {server.teacher_key}"}).json() if s["id"] == session)
     ghost = subprocess.Popen(
-        [sys.executable, "-c", GHOST_SPEAKER, server.base_url, code],
+        [sys.executable, "-c", GHOST_SPEAKER, server.base_url, code, LOOPBACK_VOICE],
         cwd=REPO, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": f"{REPO}:{REPO / 'clients' / 'python'}"},
     )
     try:

@@ -14,9 +14,10 @@ import fractions
 import time
 from typing import Any
 
+import aioice.ice
 import av
 import numpy as np
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.contrib.media import MediaPlayer
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
@@ -25,6 +26,15 @@ from amaliy_client.client import AmaliyClient
 SAMPLE_RATE = 48_000
 FRAME_SAMPLES = 960
 _TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
+
+
+def use_ice_addresses(*addresses: str) -> None:
+    """Offer only these local addresses as ICE candidates in this process (tests: "127.0.0.1").
+
+    aioice lists every interface but loopback and aiortc has no option to choose;
+    this replaces aioice's address lister for the process.
+    """
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: list(addresses)  # type: ignore[assignment]
 
 
 class ToneTrack(MediaStreamTrack):
@@ -113,7 +123,7 @@ class VoiceCall:
         cls, client: AmaliyClient, track: MediaStreamTrack | None = None, record: bool = True, timeout: float = 10.0
     ) -> "VoiceCall":
         """Offer a call (sending ``track``, or receive-only without one) and wait for the answer."""
-        pc = RTCPeerConnection()
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))  # no public STUN server: LAN and loopback only
         call = cls(client, pc, Recording())
         if track is not None:
             pc.addTransceiver(track, direction="sendrecv")
