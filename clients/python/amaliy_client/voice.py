@@ -67,6 +67,47 @@ class ToneTrack(MediaStreamTrack):
         return frame
 
 
+class OpusToneTrack(MediaStreamTrack):
+    """A tone Opus-encoded once (one second, looped) and sent as packets: a speaker that
+    costs almost nothing, so a load test's clients leave the CPU to the server."""
+
+    kind = "audio"
+
+    def __init__(self, frequency: float, amplitude: float = 0.3) -> None:
+        super().__init__()
+        encoder = av.CodecContext.create("libopus", "w")
+        encoder.bit_rate = 32_000
+        encoder.format = "s16"
+        encoder.layout = "mono"
+        encoder.sample_rate = SAMPLE_RATE
+        encoder.time_base = _TIME_BASE
+        t = np.arange(SAMPLE_RATE * 2) / SAMPLE_RATE  # whole cycles at any integer frequency
+        pcm = (amplitude * 32767 * np.sin(2 * np.pi * round(frequency) * t)).astype(np.int16)
+        packets: list[bytes] = []
+        for start in range(0, len(pcm), FRAME_SAMPLES):
+            frame = av.AudioFrame.from_ndarray(pcm[None, start : start + FRAME_SAMPLES], format="s16", layout="mono")
+            frame.sample_rate = SAMPLE_RATE
+            frame.pts = start
+            packets += [bytes(packet) for packet in encoder.encode(frame)]
+        self._packets = packets[len(packets) // 2 :]  # the second second: past the encoder's warm-up
+        self._pts = 0
+        self._start: float | None = None
+
+    async def recv(self) -> av.Packet:  # type: ignore[override]
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._start is None:
+            self._start = time.monotonic()
+        wait = self._start + self._pts / SAMPLE_RATE - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        packet = av.Packet(self._packets[(self._pts // FRAME_SAMPLES) % len(self._packets)])
+        packet.pts = self._pts
+        packet.time_base = _TIME_BASE
+        self._pts += FRAME_SAMPLES
+        return packet
+
+
 def file_track(path: str) -> MediaStreamTrack:
     """The audio of a media file (WAV, Ogg, MP3, ...), played in real time."""
     player = MediaPlayer(path)

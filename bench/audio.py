@@ -1,0 +1,177 @@
+"""Benchmark: one room's voice mix with S speakers and L listeners as real aiortc peers.
+
+Starts `amaliy serve` (media on loopback), joins S + L participants spread over
+client processes (each speaker sends its own pre-encoded tone, everyone records
+nothing but counts the mixed frames it receives), waits until every call flows,
+then measures the media worker for T seconds: its 20 ms mix tick durations
+(reported by the worker over IPC, read from /healthz), late ticks (started more
+than 20 ms late or overran), and its CPU from /proc/<pid>/stat.
+
+    .venv/bin/python bench/audio.py --speakers 50 --listeners 0 --seconds 20 [--profile profile.txt]
+
+The last line is one JSON object: {"participants", "speakers", "seconds",
+"tick_p50_ms", "tick_p99_ms", "late_ticks", "media_cpu_pct", "participants_per_core"}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.conftest import LOOPBACK_VOICE, start_server  # noqa: E402
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+async def run_clients(base_url: str, code: str, first: int, count: int, speakers: int, total: int, seconds: float) -> None:
+    """One client process: ``count`` participants, the first ``speakers`` of them sending a tone."""
+    from amaliy_client import AmaliyClient
+    from amaliy_client.voice import OpusToneTrack, VoiceCall, use_ice_addresses
+
+    use_ice_addresses(LOOPBACK_VOICE)
+    clients, calls = [], []
+    for i in range(first, first + count):
+        client = await AmaliyClient.join(base_url, code, f"P{i}")
+        angle = 2 * math.pi * i / total
+        pose = client.poses[client.id].copy()
+        pose[0:3] = (3 * math.cos(angle), 1.6, 3 * math.sin(angle))
+        pose[3:7] = (0, 0, 0, 1)
+        await client.send_pose(pose)
+        clients.append(client)
+    for n, client in enumerate(clients):
+        track = OpusToneTrack(200 + 10 * (first + n)) if n < speakers else None
+        calls.append(await VoiceCall.start(client, track, record=False, timeout=30))
+    for call in calls:
+        await call.connected(timeout=60)
+    print("ready", flush=True)
+    start = [call.recording.frames for call in calls]
+    await asyncio.sleep(seconds)
+    received = [call.recording.frames - s for call, s in zip(calls, start)]
+    print(json.dumps({"frames": received}), flush=True)
+    for call in calls:
+        await call.close(tell_server=False)
+    for client in clients:
+        await client.close()
+
+
+def top_entries(collapsed: Path, n: int = 12) -> list[tuple[str, float]]:
+    """Self-time share of the hottest functions in a py-spy raw (collapsed stacks) profile."""
+    leaf: Counter[str] = Counter()
+    total = 0
+    for line in collapsed.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack:
+            continue
+        leaf[stack.split(";")[-1]] += int(count)
+        total += int(count)
+    return [(name, round(100 * c / total, 1)) for name, c in leaf.most_common(n)] if total else []
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--speakers", type=int, default=50)
+    parser.add_argument("--listeners", type=int, default=0)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--client-procs", type=int, default=2)
+    parser.add_argument("--profile", help="write a py-spy profile of the media worker (collapsed stacks) here")
+    parser.add_argument("--client", nargs=7, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.client:
+        base_url, code, first, count, speakers, total, seconds = args.client
+        asyncio.run(run_clients(base_url, code, int(first), int(count), int(speakers), int(total), float(seconds)))
+        return
+
+    total = args.speakers + args.listeners
+    env = {"AMALIY_ROOM_CAP": str(total + 10)}
+    server = start_server(Path(tempfile.mkdtemp(prefix="amaliy-bench-audio-")), env=env, args=["--no-demo"])
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        session = server.open_session("Audio benchmark")
+        per = math.ceil(total / args.client_procs)
+        hold = args.seconds + 10  # the clients outlive the measurement
+        first = 0
+        for k in range(args.client_procs):
+            count = min(per, total - first)
+            if count <= 0:
+                break
+            speakers = max(0, min(count, args.speakers - first))
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, __file__, "--client", server.base_url, session["join_code"], str(first), str(count), str(speakers), str(total), str(hold)],
+                    cwd=REPO, stdout=subprocess.PIPE, text=True,
+                )
+            )
+            first += count
+        for proc in procs:
+            assert proc.stdout is not None
+            line = proc.stdout.readline().strip()
+            if line != "ready":
+                raise SystemExit(f"a client process failed to connect: {line!r}")
+        print(f"{total} calls flowing ({args.speakers} speaking); warming up", file=sys.stderr, flush=True)
+        time.sleep(3)
+        media = httpx.get(server.base_url + "/healthz").json()["media"]
+        pid = media["pid"]
+        profiler = None
+        if args.profile:
+            profiler = subprocess.Popen(
+                [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--duration", str(int(args.seconds)),
+                 "--format", "raw", "--output", args.profile, "--nonblocking"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+        cpu0, t0 = cpu_seconds(pid), time.monotonic()
+        time.sleep(args.seconds)
+        cpu1, t1 = cpu_seconds(pid), time.monotonic()
+        stats = httpx.get(server.base_url + "/healthz", params={"media_window": args.seconds}).json()["media"]
+        if profiler is not None:
+            profiler.wait(60)
+        cpu_pct = 100 * (cpu1 - cpu0) / (t1 - t0)
+        summary = {
+            "participants": total,
+            "speakers": args.speakers,
+            "seconds": args.seconds,
+            "tick_p50_ms": stats["tick_p50_ms"],
+            "tick_p99_ms": stats["tick_p99_ms"],
+            "late_ticks": stats["late_ticks"],
+            "media_cpu_pct": round(cpu_pct, 1),
+            "participants_per_core": round(total / (cpu_pct / 100), 1) if cpu_pct > 0 else None,
+        }
+        print(f"mix ticks measured: {stats['ticks']}, peers: {stats['peers']}", file=sys.stderr)
+        if args.profile and Path(args.profile).exists():
+            for name, share in top_entries(Path(args.profile)):
+                print(f"  {share:5.1f}%  {name}", file=sys.stderr)
+        for proc in procs:
+            out, _ = proc.communicate(timeout=hold + 30)
+            frames = json.loads(out.strip().splitlines()[-1])["frames"] if out.strip() else []
+            if frames:
+                print(f"client process: frames received per call min {min(frames)} max {max(frames)} in {hold - 0:.0f} s window",
+                      file=sys.stderr)
+        print(json.dumps(summary))
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
