@@ -103,7 +103,7 @@ def main() -> None:
 
     total = args.speakers + args.listeners
     env = {"AMALIY_ROOM_CAP": str(total + 10)}
-    server = start_server(Path(tempfile.mkdtemp(prefix="amaliy-bench-audio-")), env=env, args=["--no-demo"])
+    server = start_server(Path(tempfile.mkdtemp(prefix="amaliy-bench-audio-")), env=env)
     procs: list[subprocess.Popen[str]] = []
     try:
         session = server.open_session("Audio benchmark")
