@@ -142,6 +142,7 @@ def main() -> None:
         time.sleep(args.seconds)
         cpu1, t1 = cpu_seconds(pid), time.monotonic()
         stats = httpx.get(server.base_url + "/healthz", params={"media_window": args.seconds}).json()["media"]
+        frames_in = stats["frames_in"] - media["frames_in"]
         if profiler is not None:
             profiler.wait(60)
         cpu_pct = 100 * (cpu1 - cpu0) / (t1 - t0)
@@ -155,7 +156,11 @@ def main() -> None:
             "media_cpu_pct": round(cpu_pct, 1),
             "participants_per_core": round(total / (cpu_pct / 100), 1) if cpu_pct > 0 else None,
         }
-        print(f"mix ticks measured: {stats['ticks']}, peers: {stats['peers']}", file=sys.stderr)
+        print(
+            f"mix ticks: {stats['ticks']} of {args.seconds * 50:.0f}; peers: {stats['peers']}; speaker frames in: "
+            f"{frames_in / (args.speakers * 50 * args.seconds):.0%} of those sent (input rate check)",
+            file=sys.stderr,
+        )
         if args.profile and Path(args.profile).exists():
             for name, share in top_entries(Path(args.profile)):
                 print(f"  {share:5.1f}%  {name}", file=sys.stderr)
@@ -163,8 +168,8 @@ def main() -> None:
             out, _ = proc.communicate(timeout=hold + 30)
             frames = json.loads(out.strip().splitlines()[-1])["frames"] if out.strip() else []
             if frames:
-                print(f"client process: frames received per call min {min(frames)} max {max(frames)} in {hold - 0:.0f} s window",
-                      file=sys.stderr)
+                print(f"client process: mixed frames received per call: min {min(frames)}, max {max(frames)} "
+                      f"of {hold * 50:.0f} sent", file=sys.stderr)
         print(json.dumps(summary))
     finally:
         for proc in procs:

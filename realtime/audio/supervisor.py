@@ -50,6 +50,7 @@ class MediaSupervisor:
         self.ticks: deque[tuple[float, float]] = deque(maxlen=STATS_WINDOW * 50 * 4)
         self.late: deque[tuple[float, int]] = deque(maxlen=STATS_WINDOW)
         self.peers = 0
+        self.frames_in = 0
 
     # ------------------------------------------------------------ life cycle
 
@@ -152,6 +153,7 @@ class MediaSupervisor:
             self.ticks.extend((now, d) for d in message["durations_ms"])
             self.late.append((now, message["late"]))
             self.peers = message["peers"]
+            self.frames_in = message["frames_in"]
             return
         runner = self._runners().get(message["room"])
         if runner is None:
@@ -188,6 +190,7 @@ class MediaSupervisor:
             "pid": self.process.pid if alive and self.process is not None else None,
             "restarts": self.restarts,
             "peers": self.peers,
+            "frames_in": self.frames_in,
             "ticks": len(durations),
             "tick_p50_ms": round(float(np.percentile(durations, 50)), 3) if len(durations) else None,
             "tick_p99_ms": round(float(np.percentile(durations, 99)), 3) if len(durations) else None,
