@@ -51,6 +51,9 @@ class MediaSupervisor:
         self.late: deque[tuple[float, int]] = deque(maxlen=STATS_WINDOW)
         self.peers = 0
         self.frames_in = 0
+        #: totals since the node started (across worker restarts), for before/after differences
+        self.ticks_total = 0
+        self.late_total = 0
 
     # ------------------------------------------------------------ life cycle
 
@@ -152,6 +155,8 @@ class MediaSupervisor:
             now = time.monotonic()
             self.ticks.extend((now, d) for d in message["durations_ms"])
             self.late.append((now, message["late"]))
+            self.ticks_total += len(message["durations_ms"])
+            self.late_total += message["late"]
             self.peers = message["peers"]
             self.frames_in = message["frames_in"]
             return
@@ -195,4 +200,6 @@ class MediaSupervisor:
             "tick_p50_ms": round(float(np.percentile(durations, 50)), 3) if len(durations) else None,
             "tick_p99_ms": round(float(np.percentile(durations, 99)), 3) if len(durations) else None,
             "late_ticks": sum(n for t, n in self.late if t >= since),
+            "ticks_total": self.ticks_total,
+            "late_total": self.late_total,
         }
