@@ -49,8 +49,6 @@ class WorkerSettings:
     #: libopus complexity 0..10: encoding every listener's mix is the worker's largest own
     #: cost (CELT stereo, measured here: 10 -> ~130 us a frame, 3 -> ~90 us, 0 -> ~57 us)
     opus_complexity: int = 3
-    #: seconds a thread may hold the GIL while others wait (Python's default is 0.005)
-    switch_interval: float = 0.0005
     #: addresses offered as ICE host candidates; empty: every interface (aioice's default)
     ice_addresses: tuple[str, ...] = ()
 

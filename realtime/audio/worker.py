@@ -19,7 +19,6 @@ import fractions
 import logging
 import os
 import socket
-import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -449,11 +448,6 @@ def main(sock: socket.socket, settings: WorkerSettings) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s media[%(process)d] %(levelname)s %(message)s")
     if settings.ice_addresses:
         restrict_ice_addresses(settings.ice_addresses)
-    # aiortc decodes each incoming stream in its own thread. When the mix loop releases
-    # the GIL (every Opus encode does), getting it back from those threads could take
-    # the whole 5 ms switch interval each time: ticks of 50 ms were measured. Shorter
-    # slices keep the loop's waits short.
-    sys.setswitchinterval(settings.switch_interval)
 
     async def serve() -> None:
         reader, writer = await asyncio.open_unix_connection(sock=sock)
