@@ -18,6 +18,7 @@ import asyncio
 import fractions
 import logging
 import os
+import signal
 import socket
 import time
 from collections import deque
@@ -446,6 +447,10 @@ def restrict_ice_addresses(addresses: tuple[str, ...]) -> None:
 def main(sock: socket.socket, settings: WorkerSettings) -> None:
     """Process entry point (multiprocessing "spawn"): serve the node on ``sock`` until it closes."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s media[%(process)d] %(levelname)s %(message)s")
+    # Ctrl-C and a service manager's SIGTERM reach the whole process group; the node
+    # decides when we stop (it closes the socket), so its shutdown is not a crash.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if settings.ice_addresses:
         restrict_ice_addresses(settings.ice_addresses)
 
