@@ -10,7 +10,9 @@ than 20 ms late or overran), and its CPU from /proc/<pid>/stat.
     .venv/bin/python bench/audio.py --speakers 50 --listeners 0 --seconds 20 [--profile profile.txt]
 
 The last line is one JSON object: {"participants", "speakers", "seconds",
-"tick_p50_ms", "tick_p99_ms", "late_ticks", "media_cpu_pct", "participants_per_core"}.
+"tick_p50_ms", "tick_p99_ms", "late_ticks", "media_cpu_pct", "participants_per_core",
+"ticks_done_pct"}: participants_per_core means something only while the worker keeps up
+(ticks_done_pct near 100, few late ticks).
 """
 
 from __future__ import annotations
@@ -184,6 +186,8 @@ def main() -> None:
             "late_ticks": late,
             "media_cpu_pct": round(cpu_pct, 1),
             "participants_per_core": round(total / (cpu_pct / 100), 1) if cpu_pct > 0 else None,
+            # below ~99% the worker could not keep up and participants_per_core overstates it
+            "ticks_done_pct": round(100 * ticks / ((args.seconds + 1.1) * 50), 1),
         }
         print(
             f"mix ticks: {ticks} in {args.seconds + 1.1:.1f} s ({(args.seconds + 1.1) * 50:.0f} due); peers: {stats['peers']}; speaker frames in: "

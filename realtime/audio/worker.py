@@ -33,7 +33,7 @@ from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from realtime.audio import ipc
 from realtime.audio.ipc import WorkerSettings
-from realtime.audio.mixer import FRAME_SAMPLES, SAMPLE_RATE, gains, levels, mix
+from realtime.audio.mixer import FRAME_SAMPLES, MAY_SPEAK, MUTED, SAMPLE_RATE, gains, levels, mix
 
 log = logging.getLogger("amaliy.media")
 
@@ -161,6 +161,7 @@ class RoomMix:
         self._gains: np.ndarray | None = None
         self._listeners: list[Peer] = []
         self._speakers: list[Peer] = []
+        self._speaker_slots = np.zeros(0, np.intp)
         self._frames = np.zeros((0, FRAME_SAMPLES), np.float32)
         self._levels = np.zeros(0, np.float32)
         self._ticks = 0
@@ -173,6 +174,7 @@ class RoomMix:
         """Peers came, went or connected: rebuild the listener and speaker lists."""
         self._listeners = [peer for peer in self.peers.values() if peer.connected]
         self._speakers = [peer for peer in self._listeners if peer.incoming is not None]
+        self._speaker_slots = np.array([peer.slot for peer in self._speakers], np.intp)
         self._frames = np.zeros((len(self._speakers), FRAME_SAMPLES), np.float32)
         self._levels = np.zeros(len(self._speakers), np.float32)
         self._gains = None
@@ -227,11 +229,12 @@ class RoomMix:
             return
         frames = self._frames
         now = time.monotonic()
+        silent: list[Peer] = []
         for row, peer in enumerate(speakers):
             assert peer.incoming is not None
             peer.incoming.take(frames[row])
             if now - peer.incoming.last > self.worker.settings.media_timeout:
-                self.worker.drop(self, peer, "peer_failed", "No audio arrived from your call; offer again.")
+                silent.append(peer)
         if self._gains is None:
             self._gains = gains(
                 self.positions,
@@ -239,7 +242,7 @@ class RoomMix:
                 self.flags,
                 self.zones,
                 np.array([peer.slot for peer in listeners], np.intp),
-                np.array([peer.slot for peer in speakers], np.intp),
+                self._speaker_slots,
                 self.worker.settings.attenuation,
             )
         pcm = mix(self._gains, frames)
@@ -254,7 +257,9 @@ class RoomMix:
                 peer.track.push(packet)
             peer.pts += FRAME_SAMPLES
         if speakers:
-            np.maximum(self._levels, levels(frames), out=self._levels)
+            flags = self.flags[self._speaker_slots]
+            voiced = ((flags & MAY_SPEAK) != 0) & ((flags & MUTED) == 0)  # a muted speaker shows no activity
+            np.maximum(self._levels, levels(frames) * voiced, out=self._levels)
         self._ticks += 1
         if self._ticks % LEVEL_EVERY == 0 and speakers:
             self.worker.send(
@@ -266,6 +271,8 @@ class RoomMix:
                 }
             )
             self._levels[:] = 0.0
+        for peer in silent:  # last: dropping replaces the lists and arrays used above
+            self.worker.drop(self, peer, "peer_failed", "No audio arrived from your call; offer again.")
 
 
 class Worker:
@@ -280,6 +287,7 @@ class Worker:
         self._late = 0
         #: decoded frames received from speakers since start (benchmarks check the input rate)
         self._frames_in = 0
+        self._closing: set[asyncio.Task[None]] = set()
 
     def send(self, message: dict[str, Any]) -> None:
         if not self.writer.is_closing():
@@ -422,7 +430,9 @@ class Worker:
         for task in peer.tasks:
             task.cancel()
         peer.track.stop()
-        asyncio.get_running_loop().create_task(peer.pc.close())
+        closing = asyncio.get_running_loop().create_task(peer.pc.close())
+        self._closing.add(closing)  # keep a reference until aiortc has released everything
+        closing.add_done_callback(self._closing.discard)
         room.changed()
         if code is not None:
             self.send({"type": "closed", "room": room.id, "participant": peer.participant, "code": code, "message": message})

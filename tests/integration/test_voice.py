@@ -210,7 +210,10 @@ async def test_zones_isolate_and_the_teacher_broadcast_reaches_every_zone(server
 async def test_voice_levels_reach_clients(server: LiveServer) -> None:
     people = await room_of(server, ("L", (0, 1.6, 0), None), ("A", (-1, 1.6, 0), 440.0))
     try:
-        await people[0].client.wait_until(lambda: people[0].client.voice_levels.get(people[1].id, 0) > 0.05, 3, "levels")
+        listener, speaker = people
+        await listener.client.wait_until(lambda: listener.client.voice_levels.get(speaker.id, 0) > 0.05, 3, "levels")
+        await speaker.client.mute(True)
+        await listener.client.wait_until(lambda: listener.client.voice_levels.get(speaker.id) == 0, 3, "no level while muted")
     finally:
         await close_all(people)
 
