@@ -155,8 +155,10 @@ def main() -> None:
         if args.pin:
             cpus = sorted(os.sched_getaffinity(0))
             for other in [server.proc.pid, *(proc.pid for proc in procs)]:
-                os.sched_setaffinity(other, cpus[:-1])
-            os.sched_setaffinity(pid, cpus[-1:])
+                for thread in os.listdir(f"/proc/{other}/task"):  # affinity is per thread
+                    os.sched_setaffinity(int(thread), cpus[:-1])
+            for thread in os.listdir(f"/proc/{pid}/task"):  # aiortc's decoder threads too
+                os.sched_setaffinity(int(thread), cpus[-1:])
             time.sleep(2)
         profiler = None
         if args.profile:
