@@ -52,6 +52,8 @@ class Config:
     #: seconds an answered voice call may take to connect; seconds without audio from a speaker
     voice_ice_timeout: float = 10.0
     voice_media_timeout: float = 5.0
+    #: voice calls the media worker accepts at once (more get ``media_unavailable``)
+    voice_max_calls: int = 60
     #: comma-separated addresses the media worker offers for voice (ICE host candidates);
     #: empty: every interface. Tests and benchmarks use 127.0.0.1.
     voice_addresses: str = ""
@@ -85,6 +87,7 @@ class Config:
             Attenuation(self.voice_ref_distance, self.voice_rolloff, self.voice_max_distance),
             ice_timeout=self.voice_ice_timeout,
             media_timeout=self.voice_media_timeout,
+            max_calls=self.voice_max_calls,
             ice_addresses=tuple(a.strip() for a in self.voice_addresses.split(",") if a.strip()),
         )
 

@@ -362,6 +362,13 @@ class Worker:
         old = room.peers.get(pid)
         if old is not None:  # a renegotiation replaces the call
             self.drop(room, old, None, "")
+        elif sum(len(r.peers) for r in self.rooms.values()) >= self.settings.max_calls:
+            self.send(
+                {"type": "error", "room": room.id, "participant": pid, "re": message.get("re"), "code": "media_unavailable",
+                 "message": f"Voice is at capacity ({self.settings.max_calls} calls); try again later."}
+            )
+            self._forget_if_empty(room)
+            return
         # No STUN/TURN servers: a school LAN has no internet, and aiortc's default is a public STUN server.
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         peer = Peer(pid, int(message["slot"]), pc, MixedTrack(), bool(message["send"]), _opus_encoder(self.settings.opus_bitrate, self.settings.opus_complexity))

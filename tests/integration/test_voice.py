@@ -346,6 +346,23 @@ async def test_a_flood_of_renegotiations_is_rate_limited_and_bounded(server: Liv
         await close_all(people)
 
 
+async def test_offers_past_the_workers_capacity_are_refused(server_factory: Any) -> None:
+    small = server_factory(env={"AMALIY_VOICE_MAX_CALLS": "1"})
+    people = await room_of(small, ("A", (0, 1.6, 0), 440.0))
+    late = await join(small, small.open_session(), "Late")
+    try:
+        with pytest.raises(VoiceRefused) as refused:
+            await late.dial(None)
+        assert refused.value.code == "media_unavailable" and "capacity" in refused.value.message
+        await people[0].call.close()  # type: ignore[union-attr]
+        await wait_for(lambda: media(small)["peers"] == 0, 3, "the call freed")
+        call = await late.dial(None)
+        await call.connected()
+    finally:
+        await late.close()
+        await close_all(people)
+
+
 async def test_the_node_restarts_a_dead_media_worker_and_rooms_keep_ticking(server: LiveServer) -> None:
     people = await room_of(server, ("L", (0, 1.6, 0), None), ("A", (-1, 1.6, 0), 440.0))
     listener, speaker = people

@@ -175,9 +175,13 @@ class VoiceCall:
         def _track(remote: MediaStreamTrack) -> None:
             call._tasks.append(asyncio.create_task(call._consume(remote, record)))
 
-        await pc.setLocalDescription(await pc.createOffer())  # aiortc gathers every candidate here
-        answer = await call.negotiate(pc.localDescription.sdp, timeout)
-        await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+        try:
+            await pc.setLocalDescription(await pc.createOffer())  # aiortc gathers every candidate here
+            answer = await call.negotiate(pc.localDescription.sdp, timeout)
+            await pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+        except BaseException:
+            await pc.close()
+            raise
         return call
 
     async def negotiate(self, sdp: str, timeout: float = 10.0) -> dict[str, Any]:
