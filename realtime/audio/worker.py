@@ -288,6 +288,7 @@ class Worker:
         self._late = 0
         #: decoded frames received from speakers since start (benchmarks check the input rate)
         self._frames_in = 0
+        #: offers being answered and peer connections being closed
         self._closing: set[asyncio.Task[None]] = set()
 
     def send(self, message: dict[str, Any]) -> None:
@@ -311,7 +312,7 @@ class Worker:
                     if room is not None:
                         room.set_poses(message.table)
                 else:
-                    await self._control(message)
+                    self._control(message)
         finally:
             reporter.cancel()
             for room in list(self.rooms.values()):
@@ -337,13 +338,20 @@ class Worker:
                 }
             )
 
-    async def _control(self, message: dict[str, Any]) -> None:
+    def _background(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._closing.add(task)  # keep a reference until it is done
+        task.add_done_callback(self._closing.discard)
+
+    def _control(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
         if kind == "offer":
             room = self.rooms.get(message["room"])
             if room is None:
                 room = self.rooms[message["room"]] = RoomMix(self, message["room"])
-            await self._offer(room, message)
+            # Answering takes tens of ms (ICE gathering): pose tables and other offers must
+            # not wait behind it. _offer claims the participant's place before its first await.
+            self._background(self._offer(room, message))
         elif kind == "close":
             room = self.rooms.get(message["room"])
             peer = room.peers.get(message["participant"]) if room is not None else None
@@ -438,9 +446,7 @@ class Worker:
         for task in peer.tasks:
             task.cancel()
         peer.track.stop()
-        closing = asyncio.get_running_loop().create_task(peer.pc.close())
-        self._closing.add(closing)  # keep a reference until aiortc has released everything
-        closing.add_done_callback(self._closing.discard)
+        self._background(peer.pc.close())
         room.changed()
         if code is not None:
             self.send({"type": "closed", "room": room.id, "participant": peer.participant, "code": code, "message": message})

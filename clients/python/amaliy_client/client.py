@@ -95,7 +95,8 @@ class AmaliyClient:
         return str(self.participant.get("id", ""))
 
     async def connect(self, last_seq: int | None = None, timeout: float = 10.0) -> dict[str, Any]:
-        """Open the socket, send ``join`` and wait for ``welcome`` (JoinRefused otherwise)."""
+        """Open the socket, send ``join``, and wait for ``welcome`` and the full frame after it
+        (JoinRefused if the server says no)."""
         self.close_code = None
         self.ws = await connect(self.ws_url, compression=None, max_size=None, ping_interval=None, open_timeout=timeout)
         join: dict[str, Any] = {"type": "join", "token": self.token}
@@ -111,9 +112,9 @@ class AmaliyClient:
         while True:
             for msg in self._pending:
                 if msg["type"] == "welcome":
-                    # the full pose frame follows the welcome: return with the mirror complete
-                    await self.wait_until(lambda: self.full_refreshes > refreshes, max(0.1, deadline - time.monotonic()), "the first full frame")
                     self._pending.remove(msg)
+                    # the full pose frame follows the welcome: return with the room complete
+                    await self.wait_until(lambda: self.full_refreshes > refreshes, deadline - time.monotonic(), "first frame")
                     return msg
                 if msg["type"] == "error":
                     self._pending.remove(msg)
