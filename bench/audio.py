@@ -113,7 +113,6 @@ def main() -> None:
     parser.add_argument("--listeners", type=int, default=0)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--client-procs", type=int, default=2)
-    parser.add_argument("--switch-interval", type=float, help="the media worker's GIL switch interval (s)")
     parser.add_argument("--pin", action="store_true", help="media worker on the last CPU alone, node and clients on the others")
     parser.add_argument("--profile", help="write a py-spy profile of the media worker (collapsed stacks) here")
     parser.add_argument("--client", nargs=7, help=argparse.SUPPRESS)
@@ -125,8 +124,7 @@ def main() -> None:
 
     total = args.speakers + args.listeners
     env = {"AMALIY_ROOM_CAP": str(total + 10), "AMALIY_VOICE_MAX_CALLS": str(total + 10)}
-    if args.switch_interval:
-        env["AMALIY_VOICE_SWITCH_INTERVAL"] = str(args.switch_interval)
+
     server = start_server(Path(tempfile.mkdtemp(prefix="amaliy-bench-audio-")), env=env)
     procs: list[subprocess.Popen[str]] = []
     try:

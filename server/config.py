@@ -52,8 +52,6 @@ class Config:
     #: seconds an answered voice call may take to connect; seconds without audio from a speaker
     voice_ice_timeout: float = 10.0
     voice_media_timeout: float = 5.0
-    #: the media worker's GIL switch interval in seconds (aiortc decodes in one thread per call)
-    voice_switch_interval: float = 0.005
     #: voice calls the media worker accepts at once (more get ``media_unavailable``)
     voice_max_calls: int = 60
     #: comma-separated addresses the media worker offers for voice (ICE host candidates);
@@ -90,7 +88,6 @@ class Config:
             ice_timeout=self.voice_ice_timeout,
             media_timeout=self.voice_media_timeout,
             max_calls=self.voice_max_calls,
-            switch_interval=self.voice_switch_interval,
             ice_addresses=tuple(a.strip() for a in self.voice_addresses.split(",") if a.strip()),
         )
 

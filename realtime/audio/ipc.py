@@ -49,8 +49,6 @@ class WorkerSettings:
     #: libopus complexity 0..10: encoding every listener's mix is the worker's largest own
     #: cost (CELT stereo, measured here: 10 -> ~130 us a frame, 3 -> ~90 us, 0 -> ~57 us)
     opus_complexity: int = 3
-    #: seconds a thread may hold the GIL while another waits (Python's default: 0.005)
-    switch_interval: float = 0.005
     #: calls one worker accepts; past it offers get ``media_unavailable`` instead of
     #: overloading every call (docs/benchmarks-audio.md: ~30-40 talking calls per core)
     max_calls: int = 60

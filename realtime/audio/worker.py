@@ -20,7 +20,6 @@ import logging
 import os
 import signal
 import socket
-import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -477,7 +476,6 @@ def main(sock: socket.socket, settings: WorkerSettings) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if settings.ice_addresses:
         restrict_ice_addresses(settings.ice_addresses)
-    sys.setswitchinterval(settings.switch_interval)
 
     async def serve() -> None:
         reader, writer = await asyncio.open_unix_connection(sock=sock)
