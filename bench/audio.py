@@ -95,14 +95,16 @@ async def run_clients(base_url: str, code: str, first: int, count: int, speakers
 
 
 def top_entries(collapsed: Path, n: int = 12) -> list[tuple[str, float]]:
-    """Self-time share of the hottest functions in a py-spy raw (collapsed stacks) profile."""
+    """Self-time share of the hottest functions in a py-spy raw (collapsed stacks) profile,
+    leaving out idle threads (aiortc's decoder threads waiting on their queue, the loop in epoll)."""
     leaf: Counter[str] = Counter()
     total = 0
     for line in collapsed.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
-        if not stack:
+        name = stack.split(";")[-1]
+        if not stack or name.startswith(("Condition.wait", "EpollSelector.select")):
             continue
-        leaf[stack.split(";")[-1]] += int(count)
+        leaf[name] += int(count)
         total += int(count)
     return [(name, round(100 * c / total, 1)) for name, c in leaf.most_common(n)] if total else []
 
