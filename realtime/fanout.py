@@ -19,8 +19,8 @@ from typing import Any, Callable, Protocol
 
 from websockets.frames import Frame, Opcode
 
-from realtime.protocol import CloseCode
-from realtime.room import Close, Disconnect, Outgoing, Room, Send
+from realtime import protocol as p
+from realtime.room import CallEnded, Close, Disconnect, Media, Outgoing, Room, Send
 
 
 def ws_frame(data: str | bytes) -> bytes:
@@ -58,6 +58,10 @@ class RoomRunner:
         self.loop = loop
         self.conns: dict[str, Connection] = {}
         self._on_end = on_end
+        #: where the room's voice requests go (the node's media supervisor); None: no voice here
+        self.media: Callable[[RoomRunner, Media], None] | None = None
+        #: called after every tick (the node sends the room's voice table to the media worker)
+        self.after_tick: Callable[[RoomRunner], None] | None = None
         #: participants cut off for being too slow during the current dispatch
         self._too_slow: list[str] = []
         self._period = 1.0 / room.limits.tick_rate
@@ -83,7 +87,7 @@ class RoomRunner:
         """Bind a socket to a participant, closing any older socket of the same participant."""
         old = self.conns.get(participant_id)
         if old is not None and old is not conn:
-            old.close(CloseCode.REPLACED, "replaced by a newer connection")
+            old.close(p.CloseCode.REPLACED, "replaced by a newer connection")
         self.conns[participant_id] = conn
 
     def handle(self, participant_id: str, message: Any) -> list[Outgoing]:
@@ -112,6 +116,8 @@ class RoomRunner:
                 conn = self.conns.pop(item.to, None)
                 if conn is not None:
                     conn.close(item.code, item.reason)
+            elif isinstance(item, Media):
+                self._media(item)
             elif item.to is None:
                 self._broadcast(item)
             else:
@@ -124,6 +130,14 @@ class RoomRunner:
         if self.room.ended and self._timer is not None:
             self.stop()
             self._on_end(self)
+
+    def _media(self, item: Media) -> None:
+        if self.media is not None:
+            self.media(self, item)
+        elif item.kind == "offer":
+            self.room.handle(item.participant, CallEnded(), self.loop.time())
+            text = p.dumps(p.error(p.ErrorCode.MEDIA_UNAVAILABLE, "Voice is not available on this server.", item.re))
+            self.dispatch([Send(item.participant, text)])
 
     def _broadcast(self, item: Send) -> None:
         frame = ws_frame(item.data)
@@ -147,7 +161,7 @@ class RoomRunner:
                 return
         elif backlog > limits.event_backlog_bytes:
             del self.conns[pid]
-            conn.close(CloseCode.TOO_SLOW, "too slow to keep up; reconnect with your token to resume")
+            conn.close(p.CloseCode.TOO_SLOW, "too slow to keep up; reconnect with your token to resume")
             self._too_slow.append(pid)
             return
         self._write(conn, frame)
@@ -164,6 +178,8 @@ class RoomRunner:
         self.dispatch(self.room.tick(now))
         if self._timer is None:  # stopped while dispatching (the room ended)
             return
+        if self.after_tick is not None:
+            self.after_tick(self)
         self._next += self._period
         if self._next < now:  # fell behind (machine stalled): skip, don't burst
             self._next = now + self._period

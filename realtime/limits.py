@@ -35,6 +35,9 @@ class RoomLimits:
     idle_timeout: float = 30.0
     #: seconds to send ``join`` after the socket opens
     join_timeout: float = 10.0
+    #: voice call offers (new calls and renegotiations) per second per participant, and burst
+    rtc_offer_rate: float = 0.2
+    rtc_offer_burst: float = 4.0
 
     def public(self) -> dict[str, Any]:
         """The limits as sent to clients in ``welcome``."""

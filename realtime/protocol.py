@@ -233,6 +233,11 @@ class ErrorCode(StrEnum):
     FROZEN = "frozen"
     UNKNOWN_PARTICIPANT = "unknown_participant"
     RATE_LIMITED = "rate_limited"
+    # voice (WebRTC)
+    BAD_SDP = "bad_sdp"
+    ICE_TIMEOUT = "ice_timeout"
+    PEER_FAILED = "peer_failed"
+    MEDIA_UNAVAILABLE = "media_unavailable"
 
 
 class CloseCode(IntEnum):
@@ -325,12 +330,71 @@ class End(_Msg):
     type: Literal["end"]
 
 
+class Mute(_Msg):
+    """Mute or unmute yourself, or (teacher) force another participant's mute."""
+
+    type: Literal["mute"]
+    muted: bool
+    participant: _Name | None = None
+
+
+class Broadcast(_Msg):
+    """Teacher: speak to every zone at full level, or stop."""
+
+    type: Literal["broadcast"]
+    on: bool
+
+
+#: Largest ``rtc_offer`` message: the only message allowed past RoomLimits.max_message_bytes
+#: (a complete SDP with every ICE candidate outgrows 16 KiB), and the SDP inside it.
+MAX_OFFER_MESSAGE_BYTES = 64 * 1024
+MAX_SDP_BYTES = 60 * 1024
+
+
+class RtcOffer(_Msg):
+    """A complete WebRTC offer (ICE gathering finished): the server answers with ``rtc_answer``.
+    A new offer replaces the participant's current call."""
+
+    type: Literal["rtc_offer"]
+    sdp: Annotated[str, Field(min_length=1, max_length=MAX_SDP_BYTES)]
+
+
+class RtcClose(_Msg):
+    """Hang up the participant's voice call."""
+
+    type: Literal["rtc_close"]
+
+
 ClientMessage = Annotated[
-    Join | Ping | Grab | Release | Leave | Kick | Lock | Summon | Freeze | Reset | End,
+    Join | Ping | Grab | Release | Leave | Kick | Lock | Summon | Freeze | Reset | End | Mute | Broadcast | RtcOffer | RtcClose,
     Field(discriminator="type"),
 ]
 _CLIENT_MESSAGE: TypeAdapter[Any] = TypeAdapter(ClientMessage)
-CLIENT_TYPES = frozenset(("join", "ping", "grab", "release", "leave", "kick", "lock", "summon", "freeze", "reset", "end"))
+CLIENT_TYPES = frozenset(
+    (
+        "join", "ping", "grab", "release", "leave", "kick", "lock", "summon", "freeze", "reset", "end",
+        "mute", "broadcast", "rtc_offer", "rtc_close",
+    )
+)
+
+
+def offer_sends_audio(sdp: str) -> bool:
+    """True if the offer's audio sections would send audio (sendrecv or sendonly, the default).
+
+    Observers may only listen: their offers must be ``recvonly`` (or ``inactive``).
+    """
+    sends = False
+    in_audio = False
+    direction = "sendrecv"
+    for line in sdp.splitlines():
+        if line.startswith("m="):
+            if in_audio and direction in ("sendrecv", "sendonly"):
+                sends = True
+            in_audio = line.startswith("m=audio")
+            direction = "sendrecv"
+        elif in_audio and line.strip() in ("a=sendrecv", "a=sendonly", "a=recvonly", "a=inactive"):
+            direction = line.strip()[2:]
+    return sends or (in_audio and direction in ("sendrecv", "sendonly"))
 
 
 def decode_control(text: str | bytes) -> _Msg:

@@ -32,6 +32,11 @@ class Action(StrEnum):
     FREEZE = "freeze"
     RESET = "reset"
     END = "end"
+    # voice
+    LISTEN = "listen"  # open a voice call that only receives the room's mix
+    SPEAK = "speak"  # send voice into the mix, and mute yourself
+    MUTE_OTHERS = "mute_others"
+    BROADCAST = "broadcast"
     # REST
     OPEN_SESSION = "open_session"
     VIEW_SESSION = "view_session"
@@ -45,7 +50,8 @@ _ACTORS = frozenset({Role.TEACHER, Role.STUDENT})
 _TEACHER = frozenset({Role.TEACHER})
 _DESIGNER = frozenset({Role.DESIGNER})
 
-#: Every action and the roles that may perform it. Observers watch and listen only;
+#: Every action and the roles that may perform it. Observers watch and listen only
+#: (a voice call that receives the mix but sends nothing);
 #: designers manage scene packages and take no part in live rooms.
 PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.JOIN: _IN_ROOM,
@@ -61,6 +67,10 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.FREEZE: _TEACHER,
     Action.RESET: _TEACHER,
     Action.END: _TEACHER,
+    Action.LISTEN: _IN_ROOM,
+    Action.SPEAK: _ACTORS,
+    Action.MUTE_OTHERS: _TEACHER,
+    Action.BROADCAST: _TEACHER,
     Action.OPEN_SESSION: _TEACHER,
     Action.VIEW_SESSION: _TEACHER,
     Action.LIST_SCENES: frozenset({Role.TEACHER, Role.DESIGNER}),

@@ -25,7 +25,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from realtime import protocol as p
-from realtime.limits import RoomLimits
+from realtime.limits import RoomLimits, TokenBucket
 from realtime.roles import Action, Role, allowed, refusal
 from scenes.model import Scene
 
@@ -44,6 +44,10 @@ class Enter(NamedTuple):
 
 class Disconnect(NamedTuple):
     """The participant's socket went away without a ``leave``; the resume window starts."""
+
+
+class CallEnded(NamedTuple):
+    """The media worker dropped the participant's voice call (failure, timeout, restart)."""
 
 
 class Send(NamedTuple):
@@ -66,7 +70,22 @@ class Close(NamedTuple):
     reason: str
 
 
-Outgoing = Send | Close
+class Media(NamedTuple):
+    """An authorised voice request for the media worker (relayed by the runner's media hook).
+
+    ``kind`` is "offer" (``sdp``; ``send`` says whether the caller may speak) or
+    "close" (the participant hung up, left, dropped or was removed).
+    """
+
+    participant: str
+    slot: int
+    kind: str
+    sdp: str = ""
+    send: bool = False
+    re: str | int | None = None
+
+
+Outgoing = Send | Close | Media
 
 _MESSAGE_ACTIONS: dict[type, Action] = {
     p.PoseFrame: Action.POSE,
@@ -80,6 +99,9 @@ _MESSAGE_ACTIONS: dict[type, Action] = {
     p.Freeze: Action.FREEZE,
     p.Reset: Action.RESET,
     p.End: Action.END,
+    p.Broadcast: Action.BROADCAST,
+    p.RtcOffer: Action.LISTEN,
+    p.RtcClose: Action.LISTEN,
 }
 
 # quaternion columns inside a pose: head, left, right
@@ -96,9 +118,27 @@ class Participant:
     connected: bool = True
     disconnected_at: float = 0.0
     held: set[int] = field(default_factory=set)
+    self_muted: bool = False
+    #: muted by a teacher; only a teacher lifts it
+    forced_muted: bool = False
+    #: has an open voice call at the media worker
+    in_call: bool = False
+    offers: TokenBucket | None = None
+
+    @property
+    def muted(self) -> bool:
+        return self.self_muted or self.forced_muted
 
     def public(self) -> dict[str, Any]:
-        return {"id": self.id, "slot": self.slot, "name": self.name, "role": str(self.role), "connected": self.connected}
+        return {
+            "id": self.id,
+            "slot": self.slot,
+            "name": self.name,
+            "role": str(self.role),
+            "connected": self.connected,
+            "muted": self.muted,
+            "forced_muted": self.forced_muted,
+        }
 
 
 class Room:
@@ -115,6 +155,8 @@ class Room:
         self.seq = 0
         self.participants: dict[str, Participant] = {}
         self._kicked: set[str] = set()
+        #: teachers broadcasting their voice to every zone
+        self.broadcasting: set[str] = set()
         self._log: deque[tuple[int, str]] = deque(maxlen=limits.resume_log_events)
         self._spawn_next = 0
         #: every input, for replay; None unless recording
@@ -151,6 +193,10 @@ class Room:
             p.Freeze: self._on_freeze,
             p.Reset: self._on_reset,
             p.End: self._on_end,
+            p.Mute: self._on_mute,
+            p.Broadcast: self._on_broadcast,
+            p.RtcOffer: self._on_rtc_offer,
+            p.RtcClose: self._on_rtc_close,
         }
 
     # ------------------------------------------------------------------ inputs
@@ -169,7 +215,12 @@ class Room:
                 return []
         if isinstance(message, Disconnect):
             return self._on_disconnect(actor, now)
+        if isinstance(message, CallEnded):
+            actor.in_call = False
+            return []
         action = _MESSAGE_ACTIONS.get(type(message))
+        if isinstance(message, p.Mute):
+            action = Action.SPEAK if message.participant in (None, actor.id) else Action.MUTE_OTHERS
         if action is None:
             raise TypeError(f"Room cannot handle {type(message).__name__}")
         re = getattr(message, "id", None)
@@ -219,6 +270,7 @@ class Room:
             "seq": self.seq,
             "locked": self.locked,
             "frozen": self.frozen,
+            "broadcast": sorted(self.broadcasting),
             "participants": [part.public() for part in self.participants.values()],
             "objects": [
                 {
@@ -242,6 +294,10 @@ class Room:
     def pose_of(self, participant_id: str) -> np.ndarray:
         """The accepted pose (21 floats) of a participant."""
         return self._poses["pose"][self.participants[participant_id].slot].copy()
+
+    def head_poses(self, slots: list[int]) -> np.ndarray:
+        """Head position and quaternion (N, 7) of the given slots, for the voice mix."""
+        return self._poses["pose"][slots, 0:7]
 
     def transform_of(self, object_id: str) -> np.ndarray:
         return self._objects["transform"][self._object_ids[object_id]].copy()
@@ -321,6 +377,10 @@ class Room:
 
     def _remove(self, part: Participant, reason: str) -> list[Outgoing]:
         out: list[Outgoing] = [self._release(i, reason) for i in sorted(part.held)]
+        out += self._hang_up(part)
+        if part.id in self.broadcasting:
+            self.broadcasting.discard(part.id)
+            out.append(self._event("broadcast", on=False, by=part.id))
         del self.participants[part.id]
         self._slot_owner[part.slot] = None
         self._active[part.slot] = False
@@ -406,7 +466,14 @@ class Room:
             return []
         part.connected = False
         part.disconnected_at = now
-        return [self._event("presence", participant=part.id, connected=False)]
+        # the call goes with the socket: a resuming client offers again
+        return [*self._hang_up(part), self._event("presence", participant=part.id, connected=False)]
+
+    def _hang_up(self, part: Participant) -> list[Outgoing]:
+        if not part.in_call:
+            return []
+        part.in_call = False
+        return [Media(part.id, part.slot, "close")]
 
     def _on_pose(self, part: Participant, msg: p.PoseFrame, now: float) -> list[Outgoing]:
         # Hot path: copy the bytes; validation happens for all staged poses at tick.
@@ -546,6 +613,60 @@ class Room:
         out: list[Outgoing] = [self._event("ended", by=part.id)]
         out += [Close(pid, p.CloseCode.SESSION_ENDED, "practical ended") for pid in self.participants]
         return out
+
+    def _on_mute(self, part: Participant, msg: p.Mute, now: float) -> list[Outgoing]:
+        target = self.participants.get(msg.participant or part.id)
+        if target is None:
+            return [self._error(part, p.ErrorCode.UNKNOWN_PARTICIPANT, f"No participant {msg.participant!r}.", msg.id)]
+        before = (target.self_muted, target.forced_muted)
+        if target is part:
+            if not msg.muted and part.forced_muted and part.role != Role.TEACHER:
+                return [self._error(part, p.ErrorCode.FORBIDDEN, "The teacher has muted you; ask them to unmute you.", msg.id)]
+            part.self_muted = msg.muted
+            if not msg.muted:
+                part.forced_muted = False  # a teacher unmuting themselves lifts any mute
+        else:
+            target.forced_muted = msg.muted
+        if (target.self_muted, target.forced_muted) == before:
+            return []
+        return [
+            self._event("muted", participant=target.id, muted=target.muted, forced=target.forced_muted, by=part.id)
+        ]
+
+    def _on_broadcast(self, part: Participant, msg: p.Broadcast, now: float) -> list[Outgoing]:
+        if (part.id in self.broadcasting) == msg.on:
+            return []
+        if msg.on:
+            self.broadcasting.add(part.id)
+        else:
+            self.broadcasting.discard(part.id)
+        return [self._event("broadcast", on=msg.on, by=part.id)]
+
+    def _on_rtc_offer(self, part: Participant, msg: p.RtcOffer, now: float) -> list[Outgoing]:
+        send = p.offer_sends_audio(msg.sdp)
+        if send and not allowed(part.role, Action.SPEAK):
+            return [
+                self._error(
+                    part, p.ErrorCode.FORBIDDEN, refusal(part.role, Action.SPEAK) + " Offer recvonly audio to listen.", msg.id
+                )
+            ]
+        if part.offers is None:
+            part.offers = TokenBucket(self.limits.rtc_offer_rate, self.limits.rtc_offer_burst, now)
+        if not part.offers.take(now):
+            return [
+                self._error(
+                    part,
+                    p.ErrorCode.RATE_LIMITED,
+                    f"Too many voice offers: at most {self.limits.rtc_offer_burst:g} at once, "
+                    f"then one every {1 / self.limits.rtc_offer_rate:g} s.",
+                    msg.id,
+                )
+            ]
+        part.in_call = True
+        return [Media(part.id, part.slot, "offer", msg.sdp, send, msg.id)]
+
+    def _on_rtc_close(self, part: Participant, msg: p.RtcClose, now: float) -> list[Outgoing]:
+        return self._hang_up(part)
 
     # ------------------------------------------------------------------ timers
 

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -105,12 +105,14 @@ def create_app(node: Node) -> FastAPI:
         return JSONResponse({"detail": str(exc)}, status_code=exc.status)
 
     @app.get("/healthz", tags=["operations"])
-    async def healthz() -> dict[str, object]:
+    async def healthz(media_window: float = Query(10.0, gt=0, le=120)) -> dict[str, object]:
+        """Liveness and load; ``media`` has the voice worker's mix tick figures over ``media_window`` seconds."""
         return {
             "status": "ok",
             "rooms": len(node.runners),
             "connections": len(node.sockets),
             "participants": sum(len(r.room.participants) for r in node.runners.values()),
+            "media": node.media.stats(media_window) if node.media is not None else None,
         }
 
     @app.post("/api/sessions", status_code=201, tags=["sessions"])

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from realtime.audio.mixer import Attenuation
+from realtime.audio.ipc import WorkerSettings
 from realtime.limits import RoomLimits
 from scenes.ingest import DEFAULT_BUDGETS, Budget, IngestLimits
 from scenes.safe_zip import ZipLimits
@@ -40,6 +42,21 @@ class Config:
     package_max_entries: int = 2000
     #: per-target budget overrides as JSON, e.g. {"headset": {"triangles": 80000}}
     budgets: str = ""
+    #: run the media worker (WebRTC voice); off, offers get ``media_unavailable``
+    voice: bool = True
+    #: voice distance model (Web Audio "inverse"): metres of full level, rolloff, and the
+    #: distance beyond which a voice gets no quieter
+    voice_ref_distance: float = 1.0
+    voice_rolloff: float = 1.0
+    voice_max_distance: float = 20.0
+    #: seconds an answered voice call may take to connect; seconds without audio from a speaker
+    voice_ice_timeout: float = 10.0
+    voice_media_timeout: float = 5.0
+    #: voice calls the media worker accepts at once (more get ``media_unavailable``)
+    voice_max_calls: int = 60
+    #: comma-separated addresses the media worker offers for voice (ICE host candidates);
+    #: empty: every interface. Tests and benchmarks use 127.0.0.1.
+    voice_addresses: str = ""
     limits: RoomLimits = field(default_factory=RoomLimits)
 
     @property
@@ -66,6 +83,15 @@ class Config:
             max_file_bytes=2 * self.upload_max_bytes,
         )
         return IngestLimits(zip=zip_limits, budgets=budgets)
+
+    def media_settings(self) -> WorkerSettings:
+        return WorkerSettings(
+            Attenuation(self.voice_ref_distance, self.voice_rolloff, self.voice_max_distance),
+            ice_timeout=self.voice_ice_timeout,
+            media_timeout=self.voice_media_timeout,
+            max_calls=self.voice_max_calls,
+            ice_addresses=tuple(a.strip() for a in self.voice_addresses.split(",") if a.strip()),
+        )
 
     def with_overrides(self, **values: Any) -> "Config":
         """A copy with the given settings; names of RoomLimits fields go into ``limits``."""

@@ -15,6 +15,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from realtime.audio.supervisor import MediaSupervisor
 from realtime.fanout import RoomRunner
 from realtime.protocol import CloseCode, End
 from realtime.roles import Role
@@ -56,12 +57,16 @@ class Node:
         self._loaded: dict[tuple[str, int], Scene] = {}
         # Ingest is CPU-heavy (trimesh): it runs in another process so rooms keep ticking.
         self._ingest_pool: ProcessPoolExecutor | None = None
+        # Voice runs in its own process: aiortc would cost the room ticker ~1 ms per caller per 20 ms.
+        self.media: MediaSupervisor | None = MediaSupervisor(lambda: self.runners, config.media_settings()) if config.voice else None
 
     # ------------------------------------------------------------------ life cycle
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self.install_samples()
+        if self.media is not None:
+            self.media.start()
         self._server = await loop.create_server(
             lambda: RoomSocket(self), self.config.host, self.config.room_port, reuse_address=True, backlog=2048
         )
@@ -84,6 +89,8 @@ class Node:
             sock.close(CloseCode.GOING_AWAY, "server shutting down")
         for runner in self.runners.values():
             runner.stop()
+        if self.media is not None:
+            await self.media.stop()
         await asyncio.sleep(0)
         self.store.close()
         self.scenes.close()
@@ -145,12 +152,17 @@ class Node:
             raise NodeError(410, f"Scene {session.scene_id} version {session.scene_version} is no longer stored.")
         room = Room(session.id, self.load_scene(version), self.config.limits)
         runner = RoomRunner(room, asyncio.get_running_loop(), on_end=self._room_ended)
+        if self.media is not None:
+            runner.media = self.media.media
+            runner.after_tick = self.media.after_tick
         self.runners[session.id] = runner
         runner.start()
         return runner
 
     def _room_ended(self, runner: RoomRunner) -> None:
         self.runners.pop(runner.room.id, None)
+        if self.media is not None:
+            self.media.room_closed(runner.room.id)
         self.store.end_session(runner.room.id)
 
     def open_session(self, teacher: User, scene_id: str, version: int | None = None, title: str | None = None) -> Session:

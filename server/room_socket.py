@@ -51,7 +51,7 @@ class RoomSocket(asyncio.Protocol):
         self.node = node
         self.limits = node.config.limits
         self.loop = asyncio.get_running_loop()
-        self.ws = ServerProtocol(max_size=self.limits.max_message_bytes)
+        self.ws = ServerProtocol(max_size=max(self.limits.max_message_bytes, p.MAX_OFFER_MESSAGE_BYTES))
         self.transport: asyncio.Transport | None = None
         self.runner: RoomRunner | None = None
         self.participant_id: str | None = None
@@ -204,6 +204,10 @@ class RoomSocket(asyncio.Protocol):
             return
         if self._throttled(self.loop.time()):
             return
+        oversized = len(frame.data) > self.limits.max_message_bytes
+        if oversized and opcode == Opcode.BINARY:
+            self.close(p.CloseCode.TOO_BIG, f"messages are limited to {self.limits.max_message_bytes} bytes")
+            return
         try:
             if opcode == Opcode.BINARY:
                 if self.runner is None or self.participant_id is None:
@@ -215,9 +219,16 @@ class RoomSocket(asyncio.Protocol):
                 except UnicodeDecodeError:
                     self.close(p.CloseCode.INVALID_DATA, "text frame is not valid UTF-8")
                     return
-                self._control(p.decode_control(text))
+                message = p.decode_control(text)
+                if oversized and not isinstance(message, p.RtcOffer):
+                    self.close(p.CloseCode.TOO_BIG, f"only rtc_offer may exceed {self.limits.max_message_bytes} bytes")
+                    return
+                self._control(message)
         except p.ProtocolError as exc:
-            self._send(p.error(exc.code, exc.message, exc.re))
+            if oversized:
+                self.close(p.CloseCode.TOO_BIG, f"only rtc_offer may exceed {self.limits.max_message_bytes} bytes")
+            else:
+                self._send(p.error(exc.code, exc.message, exc.re))
 
     def _control(self, message: p._Msg) -> None:
         if isinstance(message, p.Join):

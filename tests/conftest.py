@@ -18,12 +18,16 @@ from typing import Any, Callable, Iterator
 import httpx
 import pytest
 
+from amaliy_client.voice import use_ice_addresses
 from scenes import samples
 from scenes.ingest import ingest_zip
 from scenes.model import Scene
 from scenes.package import pack_files
 
 REPO = Path(__file__).resolve().parents[1]
+#: voice media between test peers and test servers stays on loopback
+LOOPBACK_VOICE = "127.0.0.1"
+use_ice_addresses(LOOPBACK_VOICE)
 ARTIFACTS = REPO / "test-artifacts"
 
 
@@ -101,6 +105,7 @@ def start_server(data_dir: Path, env: dict[str, str] | None = None, args: list[s
         **os.environ,
         "AMALIY_JOIN_RATE_PER_MIN": "100000",
         "AMALIY_MAX_SESSIONS_PER_TEACHER": "1000",
+        "AMALIY_VOICE_ADDRESSES": LOOPBACK_VOICE,
         **(env or {}),
     }
     proc = subprocess.Popen(

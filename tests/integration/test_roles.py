@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from amaliy_client import AmaliyClient, JoinRefused, join_code
+from amaliy_client.voice import VoiceCall
 from realtime.protocol import CloseCode
 from realtime.roles import Action, Role
 from scenes.package import pack_files, read_folder, scaffold
@@ -37,6 +38,10 @@ EXPECTED: dict[Action, set[Role]] = {
     Action.FREEZE: {T},
     Action.RESET: {T},
     Action.END: {T},
+    Action.LISTEN: {T, S, O},
+    Action.SPEAK: {T, S},
+    Action.MUTE_OTHERS: {T},
+    Action.BROADCAST: {T},
     Action.OPEN_SESSION: {T},
     Action.VIEW_SESSION: {T},
     Action.LIST_SCENES: {T, D},
@@ -111,7 +116,21 @@ SOCKET: dict[Action, Attempt] = {
     Action.FREEZE: lambda a, w, t: _event(a, w, {"type": "freeze", "frozen": True}, "frozen"),
     Action.RESET: lambda a, w, t: _event(a, w, {"type": "reset"}, "reset"),
     Action.END: lambda a, w, t: _event(a, w, {"type": "end"}, "ended"),
+    Action.LISTEN: lambda a, w, t: _listen(a),
+    Action.SPEAK: lambda a, w, t: _speak(a, w),
+    Action.MUTE_OTHERS: lambda a, w, t: _event(a, w, {"type": "mute", "participant": t.id, "muted": True}, "muted"),
+    Action.BROADCAST: lambda a, w, t: _event(a, w, {"type": "broadcast", "on": True}, "broadcast"),
 }
+
+
+async def _listen(actor: AmaliyClient) -> None:
+    call = await VoiceCall.start(actor)  # receive-only: the room's mix
+    await call.close()
+
+
+async def _speak(actor: AmaliyClient, witness: AmaliyClient) -> None:
+    await actor.mute(True)  # muting yourself is part of speaking; observers have no voice to mute
+    await witness.expect("muted", participant=actor.id, timeout=2)
 
 
 async def _joined(actor: AmaliyClient, witness: AmaliyClient) -> None:

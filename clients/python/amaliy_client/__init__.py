@@ -3,3 +3,4 @@
 from amaliy_client.client import AmaliyClient, JoinRefused, join_code, now_stamp
 
 __all__ = ["AmaliyClient", "JoinRefused", "join_code", "now_stamp"]
+# Voice (amaliy_client.voice) imports aiortc; it is loaded only by those who call.

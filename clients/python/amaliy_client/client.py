@@ -63,6 +63,9 @@ class AmaliyClient:
         self.locked = False
         self.frozen = False
         self.ended = False
+        #: teachers broadcasting to every zone; the newest voice levels by participant
+        self.broadcasting: set[str] = set()
+        self.voice_levels: dict[str, float] = {}
         self.limits: dict[str, Any] = {}
         self.welcome: dict[str, Any] = {}
         self.close_code: int | None = None
@@ -191,6 +194,17 @@ class AmaliyClient:
     async def end(self) -> None:
         await self.send({"type": "end"})
 
+    async def mute(self, muted: bool = True, participant: str | None = None) -> None:
+        """Mute yourself, or (teacher) force another participant's mute."""
+        message: dict[str, Any] = {"type": "mute", "muted": muted}
+        if participant is not None:
+            message["participant"] = participant
+        await self.send(message)
+
+    async def broadcast(self, on: bool = True) -> None:
+        """Teacher: speak to every zone at full level."""
+        await self.send({"type": "broadcast", "on": on})
+
     # ------------------------------------------------------------------ receiving
 
     async def expect(self, type: str, timeout: float = 5.0, **fields: Any) -> dict[str, Any]:
@@ -272,6 +286,7 @@ class AmaliyClient:
         self._object_ids = {obj["index"]: obj["id"] for obj in snap["objects"]}
         self.poses = {pid: pose for pid, pose in self.poses.items() if pid in self.participants}
         self.locked, self.frozen = snap["locked"], snap["frozen"]
+        self.broadcasting = set(snap.get("broadcast", ()))
         self.tick = snap["tick"]
 
     def _apply_message(self, msg: dict[str, Any]) -> None:
@@ -283,6 +298,9 @@ class AmaliyClient:
             if "snapshot" in msg:
                 self._apply_snapshot(msg["snapshot"])
                 self.seq = msg["seq"]
+        elif kind == "voice_levels":
+            self.voice_levels = msg["levels"]
+            return  # a few per second: kept as state, not queued
         elif "seq" in msg:
             if msg["seq"] <= self.seq:
                 return  # already reflected in the snapshot
@@ -308,6 +326,10 @@ class AmaliyClient:
         elif kind == "released":
             self.objects[msg["object"]]["holder"] = None
             self.objects[msg["object"]]["transform"] = msg["transform"]
+        elif kind == "muted" and msg["participant"] in self.participants:
+            self.participants[msg["participant"]].update(muted=msg["muted"], forced_muted=msg["forced"])
+        elif kind == "broadcast":
+            (self.broadcasting.add if msg["on"] else self.broadcasting.discard)(msg["by"])
         elif kind == "locked":
             self.locked = msg["locked"]
         elif kind == "frozen":

@@ -1,0 +1,484 @@
+"""The media worker: a separate process that terminates WebRTC voice and mixes it.
+
+aiortc costs about a millisecond per participant per 20 ms frame, far too much
+to share an event loop with the room ticker, so the node spawns this process
+(realtime.audio.supervisor) and talks to it over one socket (realtime.audio.ipc).
+
+Per room there is one 20 ms timer with drift correction. Each tick it takes the
+newest 20 ms of every speaker (decoded mono 48 kHz, from the aiortc receiver),
+computes every listener's stereo mix in one numpy step (realtime.audio.mixer),
+Opus-encodes each mix and hands the packet to that listener's MixedTrack. The
+track returns encoded packets, which aiortc's sender only packetises: no extra
+resampling, no thread hop and no per-frame audio-level computation in Python.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import logging
+import os
+import signal
+import socket
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import aioice.ice
+import av
+import numpy as np
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+from realtime.audio import ipc
+from realtime.audio.ipc import WorkerSettings
+from realtime.audio.mixer import FRAME_SAMPLES, MAY_SPEAK, MUTED, SAMPLE_RATE, gains, levels, mix
+
+log = logging.getLogger("amaliy.media")
+
+TICK = FRAME_SAMPLES / SAMPLE_RATE  # 20 ms
+TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
+#: mix ticks between two voice-level reports (5 per second)
+LEVEL_EVERY = 10
+#: most audio kept per speaker; older samples are dropped (bounds latency under clock drift)
+BUFFER_FRAMES = 3
+
+
+class MixedTrack(MediaStreamTrack):
+    """A listener's outgoing track: returns the Opus packets the room's mix tick encodes."""
+
+    kind = "audio"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._packets: deque[av.Packet] = deque(maxlen=BUFFER_FRAMES)
+        self._waiter: asyncio.Future[None] | None = None
+
+    def push(self, packet: av.Packet) -> None:
+        self._packets.append(packet)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    async def recv(self) -> av.Packet:  # type: ignore[override]
+        while not self._packets:
+            if self.readyState != "live":
+                raise MediaStreamError
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+        return self._packets.popleft()
+
+    def stop(self) -> None:
+        super().stop()
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+
+class SpeakerBuffer:
+    """Decoded mono samples from one speaker, consumed 20 ms per mix tick."""
+
+    __slots__ = ("samples", "filled", "last")
+
+    def __init__(self) -> None:
+        self.samples = np.zeros(FRAME_SAMPLES * (BUFFER_FRAMES + 1), np.float32)
+        self.filled = 0
+        self.last = time.monotonic()
+
+    def push(self, frame: av.AudioFrame) -> None:
+        if frame.format.name != "s16" or frame.sample_rate != SAMPLE_RATE or frame.format.is_planar:
+            raise ValueError("aiortc's Opus decoder delivers packed s16 at 48 kHz")
+        pcm = frame.to_ndarray()[0]
+        channels = len(frame.layout.channels)
+        if channels == 2:  # downmix by hand: numpy's mean() costs more than the decode
+            mono = pcm[0::2].astype(np.float32)
+            mono += pcm[1::2]
+            mono *= 0.5 / 32768.0
+        else:
+            mono = pcm[0::channels].astype(np.float32) * (1.0 / 32768.0)
+        room = len(self.samples) - self.filled
+        if len(mono) > room:  # drop the oldest audio rather than grow latency
+            drop = min(self.filled, len(mono) - room)
+            self.samples[: self.filled - drop] = self.samples[drop : self.filled]
+            self.filled -= drop
+            mono = mono[-(len(self.samples) - self.filled) :]
+        self.samples[self.filled : self.filled + len(mono)] = mono
+        self.filled += len(mono)
+        self.last = time.monotonic()
+
+    def take(self, out: np.ndarray) -> None:
+        """Move the oldest 20 ms into ``out`` (silence if less than 20 ms is buffered)."""
+        if self.filled < FRAME_SAMPLES:
+            out[:] = 0.0
+            return
+        out[:] = self.samples[:FRAME_SAMPLES]
+        self.samples[: self.filled - FRAME_SAMPLES] = self.samples[FRAME_SAMPLES : self.filled]
+        self.filled -= FRAME_SAMPLES
+
+
+@dataclass(eq=False)
+class Peer:
+    """One participant's call: its peer connection, outgoing mix and incoming audio."""
+
+    participant: str
+    slot: int
+    pc: RTCPeerConnection
+    track: MixedTrack
+    may_send: bool
+    encoder: av.AudioCodecContext
+    incoming: SpeakerBuffer | None = None
+    connected: bool = False
+    pts: int = 0
+    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    timer: asyncio.TimerHandle | None = None
+
+
+def _opus_encoder(bitrate: int, complexity: int) -> av.AudioCodecContext:
+    """A stereo Opus encoder in CELT-only "lowdelay" mode: 5 ms of look-ahead instead of
+    voip's 26.5 ms, and at a given complexity cheaper than voip's SILK/hybrid."""
+    codec = av.CodecContext.create("libopus", "w")
+    codec.bit_rate = bitrate
+    codec.format = "s16"
+    codec.layout = "stereo"
+    codec.sample_rate = SAMPLE_RATE
+    codec.time_base = TIME_BASE
+    codec.options = {"application": "lowdelay", "compression_level": str(complexity)}
+    return codec  # type: ignore[return-value]
+
+
+class RoomMix:
+    """One room's calls, its voice table and its 20 ms mix timer."""
+
+    def __init__(self, worker: "Worker", room_id: str) -> None:
+        self.worker = worker
+        self.id = room_id
+        self.loop = asyncio.get_running_loop()
+        self.peers: dict[str, Peer] = {}
+        capacity = 64
+        self.positions = np.zeros((capacity, 3), np.float32)
+        self.quats = np.tile(np.array([0, 0, 0, 1], np.float32), (capacity, 1))
+        self.flags = np.zeros(capacity, np.uint8)
+        self.zones = np.full(capacity, -1, np.int16)
+        self._gains: np.ndarray | None = None
+        self._listeners: list[Peer] = []
+        self._speakers: list[Peer] = []
+        self._speaker_slots = np.zeros(0, np.intp)
+        self._frames = np.zeros((0, FRAME_SAMPLES), np.float32)
+        self._levels = np.zeros(0, np.float32)
+        self._ticks = 0
+        self._next = self.loop.time() + TICK
+        self._timer: asyncio.TimerHandle | None = self.loop.call_at(self._next, self._tick)
+
+    # ------------------------------------------------------------ membership
+
+    def changed(self) -> None:
+        """Peers came, went or connected: rebuild the listener and speaker lists."""
+        self._listeners = [peer for peer in self.peers.values() if peer.connected]
+        self._speakers = [peer for peer in self._listeners if peer.incoming is not None]
+        self._speaker_slots = np.array([peer.slot for peer in self._speakers], np.intp)
+        self._frames = np.zeros((len(self._speakers), FRAME_SAMPLES), np.float32)
+        self._levels = np.zeros(len(self._speakers), np.float32)
+        self._gains = None
+
+    def set_poses(self, table: np.ndarray) -> None:
+        slots = table["slot"].astype(np.intp)
+        if len(slots) and slots.max() >= len(self.flags):
+            self._grow(int(slots.max()) + 1)
+        self.positions[slots] = table["head"][:, 0:3]
+        self.quats[slots] = table["head"][:, 3:7]
+        self.flags[slots] = table["flags"]
+        self.zones[slots] = table["zone"]
+        self._gains = None
+
+    def _grow(self, need: int) -> None:
+        size = max(need, 2 * len(self.flags))
+        for name, fill in (("positions", 0.0), ("quats", None), ("flags", 0), ("zones", -1)):
+            old = getattr(self, name)
+            new = np.zeros((size, *old.shape[1:]), old.dtype)
+            if fill is None:
+                new[:, 3] = 1.0
+            else:
+                new[:] = fill
+            new[: len(old)] = old
+            setattr(self, name, new)
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    # ------------------------------------------------------------ the mix tick
+
+    def _tick(self) -> None:
+        started = self.loop.time()
+        t0 = time.perf_counter()
+        late = started - self._next > TICK
+        try:
+            self._mix()
+        except Exception:
+            log.exception("mix tick failed in room %s", self.id)
+        duration = time.perf_counter() - t0
+        self.worker.record_tick(duration, late or duration > TICK)
+        self._next += TICK
+        if self._next < started:  # stalled: skip ahead, never burst
+            self._next = started + TICK
+        self._timer = self.loop.call_at(self._next, self._tick)
+
+    def _mix(self) -> None:
+        listeners, speakers = self._listeners, self._speakers
+        if not listeners:
+            return
+        frames = self._frames
+        now = time.monotonic()
+        silent: list[Peer] = []
+        for row, peer in enumerate(speakers):
+            assert peer.incoming is not None
+            peer.incoming.take(frames[row])
+            if now - peer.incoming.last > self.worker.settings.media_timeout:
+                silent.append(peer)
+        if self._gains is None:
+            self._gains = gains(
+                self.positions,
+                self.quats,
+                self.flags,
+                self.zones,
+                np.array([peer.slot for peer in listeners], np.intp),
+                self._speaker_slots,
+                self.worker.settings.attenuation,
+            )
+        pcm = mix(self._gains, frames)
+        for index, peer in enumerate(listeners):
+            frame = av.AudioFrame.from_ndarray(pcm[index].reshape(1, -1), format="s16", layout="stereo")
+            frame.sample_rate = SAMPLE_RATE
+            frame.pts = peer.pts
+            frame.time_base = TIME_BASE
+            for packet in peer.encoder.encode(frame):
+                packet.pts = peer.pts
+                packet.time_base = TIME_BASE
+                peer.track.push(packet)
+            peer.pts += FRAME_SAMPLES
+        if speakers:
+            flags = self.flags[self._speaker_slots]
+            voiced = ((flags & MAY_SPEAK) != 0) & ((flags & MUTED) == 0)  # a muted speaker shows no activity
+            np.maximum(self._levels, levels(frames) * voiced, out=self._levels)
+        self._ticks += 1
+        if self._ticks % LEVEL_EVERY == 0 and speakers:
+            self.worker.send(
+                {
+                    "type": "levels",
+                    "room": self.id,
+                    "participants": [peer.participant for peer in speakers],
+                    "levels": [round(float(v), 3) for v in self._levels],
+                }
+            )
+            self._levels[:] = 0.0
+        for peer in silent:  # last: dropping replaces the lists and arrays used above
+            self.worker.drop(self, peer, "peer_failed", "No audio arrived from your call; offer again.")
+
+
+class Worker:
+    """The media process: rooms of calls, driven by messages from the node."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, settings: WorkerSettings) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.settings = settings
+        self.rooms: dict[str, RoomMix] = {}
+        self._durations: list[float] = []
+        self._late = 0
+        #: decoded frames received from speakers since start (benchmarks check the input rate)
+        self._frames_in = 0
+        #: offers being answered and peer connections being closed
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def send(self, message: dict[str, Any]) -> None:
+        if not self.writer.is_closing():
+            self.writer.write(ipc.encode_json(message))
+
+    def record_tick(self, duration: float, late: bool) -> None:
+        self._durations.append(duration)
+        self._late += late
+
+    async def run(self) -> None:
+        reporter = asyncio.create_task(self._report())
+        try:
+            while True:
+                try:
+                    message = await ipc.read(self.reader)
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    return  # the node is gone: so are we
+                if isinstance(message, ipc.Poses):
+                    room = self.rooms.get(message.room)
+                    if room is not None:
+                        room.set_poses(message.table)
+                else:
+                    self._control(message)
+        finally:
+            reporter.cancel()
+            for room in list(self.rooms.values()):
+                for peer in list(room.peers.values()):
+                    self.drop(room, peer, None, "")
+            await asyncio.sleep(0)
+
+    async def _report(self) -> None:
+        """Once a second: the tick durations and late ticks since the last report."""
+        while True:
+            await asyncio.sleep(1.0)
+            durations, self._durations = self._durations, []
+            late, self._late = self._late, 0
+            self.send(
+                {
+                    "type": "stats",
+                    "pid": os.getpid(),
+                    "durations_ms": [round(d * 1000, 3) for d in durations],
+                    "late": late,
+                    "frames_in": self._frames_in,
+                    "rooms": len(self.rooms),
+                    "peers": sum(len(room.peers) for room in self.rooms.values()),
+                }
+            )
+
+    def _background(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._closing.add(task)  # keep a reference until it is done
+        task.add_done_callback(self._closing.discard)
+
+    def _control(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "offer":
+            room = self.rooms.get(message["room"])
+            if room is None:
+                room = self.rooms[message["room"]] = RoomMix(self, message["room"])
+            # Answering takes tens of ms (ICE gathering): pose tables and other offers must
+            # not wait behind it. _offer claims the participant's place before its first await.
+            self._background(self._offer(room, message))
+        elif kind == "close":
+            room = self.rooms.get(message["room"])
+            peer = room.peers.get(message["participant"]) if room is not None else None
+            if room is not None and peer is not None:
+                self.drop(room, peer, None, "")
+        elif kind == "room_closed":
+            room = self.rooms.get(message["room"])
+            if room is not None:
+                for peer in list(room.peers.values()):
+                    self.drop(room, peer, None, "")
+                self._forget_if_empty(room)
+        else:
+            log.warning("unknown IPC message %r", kind)
+
+    async def _offer(self, room: RoomMix, message: dict[str, Any]) -> None:
+        pid = message["participant"]
+        old = room.peers.get(pid)
+        if old is not None:  # a renegotiation replaces the call
+            self.drop(room, old, None, "")
+        elif sum(len(r.peers) for r in self.rooms.values()) >= self.settings.max_calls:
+            self.send(
+                {"type": "error", "room": room.id, "participant": pid, "re": message.get("re"), "code": "media_unavailable",
+                 "message": f"Voice is at capacity ({self.settings.max_calls} calls); try again later."}
+            )
+            self._forget_if_empty(room)
+            return
+        # No STUN/TURN servers: a school LAN has no internet, and aiortc's default is a public STUN server.
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        peer = Peer(pid, int(message["slot"]), pc, MixedTrack(), bool(message["send"]), _opus_encoder(self.settings.opus_bitrate, self.settings.opus_complexity))
+        room.peers[pid] = peer
+        reply = {"room": room.id, "participant": pid, "re": message.get("re")}
+
+        @pc.on("connectionstatechange")
+        def _state() -> None:
+            if room.peers.get(pid) is not peer:
+                return
+            if pc.connectionState == "connected" and not peer.connected:
+                peer.connected = True
+                if peer.timer is not None:
+                    peer.timer.cancel()
+                room.changed()
+            elif pc.connectionState in ("failed", "closed"):
+                self.drop(room, peer, "peer_failed", "The voice connection was lost; offer again.")
+
+        @pc.on("track")
+        def _track(track: MediaStreamTrack) -> None:
+            if track.kind == "audio" and peer.may_send and peer.incoming is None:
+                peer.incoming = SpeakerBuffer()
+                peer.tasks.append(asyncio.create_task(self._receive(track, peer.incoming)))
+                room.changed()
+
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(message["sdp"], "offer"))
+            audio = [t for t in pc.getTransceivers() if t.kind == "audio"]
+            if len(audio) != 1:
+                raise ValueError(f"the offer needs exactly one audio section, it has {len(audio)}")
+            audio[0].sender.replaceTrack(peer.track)
+            audio[0].direction = "sendrecv" if peer.may_send else "sendonly"
+            await pc.setLocalDescription(await pc.createAnswer())
+        except Exception as exc:  # aiortc raises ValueError, KeyError, ... on malformed SDP
+            if room.peers.get(pid) is peer:
+                self.drop(room, peer, None, "")
+            reason = str(exc) or type(exc).__name__
+            self.send({"type": "error", **reply, "code": "bad_sdp", "message": f"The offer was refused: {reason}."})
+            return
+        if room.peers.get(pid) is not peer:  # replaced or closed while answering
+            return
+        peer.timer = asyncio.get_running_loop().call_later(self.settings.ice_timeout, self._ice_timeout, room, peer)
+        self.send({"type": "answer", **reply, "sdp": pc.localDescription.sdp})
+
+    def _ice_timeout(self, room: RoomMix, peer: Peer) -> None:
+        if room.peers.get(peer.participant) is peer and not peer.connected:
+            self.drop(
+                room, peer, "ice_timeout", f"The voice connection did not complete within {self.settings.ice_timeout:g} s."
+            )
+
+    async def _receive(self, track: MediaStreamTrack, buffer: SpeakerBuffer) -> None:
+        try:
+            while True:
+                buffer.push(await track.recv())  # type: ignore[arg-type]
+                self._frames_in += 1
+        except MediaStreamError:
+            pass
+
+    def drop(self, room: RoomMix, peer: Peer, code: str | None, message: str) -> None:
+        """End a call now and free it; tell the node why if the node did not ask for it."""
+        if room.peers.get(peer.participant) is not peer:
+            return
+        del room.peers[peer.participant]
+        if peer.timer is not None:
+            peer.timer.cancel()
+        for task in peer.tasks:
+            task.cancel()
+        peer.track.stop()
+        self._background(peer.pc.close())
+        room.changed()
+        if code is not None:
+            self.send({"type": "closed", "room": room.id, "participant": peer.participant, "code": code, "message": message})
+        self._forget_if_empty(room)
+
+    def _forget_if_empty(self, room: RoomMix) -> None:
+        if not room.peers and self.rooms.get(room.id) is room:
+            room.stop()
+            del self.rooms[room.id]
+
+
+def restrict_ice_addresses(addresses: tuple[str, ...]) -> None:
+    """Offer only these addresses as ICE host candidates (e.g. 127.0.0.1 for loopback tests).
+
+    aiortc has no option for this, and aioice skips 127.0.0.1 when it lists the
+    interfaces; replacing aioice's address lister for this process is the one place
+    we reach into the library.
+    """
+    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: list(addresses)  # type: ignore[assignment]
+
+
+def main(sock: socket.socket, settings: WorkerSettings) -> None:
+    """Process entry point (multiprocessing "spawn"): serve the node on ``sock`` until it closes."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s media[%(process)d] %(levelname)s %(message)s")
+    # Ctrl-C and a service manager's SIGTERM reach the whole process group; the node
+    # decides when we stop (it closes the socket), so its shutdown is not a crash.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if settings.ice_addresses:
+        restrict_ice_addresses(settings.ice_addresses)
+
+    async def serve() -> None:
+        reader, writer = await asyncio.open_unix_connection(sock=sock)
+        await Worker(reader, writer, settings).run()
+
+    asyncio.run(serve())
