@@ -36,6 +36,9 @@ const AWAY_OPACITY = 0.35;
 /** Head centre to body centre: the body hangs below the head, turned only with its heading. */
 const BODY_DROP = 0.6;
 const NAME_HEIGHT = 0.28;
+/** Glow of a speaking head: green, brighter the louder (levels are RMS, rarely above 0.3). */
+const SPEAKING_GLOW = new Color(0x3ecf6e);
+const GLOW_GAIN = 4;
 
 const euler = new Euler();
 
@@ -96,6 +99,11 @@ class Avatar {
     this.tag.material.opacity = this.material.opacity; // sprites are always blended
   }
 
+  /** @param {number} level speaking level 0..1 (voice_levels), shown as a glow */
+  setLevel(level) {
+    this.material.emissive.copy(SPEAKING_GLOW).multiplyScalar(Math.min(1, level * GLOW_GAIN));
+  }
+
   push(stamp, pose, arrival) {
     const time = this.clock.toLocal(stamp, arrival);
     if (time !== null) this.buffer.push(time, pose);
@@ -149,6 +157,14 @@ export class Avatars {
   /** Fade someone whose connection dropped; restore them when they are back. */
   setConnected(id, connected) {
     this.avatars.get(id)?.setConnected(connected);
+  }
+
+  /**
+   * Make speakers glow.
+   * @param {Record<string, number>} levels by participant id; missing means silent
+   */
+  showLevels(levels) {
+    for (const [id, avatar] of this.avatars) avatar.setLevel(levels[id] ?? 0);
   }
 
   /** Take someone's avatar away (they left or were removed). */

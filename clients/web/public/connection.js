@@ -118,6 +118,7 @@ async function readJson(response) {
  * - `event` (detail: a sequenced event) once per event, duplicates from a resume removed;
  * - `tick` (detail: a decoded TickFrame);
  * - `servererror` (detail: an `error` message);
+ * - `message` (detail: any other unsequenced message: rtc_answer, rtc_closed, voice_levels);
  * - `dropped` (detail: {code, reason, text, final}) when the socket closes.
  */
 export class Connection extends EventTarget {
@@ -200,6 +201,8 @@ export class Connection extends EventTarget {
       }
       this.lastSeq = message.seq;
       this.emit('event', message);
+    } else {
+      this.emit('message', message);
     }
   }
 

@@ -24,6 +24,8 @@ import { Lab } from './scene.js';
 import { RoomState } from './state.js';
 import { Sync } from './sync.js';
 import { TeacherPanel } from './teacher.js';
+import { Voice } from './voice.js';
+import { VoiceBar } from './voicebar.js';
 import { XR } from './xr.js';
 
 const SKY = 0xcfe0ec;
@@ -75,6 +77,12 @@ async function enter(credentials, hud) {
   const avatars = new Avatars(scene);
   const sync = new Sync(connection, state, rig, holding);
   const teacher = new TeacherPanel(document.getElementById('teacher-panel'), state, connection, rig);
+  const voice = new Voice(connection, state, (text, kind) => hud.toast(text, kind));
+  const voiceBar = new VoiceBar(document, voice, state);
+  voice.addEventListener('levels', () => {
+    avatars.showLevels(voice.levels);
+    teacher.showLevels(voice.levels);
+  });
   const controls = new DesktopControls(rig, renderer.domElement, renderer, lab, holding);
   const xr = new XR(renderer, scene, rig, lab, holding, (text) => hud.toast(text, 'error'));
   xr.offerSessions(document.getElementById('xr-buttons'), document.getElementById('overlay'));
@@ -90,6 +98,7 @@ async function enter(credentials, hud) {
       frozen: state.frozen,
     });
     teacher.render();
+    voiceBar.render();
   };
 
   connection.addEventListener('welcome', ({ detail: welcome }) => {
@@ -102,6 +111,7 @@ async function enter(credentials, hud) {
     sync.rejoined(welcome);
     if (state.isTeacher()) teacher.show();
     refresh();
+    voice.start(); // a call ends with its socket: every (re)join offers again
   });
 
   connection.addEventListener('event', ({ detail: event }) => {
@@ -146,6 +156,16 @@ async function enter(credentials, hud) {
         break;
       case 'ended':
         hud.notice('This practical has ended. Thank you for taking part!');
+        voice.hangUp();
+        break;
+      case 'muted':
+        if (mine) {
+          voice.applyMute();
+          if (event.by !== state.me.id) hud.toast(event.muted ? 'The teacher muted you.' : 'The teacher let you speak again.');
+        }
+        break;
+      case 'broadcast':
+        if (event.by !== state.me.id) hud.toast(event.on ? 'The teacher is speaking to everyone.' : 'The teacher stopped speaking to everyone.');
         break;
       default:
         break;
@@ -170,6 +190,7 @@ async function enter(credentials, hud) {
 
   connection.addEventListener('servererror', ({ detail: error }) => hud.toast(error.message, 'error', error.code));
   connection.addEventListener('dropped', ({ detail: drop }) => {
+    voice.hangUp(); // the server ends the call with the socket; the next welcome offers again
     if (drop.final) {
       signOut();
       hud.notice(drop.text);
@@ -210,6 +231,12 @@ async function enter(credentials, hud) {
         Object.values(state.objects).map((o) => [o.id, { holder: o.holder, position: o.transform.slice(0, 3) }]),
       );
     },
+    /** The voice call: its state, whether the microphone is silent (and whether by the teacher), and the newest speaking levels by participant id. */
+    get voice() {
+      return { state: voice.state, muted: voice.silent, forced: voice.forced, levels: voice.levels };
+    },
+    /** inbound-rtp audio stats of the call ({packetsReceived, audioLevel, totalAudioEnergy}), or null. */
+    voiceStats: () => voice.stats(),
     moveBy: (dx, dy, dz) => rig.moveBy(dx, dy, dz),
     grab: (id) => holding.grab(id),
     release: (id) => holding.release(id),

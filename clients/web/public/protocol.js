@@ -194,6 +194,16 @@ export const messages = Object.freeze({
   summon: (position) => ({ type: 'summon', position }),
   reset: () => ({ type: 'reset' }),
   end: () => ({ type: 'end' }),
+  /** @param {string} sdp a complete offer, ICE gathering finished (no trickle ICE) */
+  rtcOffer: (sdp) => ({ type: 'rtc_offer', sdp }),
+  rtcClose: () => ({ type: 'rtc_close' }),
+  /**
+   * @param {boolean} muted
+   * @param {string} [participant] someone else's id (teacher only); omitted to mute yourself
+   */
+  mute: (muted, participant) => (participant === undefined ? { type: 'mute', muted } : { type: 'mute', participant, muted }),
+  /** @param {boolean} on teacher: speak to every zone at full level, or stop */
+  broadcast: (on) => ({ type: 'broadcast', on }),
 });
 
 function writeFloats(view, offset, values, count) {

@@ -18,6 +18,8 @@ import { NO_HOLDER } from './protocol.js';
  * @property {string} name
  * @property {'teacher'|'student'|'observer'} role
  * @property {boolean} connected
+ * @property {boolean} muted effective voice mute (self or forced)
+ * @property {boolean} forced_muted muted by a teacher: only a teacher lifts it
  *
  * @typedef {object} LabObject
  * @property {string} id
@@ -42,6 +44,8 @@ export class RoomState {
     this.locked = false;
     this.frozen = false;
     this.ended = false;
+    /** @type {Set<string>} ids of teachers speaking to every zone */
+    this.broadcast = new Set();
     /** @type {Map<number, string>} slot -> participant id, to read tick frames */
     this.slotOwner = new Map();
     /** @type {string[]} object index -> object id */
@@ -59,6 +63,7 @@ export class RoomState {
     this.scene = snapshot.scene;
     this.locked = snapshot.locked;
     this.frozen = snapshot.frozen;
+    this.broadcast = new Set(snapshot.broadcast ?? []);
     this.participants = {};
     this.slotOwner.clear();
     for (const participant of snapshot.participants) this.addParticipant(participant);
@@ -103,6 +108,15 @@ export class RoomState {
         break;
       case 'ended':
         this.ended = true;
+        break;
+      case 'muted': {
+        const target = this.participants[event.participant];
+        if (target) Object.assign(target, { muted: event.muted, forced_muted: event.forced });
+        break;
+      }
+      case 'broadcast':
+        if (event.on) this.broadcast.add(event.by);
+        else this.broadcast.delete(event.by);
         break;
       default:
         break; // 'summoned' moves this page's rig; the room state itself does not change
