@@ -50,7 +50,7 @@ class WorkerSettings:
     #: cost (CELT stereo, measured here: 10 -> ~130 us a frame, 3 -> ~90 us, 0 -> ~57 us)
     opus_complexity: int = 3
     #: calls one worker accepts; past it offers get ``media_unavailable`` instead of
-    #: overloading every call (docs/benchmarks-audio.md: ~30-40 talking calls per core)
+    #: overloading every call (docs/benchmarks.md: ~30-40 talking calls per core)
     max_calls: int = 60
     #: addresses offered as ICE host candidates; empty: every interface (aioice's default)
     ice_addresses: tuple[str, ...] = ()
