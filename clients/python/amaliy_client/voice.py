@@ -37,19 +37,18 @@ def use_ice_addresses(*addresses: str) -> None:
     aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: list(addresses)  # type: ignore[assignment]
 
 
-class ToneTrack(MediaStreamTrack):
-    """A mono sine tone, paced in real time in 20 ms frames (a stand-in microphone)."""
+class _PacedTrack(MediaStreamTrack):
+    """An audio track that hands out one 20 ms frame per 20 ms of real time."""
 
     kind = "audio"
 
-    def __init__(self, frequency: float, amplitude: float = 0.3) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.frequency = frequency
-        self.amplitude = amplitude
         self._pts = 0
         self._start: float | None = None
 
-    async def recv(self) -> av.AudioFrame:  # type: ignore[override]
+    async def _next_pts(self) -> int:
+        """Wait until the next frame is due; return its pts (in samples)."""
         if self.readyState != "live":
             raise MediaStreamError
         if self._start is None:
@@ -57,21 +56,32 @@ class ToneTrack(MediaStreamTrack):
         wait = self._start + self._pts / SAMPLE_RATE - time.monotonic()
         if wait > 0:
             await asyncio.sleep(wait)
-        t = (self._pts + np.arange(FRAME_SAMPLES)) / SAMPLE_RATE
+        pts, self._pts = self._pts, self._pts + FRAME_SAMPLES
+        return pts
+
+
+class ToneTrack(_PacedTrack):
+    """A mono sine tone, paced in real time in 20 ms frames (a stand-in microphone)."""
+
+    def __init__(self, frequency: float, amplitude: float = 0.3) -> None:
+        super().__init__()
+        self.frequency = frequency
+        self.amplitude = amplitude
+
+    async def recv(self) -> av.AudioFrame:  # type: ignore[override]
+        pts = await self._next_pts()
+        t = (pts + np.arange(FRAME_SAMPLES)) / SAMPLE_RATE
         pcm = (self.amplitude * 32767 * np.sin(2 * np.pi * self.frequency * t)).astype(np.int16)
         frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = SAMPLE_RATE
-        frame.pts = self._pts
+        frame.pts = pts
         frame.time_base = _TIME_BASE
-        self._pts += FRAME_SAMPLES
         return frame
 
 
-class OpusToneTrack(MediaStreamTrack):
+class OpusToneTrack(_PacedTrack):
     """A tone Opus-encoded once (one second, looped) and sent as packets: a speaker that
     costs almost nothing, so a load test's clients leave the CPU to the server."""
-
-    kind = "audio"
 
     def __init__(self, frequency: float, amplitude: float = 0.3) -> None:
         super().__init__()
@@ -90,21 +100,12 @@ class OpusToneTrack(MediaStreamTrack):
             frame.pts = start
             packets += [bytes(packet) for packet in encoder.encode(frame)]
         self._packets = packets[len(packets) // 2 :]  # the second second: past the encoder's warm-up
-        self._pts = 0
-        self._start: float | None = None
 
     async def recv(self) -> av.Packet:  # type: ignore[override]
-        if self.readyState != "live":
-            raise MediaStreamError
-        if self._start is None:
-            self._start = time.monotonic()
-        wait = self._start + self._pts / SAMPLE_RATE - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
-        packet = av.Packet(self._packets[(self._pts // FRAME_SAMPLES) % len(self._packets)])
-        packet.pts = self._pts
+        pts = await self._next_pts()
+        packet = av.Packet(self._packets[(pts // FRAME_SAMPLES) % len(self._packets)])
+        packet.pts = pts
         packet.time_base = _TIME_BASE
-        self._pts += FRAME_SAMPLES
         return packet
 
 
