@@ -9,6 +9,8 @@ import os
 import signal
 import sys
 
+import uvloop
+
 from scenes import samples
 from server import scenes_cli
 from server.config import Config, from_env
@@ -128,7 +130,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.command == "serve":
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
         try:
-            asyncio.run(_serve(_config(args)))
+            # uvloop: about 10 % less CPU per participant on the room socket's hot path
+            # (docs/benchmarks.md); the room code is the same on either loop.
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                runner.run(_serve(_config(args)))
         except KeyboardInterrupt:
             pass
     elif args.command == "users":

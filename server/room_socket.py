@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
@@ -66,8 +66,8 @@ class RoomSocket(asyncio.Protocol):
     # ------------------------------------------------------- asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # a stream transport (uvloop's is not an asyncio.Transport subclass, so no isinstance)
+        self.transport = cast(asyncio.Transport, transport)
         if len(self.node.sockets) >= self.node.config.max_connections:
             log.warning("refusing a connection: %d sockets open", len(self.node.sockets))
             self.closed = True
