@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from playwright.sync_api import Page
 
 #: Longest wait for anything a joined page should do on its own, ms.
@@ -17,3 +19,10 @@ def join_as(page: Page, name: str) -> str:
     page.get_by_role("button", name="Join").click()
     page.wait_for_function("window.amaliy?.state === 'connected'", timeout=START_TIMEOUT_MS)
     return page.evaluate("window.amaliy.me.id")
+
+
+def two_students(base_url: str, code: str, open_page: Callable[[str, str], Page]) -> tuple[Page, Page, str, str]:
+    """Aziz and Bobur join the practical in two tabs; returns both pages and their ids."""
+    link = f"{base_url}/?code={code}"
+    aziz, bobur = open_page(link, "aziz"), open_page(link, "bobur")
+    return aziz, bobur, join_as(aziz, "Aziz"), join_as(bobur, "Bobur")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.tabs import START_TIMEOUT_MS, TIMEOUT_MS, join_as
+from tests.browser.tabs import START_TIMEOUT_MS, TIMEOUT_MS, two_students
 
 pytestmark = pytest.mark.browser
 
@@ -33,11 +33,7 @@ def holder(page: Page, object_id: str) -> str | None:
 
 
 def test_two_students_and_a_teacher(server, open_page, screenshot) -> None:
-    student_link = f"{server.base_url}/?code={server.demo_code}"
-    aziz = open_page(student_link, "aziz")
-    bobur = open_page(student_link, "bobur")
-    aziz_id = join_as(aziz, "Aziz")
-    bobur_id = join_as(bobur, "Bobur")
+    aziz, bobur, aziz_id, bobur_id = two_students(server.base_url, server.demo_code, open_page)
 
     # Each sees the other.
     aziz.wait_for_function("id => id in window.amaliy.avatars", arg=bobur_id, timeout=TIMEOUT_MS)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.tabs import START_TIMEOUT_MS, join_as
+from tests.browser.tabs import START_TIMEOUT_MS, two_students
 
 pytestmark = pytest.mark.browser
 
@@ -64,11 +64,7 @@ def loudest(page: Page, participant: str, window_ms: int = 2500) -> float:
 
 
 def test_two_students_hear_each_other_and_the_teacher_mutes(server, open_page, screenshot) -> None:
-    student_link = f"{server.base_url}/?code={server.demo_code}"
-    aziz = open_page(student_link, "aziz")
-    bobur = open_page(student_link, "bobur")
-    aziz_id = join_as(aziz, "Aziz")
-    bobur_id = join_as(bobur, "Bobur")
+    aziz, bobur, aziz_id, bobur_id = two_students(server.base_url, server.demo_code, open_page)
 
     # Both pages start voice on joining and hear the mix, which carries the other's beep.
     for page in (aziz, bobur):
