@@ -302,6 +302,20 @@ class Room:
     def transform_of(self, object_id: str) -> np.ndarray:
         return self._objects["transform"][self._object_ids[object_id]].copy()
 
+    def voice_levels(self, levels: dict[str, float]) -> list[Outgoing]:
+        """The media worker's speaking levels, sent to everyone as ``voice_levels``.
+
+        The room's mute state wins over the worker's: the worker learns of a mute one
+        pose tick later, and a client that has seen a ``muted`` event must not then
+        see that participant speaking. Participants who have left are left out.
+        """
+        shown = {
+            pid: 0.0 if self.participants[pid].muted else level
+            for pid, level in levels.items()
+            if pid in self.participants
+        }
+        return [Send(None, p.dumps({"type": "voice_levels", "levels": shown}))] if shown else []
+
     def count(self) -> int:
         """Participants counted against the room cap (teachers are not)."""
         return sum(1 for part in self.participants.values() if part.role != Role.TEACHER)

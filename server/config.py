@@ -49,11 +49,17 @@ class Config:
     voice_ref_distance: float = 1.0
     voice_rolloff: float = 1.0
     voice_max_distance: float = 20.0
-    #: seconds an answered voice call may take to connect; seconds without audio from a speaker
+    #: seconds an answered voice call may take to connect; seconds without audio from a
+    #: speaker, and without any packet (RTCP reports) from a listen-only call, before it is dropped
     voice_ice_timeout: float = 10.0
     voice_media_timeout: float = 5.0
+    voice_listener_timeout: float = 15.0
     #: voice calls the media worker accepts at once (more get ``media_unavailable``)
     voice_max_calls: int = 60
+    #: each listener's mix: Opus bit rate (bit/s) and libopus complexity (0..10); encoding
+    #: is the media worker's largest own cost, complexity 0 takes about a third less CPU
+    voice_opus_bitrate: int = 48_000
+    voice_opus_complexity: int = 3
     #: comma-separated addresses the media worker offers for voice (ICE host candidates);
     #: empty: every interface. Tests and benchmarks use 127.0.0.1.
     voice_addresses: str = ""
@@ -85,11 +91,18 @@ class Config:
         return IngestLimits(zip=zip_limits, budgets=budgets)
 
     def media_settings(self) -> WorkerSettings:
+        if not 0 <= self.voice_opus_complexity <= 10:
+            raise SystemExit(f"AMALIY_VOICE_OPUS_COMPLEXITY must be 0 to 10, not {self.voice_opus_complexity}")
+        if not 6_000 <= self.voice_opus_bitrate <= 510_000:
+            raise SystemExit(f"AMALIY_VOICE_OPUS_BITRATE must be 6000 to 510000 bit/s, not {self.voice_opus_bitrate}")
         return WorkerSettings(
             Attenuation(self.voice_ref_distance, self.voice_rolloff, self.voice_max_distance),
             ice_timeout=self.voice_ice_timeout,
             media_timeout=self.voice_media_timeout,
+            listener_timeout=self.voice_listener_timeout,
             max_calls=self.voice_max_calls,
+            opus_bitrate=self.voice_opus_bitrate,
+            opus_complexity=self.voice_opus_complexity,
             ice_addresses=tuple(a.strip() for a in self.voice_addresses.split(",") if a.strip()),
         )
 

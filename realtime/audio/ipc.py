@@ -45,9 +45,13 @@ class WorkerSettings:
     ice_timeout: float = 10.0
     #: seconds without audio from a connected speaker before its call is dropped
     media_timeout: float = 5.0
+    #: seconds without any packet from a listen-only call before it is dropped: a
+    #: listener sends only RTCP reports (Chromium: one every 2.5-7.5 s for audio)
+    listener_timeout: float = 15.0
+    #: Opus bit rate of each listener's mix (bit/s)
     opus_bitrate: int = 48_000
     #: libopus complexity 0..10: encoding every listener's mix is the worker's largest own
-    #: cost (CELT stereo, measured here: 10 -> ~130 us a frame, 3 -> ~90 us, 0 -> ~57 us)
+    #: cost (CELT stereo, callgrind: 3 -> 540k instructions a frame, 0 -> 383k)
     opus_complexity: int = 3
     #: calls one worker accepts; past it offers get ``media_unavailable`` instead of
     #: overloading every call (docs/benchmarks.md: ~30-40 talking calls per core)

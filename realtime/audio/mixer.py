@@ -6,6 +6,8 @@ every listener of a room at once:
 
     out[listeners, 2, samples] = gains[listeners, 2, speakers] @ frames[speakers, samples]
 
+(computed interleaved, as out[listeners, samples, 2], for the encoder)
+
 Conventions follow WebXR (y up, -z forward, +x right) and the Web Audio API's
 "inverse" distance model, so a browser client panning locally would sound the same.
 """
@@ -113,14 +115,15 @@ def gains(
 
 
 def mix(gain: np.ndarray, frames: np.ndarray) -> np.ndarray:
-    """Every listener's stereo frame in one step: (L, 2, S) @ (S, samples) -> int16 (L, samples, 2).
+    """Every listener's stereo frame in one step: (samples, S) @ (L, S, 2) -> float32 (L, samples, 2).
 
-    The result is interleaved s16 (left, right per sample), ready for the Opus
-    encoder; sums beyond full scale are clipped.
+    The same product as gains @ frames, laid out interleaved (left, right per
+    sample) so each listener's row goes to the Opus encoder as it is; sums beyond
+    full scale are clipped.
     """
-    mixed = np.matmul(gain, frames)  # (L, 2, samples)
+    mixed = np.matmul(frames.T, gain.transpose(0, 2, 1))  # (L, samples, 2), C-contiguous
     np.clip(mixed, -1.0, 1.0, out=mixed)
-    return (mixed.transpose(0, 2, 1) * 32767.0).astype(np.int16)
+    return mixed
 
 
 def levels(frames: np.ndarray) -> np.ndarray:

@@ -171,7 +171,7 @@ class MediaSupervisor:
         elif kind == "closed":
             self._closed(runner, message["participant"], p.ErrorCode(message["code"]), message["message"])
         elif kind == "levels":
-            runner.dispatch([Send(None, p.dumps({"type": "voice_levels", "levels": dict(zip(message["participants"], message["levels"]))}))])
+            runner.dispatch(runner.room.voice_levels(dict(zip(message["participants"], message["levels"]))))
 
     def _closed(self, runner: RoomRunner, pid: str, code: p.ErrorCode, text: str, re: str | int | None = None) -> None:
         runner.dispatch(runner.room.handle(pid, CallEnded(), runner.loop.time()))

@@ -4,115 +4,45 @@ aiortc costs about a millisecond per participant per 20 ms frame, far too much
 to share an event loop with the room ticker, so the node spawns this process
 (realtime.audio.supervisor) and talks to it over one socket (realtime.audio.ipc).
 
-Per room there is one 20 ms timer with drift correction. Each tick it takes the
-newest 20 ms of every speaker (decoded mono 48 kHz, from the aiortc receiver),
-computes every listener's stereo mix in one numpy step (realtime.audio.mixer),
-Opus-encodes each mix and hands the packet to that listener's MixedTrack. The
-track returns encoded packets, which aiortc's sender only packetises: no extra
-resampling, no thread hop and no per-frame audio-level computation in Python.
+Per room there is one 20 ms timer with drift correction. Each tick it decodes
+the next 20 ms of every speaker (the Opus payloads realtime.audio.inbound takes
+off SRTP), computes every listener's stereo mix in one numpy step
+(realtime.audio.mixer), Opus-encodes each mix (realtime.audio.opus) and sends
+every listener's RTP packet in one task (realtime.audio.outbound). Nothing runs
+outside the event loop's thread and nothing wakes per packet: no decoder
+threads, no sender task per call, no resampler, no audio level in Python.
 """
 
 from __future__ import annotations
 
 import asyncio
-import fractions
 import logging
 import os
 import signal
 import socket
 import time
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import aioice.ice
-import av
 import numpy as np
-from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+import uvloop
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription, sdp
+from aiortc.mediastreams import MediaStreamTrack
 
-from realtime.audio import ipc
+from realtime.audio import ipc, opus
+from realtime.audio.inbound import Inbound
 from realtime.audio.ipc import WorkerSettings
+from realtime.audio.outbound import IdleTrack, Outbound, send_all
 from realtime.audio.mixer import FRAME_SAMPLES, MAY_SPEAK, MUTED, SAMPLE_RATE, gains, levels, mix
 
 log = logging.getLogger("amaliy.media")
 
 TICK = FRAME_SAMPLES / SAMPLE_RATE  # 20 ms
-TIME_BASE = fractions.Fraction(1, SAMPLE_RATE)
 #: mix ticks between two voice-level reports (5 per second)
 LEVEL_EVERY = 10
-#: most audio kept per speaker; older samples are dropped (bounds latency under clock drift)
-BUFFER_FRAMES = 3
-
-
-class MixedTrack(MediaStreamTrack):
-    """A listener's outgoing track: returns the Opus packets the room's mix tick encodes."""
-
-    kind = "audio"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._packets: deque[av.Packet] = deque(maxlen=BUFFER_FRAMES)
-        self._waiter: asyncio.Future[None] | None = None
-
-    def push(self, packet: av.Packet) -> None:
-        self._packets.append(packet)
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-    async def recv(self) -> av.Packet:  # type: ignore[override]
-        while not self._packets:
-            if self.readyState != "live":
-                raise MediaStreamError
-            self._waiter = asyncio.get_running_loop().create_future()
-            await self._waiter
-        return self._packets.popleft()
-
-    def stop(self) -> None:
-        super().stop()
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-
-class SpeakerBuffer:
-    """Decoded mono samples from one speaker, consumed 20 ms per mix tick."""
-
-    __slots__ = ("samples", "filled", "last")
-
-    def __init__(self) -> None:
-        self.samples = np.zeros(FRAME_SAMPLES * (BUFFER_FRAMES + 1), np.float32)
-        self.filled = 0
-        self.last = time.monotonic()
-
-    def push(self, frame: av.AudioFrame) -> None:
-        if frame.format.name != "s16" or frame.sample_rate != SAMPLE_RATE or frame.format.is_planar:
-            raise ValueError("aiortc's Opus decoder delivers packed s16 at 48 kHz")
-        pcm = frame.to_ndarray()[0]
-        channels = len(frame.layout.channels)
-        if channels == 2:  # downmix by hand: numpy's mean() costs more than the decode
-            mono = pcm[0::2].astype(np.float32)
-            mono += pcm[1::2]
-            mono *= 0.5 / 32768.0
-        else:
-            mono = pcm[0::channels].astype(np.float32) * (1.0 / 32768.0)
-        room = len(self.samples) - self.filled
-        if len(mono) > room:  # drop the oldest audio rather than grow latency
-            drop = min(self.filled, len(mono) - room)
-            self.samples[: self.filled - drop] = self.samples[drop : self.filled]
-            self.filled -= drop
-            mono = mono[-(len(self.samples) - self.filled) :]
-        self.samples[self.filled : self.filled + len(mono)] = mono
-        self.filled += len(mono)
-        self.last = time.monotonic()
-
-    def take(self, out: np.ndarray) -> None:
-        """Move the oldest 20 ms into ``out`` (silence if less than 20 ms is buffered)."""
-        if self.filled < FRAME_SAMPLES:
-            out[:] = 0.0
-            return
-        out[:] = self.samples[:FRAME_SAMPLES]
-        self.samples[: self.filled - FRAME_SAMPLES] = self.samples[FRAME_SAMPLES : self.filled]
-        self.filled -= FRAME_SAMPLES
+#: the only codec the worker answers with, both ways
+OPUS = [codec for codec in RTCRtpReceiver.getCapabilities("audio").codecs if codec.mimeType == "audio/opus"]
 
 
 @dataclass(eq=False)
@@ -122,27 +52,18 @@ class Peer:
     participant: str
     slot: int
     pc: RTCPeerConnection
-    track: MixedTrack
+    track: IdleTrack
     may_send: bool
-    encoder: av.AudioCodecContext
-    incoming: SpeakerBuffer | None = None
+    encoder: opus.Encoder
+    incoming: Inbound | None = None
+    #: the offer sends audio (aiortc raised "track"); only then is there anything to receive
+    sends: bool = False
+    outbound: Outbound | None = None
     connected: bool = False
-    pts: int = 0
-    tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    #: a listener's liveness: packets its transport had received when last counted, and when that changed
+    packets_received: int = 0
+    heard_at: float = 0.0
     timer: asyncio.TimerHandle | None = None
-
-
-def _opus_encoder(bitrate: int, complexity: int) -> av.AudioCodecContext:
-    """A stereo Opus encoder in CELT-only "lowdelay" mode: 5 ms of look-ahead instead of
-    voip's 26.5 ms, and at a given complexity cheaper than voip's SILK/hybrid."""
-    codec = av.CodecContext.create("libopus", "w")
-    codec.bit_rate = bitrate
-    codec.format = "s16"
-    codec.layout = "stereo"
-    codec.sample_rate = SAMPLE_RATE
-    codec.time_base = TIME_BASE
-    codec.options = {"application": "lowdelay", "compression_level": str(complexity)}
-    return codec  # type: ignore[return-value]
 
 
 class RoomMix:
@@ -232,7 +153,7 @@ class RoomMix:
         silent: list[Peer] = []
         for row, peer in enumerate(speakers):
             assert peer.incoming is not None
-            peer.incoming.take(frames[row])
+            self.worker.frames_in += peer.incoming.take(frames[row])
             if now - peer.incoming.last > self.worker.settings.media_timeout:
                 silent.append(peer)
         if self._gains is None:
@@ -246,22 +167,18 @@ class RoomMix:
                 self.worker.settings.attenuation,
             )
         pcm = mix(self._gains, frames)
+        batch = []
         for index, peer in enumerate(listeners):
-            frame = av.AudioFrame.from_ndarray(pcm[index].reshape(1, -1), format="s16", layout="stereo")
-            frame.sample_rate = SAMPLE_RATE
-            frame.pts = peer.pts
-            frame.time_base = TIME_BASE
-            for packet in peer.encoder.encode(frame):
-                packet.pts = peer.pts
-                packet.time_base = TIME_BASE
-                peer.track.push(packet)
-            peer.pts += FRAME_SAMPLES
+            assert peer.outbound is not None
+            batch.append((peer.outbound.transport, peer.outbound.packet(peer.encoder.encode(pcm[index]))))
+        self.worker.background(send_all(batch))
+        self._ticks += 1
         if speakers:
             flags = self.flags[self._speaker_slots]
             voiced = ((flags & MAY_SPEAK) != 0) & ((flags & MUTED) == 0)  # a muted speaker shows no activity
             np.maximum(self._levels, levels(frames) * voiced, out=self._levels)
-        self._ticks += 1
         if self._ticks % LEVEL_EVERY == 0 and speakers:
+            self._levels *= voiced  # muted since the last report: no activity left over from before
             self.worker.send(
                 {
                     "type": "levels",
@@ -285,9 +202,9 @@ class Worker:
         self.rooms: dict[str, RoomMix] = {}
         self._durations: list[float] = []
         self._late = 0
-        #: decoded frames received from speakers since start (benchmarks check the input rate)
-        self._frames_in = 0
-        #: offers being answered and peer connections being closed
+        #: 20 ms frames of speaker audio mixed since start (benchmarks check the input rate)
+        self.frames_in = 0
+        #: offers being answered, peer connections being closed, packets being sent
         self._closing: set[asyncio.Task[None]] = set()
 
     def send(self, message: dict[str, Any]) -> None:
@@ -300,6 +217,7 @@ class Worker:
 
     async def run(self) -> None:
         reporter = asyncio.create_task(self._report())
+        watchdog = asyncio.create_task(self._watch_listeners())
         try:
             while True:
                 try:
@@ -314,6 +232,7 @@ class Worker:
                     self._control(message)
         finally:
             reporter.cancel()
+            watchdog.cancel()
             for room in list(self.rooms.values()):
                 for peer in list(room.peers.values()):
                     self.drop(room, peer, None, "")
@@ -331,13 +250,36 @@ class Worker:
                     "pid": os.getpid(),
                     "durations_ms": [round(d * 1000, 3) for d in durations],
                     "late": late,
-                    "frames_in": self._frames_in,
+                    "frames_in": self.frames_in,
                     "rooms": len(self.rooms),
                     "peers": sum(len(room.peers) for room in self.rooms.values()),
                 }
             )
 
-    def _background(self, coroutine: Any) -> None:
+    async def _watch_listeners(self) -> None:
+        """Once a second: drop listen-only calls from which nothing has arrived for
+        ``listener_timeout``. A speaker's silence is caught in the mix tick; a listener
+        sends only RTCP, counted by its transport (``getStats``). Without this, a listener
+        whose network vanished would hold its call until ICE consent expires (~30 s)."""
+        while True:
+            await asyncio.sleep(1.0)
+            for room in list(self.rooms.values()):
+                for peer in list(room.peers.values()):
+                    if not peer.connected or peer.incoming is not None:
+                        continue
+                    try:
+                        report = await peer.pc.getStats()
+                    except Exception:  # closed while we asked: drop() has run or will
+                        log.debug("getStats failed for %s", peer.participant, exc_info=True)
+                        continue
+                    received = sum(s.packetsReceived for s in report.values() if s.type == "transport")
+                    now = time.monotonic()
+                    if received != peer.packets_received:
+                        peer.packets_received, peer.heard_at = received, now
+                    elif now - peer.heard_at > self.settings.listener_timeout:
+                        self.drop(room, peer, "peer_failed", "Nothing arrived from your call; offer again.")
+
+    def background(self, coroutine: Any) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._closing.add(task)  # keep a reference until it is done
         task.add_done_callback(self._closing.discard)
@@ -350,7 +292,7 @@ class Worker:
                 room = self.rooms[message["room"]] = RoomMix(self, message["room"])
             # Answering takes tens of ms (ICE gathering): pose tables and other offers must
             # not wait behind it. _offer claims the participant's place before its first await.
-            self._background(self._offer(room, message))
+            self.background(self._offer(room, message))
         elif kind == "close":
             room = self.rooms.get(message["room"])
             peer = room.peers.get(message["participant"]) if room is not None else None
@@ -379,7 +321,8 @@ class Worker:
             return
         # No STUN/TURN servers: a school LAN has no internet, and aiortc's default is a public STUN server.
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        peer = Peer(pid, int(message["slot"]), pc, MixedTrack(), bool(message["send"]), _opus_encoder(self.settings.opus_bitrate, self.settings.opus_complexity))
+        encoder = opus.Encoder(self.settings.opus_bitrate, self.settings.opus_complexity)
+        peer = Peer(pid, int(message["slot"]), pc, IdleTrack(), bool(message["send"]), encoder)
         room.peers[pid] = peer
         reply = {"room": room.id, "participant": pid, "re": message.get("re")}
 
@@ -389,6 +332,7 @@ class Worker:
                 return
             if pc.connectionState == "connected" and not peer.connected:
                 peer.connected = True
+                peer.heard_at = time.monotonic()
                 if peer.timer is not None:
                     peer.timer.cancel()
                 room.changed()
@@ -397,19 +341,22 @@ class Worker:
 
         @pc.on("track")
         def _track(track: MediaStreamTrack) -> None:
-            if track.kind == "audio" and peer.may_send and peer.incoming is None:
-                peer.incoming = SpeakerBuffer()
-                peer.tasks.append(asyncio.create_task(self._receive(track, peer.incoming)))
-                room.changed()
+            peer.sends = peer.sends or track.kind == "audio"
 
         try:
             await pc.setRemoteDescription(RTCSessionDescription(message["sdp"], "offer"))
             audio = [t for t in pc.getTransceivers() if t.kind == "audio"]
             if len(audio) != 1:
                 raise ValueError(f"the offer needs exactly one audio section, it has {len(audio)}")
+            audio[0].setCodecPreferences(OPUS)  # the mix is Opus-encoded; a speaker must send Opus too
             audio[0].sender.replaceTrack(peer.track)
             audio[0].direction = "sendrecv" if peer.may_send else "sendonly"
             await pc.setLocalDescription(await pc.createAnswer())
+            answer = sdp.SessionDescription.parse(pc.localDescription.sdp).media[0]
+            peer.outbound = Outbound(audio[0].sender.transport, answer)
+            if peer.may_send and peer.sends:
+                peer.incoming = Inbound(answer.rtp.codecs[0].payloadType)
+                peer.incoming.attach(audio[0].receiver)
         except Exception as exc:  # aiortc raises ValueError, KeyError, ... on malformed SDP
             if room.peers.get(pid) is peer:
                 self.drop(room, peer, None, "")
@@ -427,14 +374,6 @@ class Worker:
                 room, peer, "ice_timeout", f"The voice connection did not complete within {self.settings.ice_timeout:g} s."
             )
 
-    async def _receive(self, track: MediaStreamTrack, buffer: SpeakerBuffer) -> None:
-        try:
-            while True:
-                buffer.push(await track.recv())  # type: ignore[arg-type]
-                self._frames_in += 1
-        except MediaStreamError:
-            pass
-
     def drop(self, room: RoomMix, peer: Peer, code: str | None, message: str) -> None:
         """End a call now and free it; tell the node why if the node did not ask for it."""
         if room.peers.get(peer.participant) is not peer:
@@ -442,10 +381,8 @@ class Worker:
         del room.peers[peer.participant]
         if peer.timer is not None:
             peer.timer.cancel()
-        for task in peer.tasks:
-            task.cancel()
         peer.track.stop()
-        self._background(peer.pc.close())
+        self.background(peer.pc.close())
         room.changed()
         if code is not None:
             self.send({"type": "closed", "room": room.id, "participant": peer.participant, "code": code, "message": message})
@@ -481,4 +418,7 @@ def main(sock: socket.socket, settings: WorkerSettings) -> None:
         reader, writer = await asyncio.open_unix_connection(sock=sock)
         await Worker(reader, writer, settings).run()
 
-    asyncio.run(serve())
+    # uvloop: aiortc's per-packet path is mostly event-loop work (datagram callbacks,
+    # futures, task wake-ups), which uvloop does in C
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(serve())

@@ -29,11 +29,15 @@ WINDOW = 1.2
 QUIET = 1e-5
 
 
+#: seconds a listen-only call may send nothing (the default is 15)
+LISTENER_TIMEOUT = 3.0
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     live = start_server(
         tmp_path_factory.mktemp("voice"),
-        env={"AMALIY_VOICE_ICE_TIMEOUT": "2", "AMALIY_VOICE_MEDIA_TIMEOUT": "2"},
+        env={"AMALIY_VOICE_ICE_TIMEOUT": "2", "AMALIY_VOICE_MEDIA_TIMEOUT": "2", "AMALIY_VOICE_LISTENER_TIMEOUT": str(LISTENER_TIMEOUT)},
     )
     yield live
     live.stop()
@@ -276,7 +280,7 @@ async def test_a_peer_that_never_completes_ice_is_dropped(server: LiveServer) ->
         await close_all(people)
 
 
-GHOST_SPEAKER = """
+GHOST = """
 import asyncio, sys
 from amaliy_client import AmaliyClient
 from amaliy_client.voice import ToneTrack, VoiceCall, use_ice_addresses
@@ -284,7 +288,7 @@ from amaliy_client.voice import ToneTrack, VoiceCall, use_ice_addresses
 async def main() -> None:
     use_ice_addresses(sys.argv[3])
     client = await AmaliyClient.join(sys.argv[1], sys.argv[2], "Vanishing")
-    call = await VoiceCall.start(client, ToneTrack(660.0))
+    call = await VoiceCall.start(client, ToneTrack(660.0) if sys.argv[4] == "speak" else None)
     await call.connected()
     print(client.id, flush=True)
     await asyncio.sleep(60)
@@ -293,19 +297,30 @@ asyncio.run(main())
 """
 
 
+def ghost_process(server: LiveServer, listener: Person, mode: str) -> subprocess.Popen[str]:
+    """A participant in its own process, in a call as a speaker or listen-only, that prints its id."""
+    session = listener.client.welcome["snapshot"]["room"]
+    sessions = httpx.get(f"{server.base_url}/api/sessions", headers={"Authorization": f"Bearer {server.teacher_key}"}).json()
+    code = next(s["join_code"] for s in sessions if s["id"] == session)
+    return subprocess.Popen(
+        [sys.executable, "-c", GHOST, server.base_url, code, LOOPBACK_VOICE, mode],
+        cwd=REPO, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": f"{REPO}:{REPO / 'clients' / 'python'}"},
+    )
+
+
+async def ghost_connected(ghost: subprocess.Popen[str]) -> str:
+    assert ghost.stdout is not None
+    ghost_id = (await asyncio.get_running_loop().run_in_executor(None, ghost.stdout.readline)).strip()
+    assert ghost_id, "the vanishing participant did not connect"
+    return ghost_id
+
+
 async def test_a_peer_that_vanishes_mid_call_is_freed_and_the_others_keep_hearing(server: LiveServer) -> None:
     people = await room_of(server, ("L", (0, 1.6, 0), None), ("A", (-1, 1.6, 0), 440.0))
     listener = people[0]
-    session = listener.client.welcome["snapshot"]["room"]
-    code = next(s["join_code"] for s in httpx.get(f"{server.base_url}/api/sessions", headers={"Authorization": f"Bearer {server.teacher_key}"}).json() if s["id"] == session)
-    ghost = subprocess.Popen(
-        [sys.executable, "-c", GHOST_SPEAKER, server.base_url, code, LOOPBACK_VOICE],
-        cwd=REPO, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": f"{REPO}:{REPO / 'clients' / 'python'}"},
-    )
+    ghost = ghost_process(server, listener, "speak")
     try:
-        assert ghost.stdout is not None
-        ghost_id = (await asyncio.get_running_loop().run_in_executor(None, ghost.stdout.readline)).strip()
-        assert ghost_id, "the vanishing speaker did not connect"
+        await ghost_connected(ghost)
         heard = await measure(listener, 440.0, 660.0)
         assert total(heard[660.0]) > 1e-5, heard
         peers = media(server)["peers"]
@@ -319,6 +334,25 @@ async def test_a_peer_that_vanishes_mid_call_is_freed_and_the_others_keep_hearin
     finally:
         if ghost.poll() is None:
             ghost.kill()
+        await close_all(people)
+
+
+async def test_a_listener_whose_network_vanishes_is_freed_within_the_listener_timeout(server: LiveServer) -> None:
+    people = await room_of(server, ("L", (0, 1.6, 0), None), ("A", (-1, 1.6, 0), 440.0))
+    ghost = ghost_process(server, people[0], "listen")
+    try:
+        await ghost_connected(ghost)
+        await wait_for(lambda: media(server)["peers"] == 3, 5, "the listener's call counted")
+        # Frozen, not killed: its room socket stays open (the kernel keeps it), so only
+        # the media worker can notice that its RTCP reports stopped.
+        ghost.send_signal(signal.SIGSTOP)
+        started = time.monotonic()
+        await wait_for(lambda: media(server)["peers"] == 2, LISTENER_TIMEOUT + 4, "the frozen listener's call freed")
+        assert time.monotonic() - started >= LISTENER_TIMEOUT - 1  # not before it had a chance to report
+        assert total((await measure(people[0], 440.0, settle=0))[440.0]) > 1e-4  # the others never noticed
+    finally:
+        ghost.kill()
+        ghost.wait()
         await close_all(people)
 
 

@@ -86,3 +86,14 @@ def test_voice_table_for_the_worker_carries_slots_flags_zones_and_heads() -> Non
     assert np.allclose(message.table["head"][0], room.head_poses([part["t"].slot])[0])
     room.handle("s", CallEnded(), 0.0)
     assert not part["s"].in_call
+
+
+def test_voice_levels_show_no_speaking_after_a_mute_the_worker_has_not_seen_yet() -> None:
+    room = make_room()
+    enter(room, "a")
+    enter(room, "b")
+    room.handle("a", p.Mute(type="mute", muted=True), 0.0)
+    # the worker's report was mixed before it learnt of the mute, and names someone gone
+    sent = of_type(room.voice_levels({"a": 0.4, "b": 0.3, "gone": 0.2}), "voice_levels")
+    assert sent == [{"type": "voice_levels", "levels": {"a": 0.0, "b": 0.3}}]
+    assert room.voice_levels({"gone": 0.2}) == []
