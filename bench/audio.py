@@ -30,6 +30,7 @@ from collections import Counter
 from pathlib import Path
 
 import httpx
+from aiortc.rtp import RtpPacket
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -54,15 +55,20 @@ async def run_clients(base_url: str, code: str, first: int, count: int, speakers
     aiortc peers (ICE, DTLS, SRTP, RTCP) either way. This replaces an aiortc internal
     in this bench process only; the SDK and the tests record and decode for real.
     """
-    from aiortc.rtcrtpreceiver import RTCRtpReceiver
+    from aiortc.rtcrtpreceiver import RTCRtpReceiver, StreamStatistics
 
     from amaliy_client import AmaliyClient
     from amaliy_client.voice import OpusToneTrack, VoiceCall, use_ice_addresses
 
     received: Counter[int] = Counter()
 
-    async def count_only(receiver: RTCRtpReceiver, packet: object, arrival_time_ms: int) -> None:
+    async def count_only(receiver: RTCRtpReceiver, packet: RtpPacket, arrival_time_ms: int) -> None:
         received[id(receiver)] += 1
+        # keep the receiver's RTCP reports going: a listen-only call that sends nothing is dropped
+        streams = receiver._RTCRtpReceiver__remote_streams  # type: ignore[attr-defined]
+        if packet.ssrc not in streams:
+            streams[packet.ssrc] = StreamStatistics(48_000)
+        streams[packet.ssrc].add(packet)
 
     RTCRtpReceiver._handle_rtp_packet = count_only  # type: ignore[method-assign,assignment]
     use_ice_addresses(LOOPBACK_VOICE)
@@ -196,7 +202,7 @@ def main() -> None:
         }
         print(
             f"mix ticks: {ticks} in {args.seconds + 1.1:.1f} s ({(args.seconds + 1.1) * 50:.0f} due); peers: {stats['peers']}; speaker frames in: "
-            f"{frames_in / (args.speakers * 50 * (args.seconds + 1.1)):.0%} of those sent (input rate check)",
+            f"{frames_in / max(1.0, args.speakers * 50 * (args.seconds + 1.1)):.0%} of those sent (input rate check)",
             file=sys.stderr,
         )
         if args.profile and Path(args.profile).exists():

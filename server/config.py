@@ -60,6 +60,8 @@ class Config:
     #: is the media worker's largest own cost, complexity 0 takes about a third less CPU
     voice_opus_bitrate: int = 48_000
     voice_opus_complexity: int = 3
+    #: above this many voice calls on the node, mixes are encoded at complexity 0
+    voice_crowded_calls: int = 32
     #: comma-separated addresses the media worker offers for voice (ICE host candidates);
     #: empty: every interface. Tests and benchmarks use 127.0.0.1.
     voice_addresses: str = ""
@@ -103,6 +105,7 @@ class Config:
             max_calls=self.voice_max_calls,
             opus_bitrate=self.voice_opus_bitrate,
             opus_complexity=self.voice_opus_complexity,
+            crowded_calls=self.voice_crowded_calls,
             ice_addresses=tuple(a.strip() for a in self.voice_addresses.split(",") if a.strip()),
         )
 

@@ -53,6 +53,9 @@ class WorkerSettings:
     #: libopus complexity 0..10: encoding every listener's mix is the worker's largest own
     #: cost (CELT stereo, callgrind: 3 -> 540k instructions a frame, 0 -> 383k)
     opus_complexity: int = 3
+    #: above this many calls in the worker every mix is encoded at complexity 0: quality
+    #: where the CPU allows, about a third less encoding cost where it does not
+    crowded_calls: int = 32
     #: calls one worker accepts; past it offers get ``media_unavailable`` instead of
     #: overloading every call (docs/benchmarks.md: ~30-40 talking calls per core)
     max_calls: int = 60

@@ -61,12 +61,11 @@ def zone_of(positions: np.ndarray, zones: Sequence[Zone]) -> np.ndarray:
     return out
 
 
-def _rotate_inverse(quats: np.ndarray, vectors: np.ndarray) -> np.ndarray:
-    """Rotate ``vectors`` (L, S, 3) by the inverse of each listener's unit quaternion (L, 4; x, y, z, w)."""
-    q = -quats[:, None, :3]  # conjugate: the inverse of a unit quaternion
-    w = quats[:, None, 3:4]
-    t = 2.0 * np.cross(q, vectors)
-    return vectors + w * t + np.cross(q, t)
+def _right_axes(quats: np.ndarray) -> np.ndarray:
+    """Each listener's right (+x) axis in the lab frame, from unit quaternions (L, 4; x, y, z, w):
+    the first column of the rotation matrix. Panning needs only the speaker's offset along it."""
+    x, y, z, w = quats[:, 0], quats[:, 1], quats[:, 2], quats[:, 3]
+    return np.stack([1 - 2 * (y * y + z * z), 2 * (x * y + w * z), 2 * (x * z - w * y)], axis=1)
 
 
 def gains(
@@ -92,10 +91,10 @@ def gains(
     out = np.zeros((n_l, 2, n_s), np.float32)
     if not n_l or not n_s:
         return out
-    delta = positions[speakers][None, :, :] - positions[listeners][:, None, :]  # (L, S, 3)
-    local = _rotate_inverse(quats[listeners].astype(np.float32), delta.astype(np.float32))
-    dist = np.sqrt(np.einsum("lsk,lsk->ls", local, local))
-    lateral = np.divide(local[..., 0], dist, out=np.zeros_like(dist), where=dist > 1e-6)
+    delta = (positions[speakers][None, :, :] - positions[listeners][:, None, :]).astype(np.float32)  # (L, S, 3)
+    dist = np.sqrt(np.einsum("lsk,lsk->ls", delta, delta))  # turning the head changes no distance
+    right = _right_axes(quats[listeners].astype(np.float32))
+    lateral = np.divide(np.einsum("lk,lsk->ls", right, delta), dist, out=np.zeros_like(dist), where=dist > 1e-6)
     d = np.clip(dist, model.ref_distance, model.max_distance)
     level = model.ref_distance / (model.ref_distance + model.rolloff * (d - model.ref_distance))
 

@@ -83,8 +83,12 @@ class Encoder:
         self._state = _lib.opus_encoder_create(SAMPLE_RATE, 2, _APPLICATION_RESTRICTED_LOWDELAY, ctypes.byref(error))
         _check(error.value, "opus_encoder_create")
         _check(_lib.opus_encoder_ctl(self._state, _SET_BITRATE, bitrate), "bitrate")
-        _check(_lib.opus_encoder_ctl(self._state, _SET_COMPLEXITY, complexity), "complexity")
+        self.set_complexity(complexity)
         self._out = ctypes.create_string_buffer(MAX_PACKET)
+
+    def set_complexity(self, complexity: int) -> None:
+        """libopus complexity 0..10; may change between any two frames."""
+        _check(_lib.opus_encoder_ctl(self._state, _SET_COMPLEXITY, complexity), "complexity")
 
     def encode(self, pcm: np.ndarray) -> bytes:
         """One packet from interleaved float32 stereo ``pcm`` of shape (samples, 2), C-contiguous."""

@@ -51,6 +51,10 @@ class MediaSupervisor:
         self.late: deque[tuple[float, int]] = deque(maxlen=STATS_WINDOW)
         self.peers = 0
         self.frames_in = 0
+        #: the libopus the worker loaded (realtime.audio.opus.LIBRARY), once it has reported
+        self.opus: str | None = None
+        #: the Opus complexity the worker encodes at now (lower while crowded)
+        self.opus_complexity: int | None = None
         #: totals since the node started (across worker restarts), for before/after differences
         self.ticks_total = 0
         self.late_total = 0
@@ -159,6 +163,8 @@ class MediaSupervisor:
             self.late_total += message["late"]
             self.peers = message["peers"]
             self.frames_in = message["frames_in"]
+            self.opus = message["opus"]
+            self.opus_complexity = message["opus_complexity"]
             return
         runner = self._runners().get(message["room"])
         if runner is None:
@@ -196,6 +202,8 @@ class MediaSupervisor:
             "restarts": self.restarts,
             "peers": self.peers,
             "frames_in": self.frames_in,
+            "opus": self.opus,
+            "opus_complexity": self.opus_complexity,
             "ticks": len(durations),
             "tick_p50_ms": round(float(np.percentile(durations, 50)), 3) if len(durations) else None,
             "tick_p99_ms": round(float(np.percentile(durations, 99)), 3) if len(durations) else None,

@@ -204,6 +204,8 @@ class Worker:
         self._late = 0
         #: 20 ms frames of speaker audio mixed since start (benchmarks check the input rate)
         self.frames_in = 0
+        #: the Opus complexity every mix is encoded at now (lower while crowded)
+        self.complexity = settings.opus_complexity
         #: offers being answered, peer connections being closed, packets being sent
         self._closing: set[asyncio.Task[None]] = set()
 
@@ -251,6 +253,8 @@ class Worker:
                     "durations_ms": [round(d * 1000, 3) for d in durations],
                     "late": late,
                     "frames_in": self.frames_in,
+                    "opus": opus.LIBRARY,
+                    "opus_complexity": self.complexity,
                     "rooms": len(self.rooms),
                     "peers": sum(len(room.peers) for room in self.rooms.values()),
                 }
@@ -321,9 +325,10 @@ class Worker:
             return
         # No STUN/TURN servers: a school LAN has no internet, and aiortc's default is a public STUN server.
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        encoder = opus.Encoder(self.settings.opus_bitrate, self.settings.opus_complexity)
+        encoder = opus.Encoder(self.settings.opus_bitrate, self.complexity)
         peer = Peer(pid, int(message["slot"]), pc, IdleTrack(), bool(message["send"]), encoder)
         room.peers[pid] = peer
+        self._calls_changed()
         reply = {"room": room.id, "participant": pid, "re": message.get("re")}
 
         @pc.on("connectionstatechange")
@@ -384,9 +389,20 @@ class Worker:
         peer.track.stop()
         self.background(peer.pc.close())
         room.changed()
+        self._calls_changed()
         if code is not None:
             self.send({"type": "closed", "room": room.id, "participant": peer.participant, "code": code, "message": message})
         self._forget_if_empty(room)
+
+    def _calls_changed(self) -> None:
+        """Encode at a lower complexity while the worker holds more than ``crowded_calls``."""
+        calls = sum(len(room.peers) for room in self.rooms.values())
+        complexity = 0 if calls > self.settings.crowded_calls else self.settings.opus_complexity
+        if complexity != self.complexity:
+            self.complexity = complexity
+            for room in self.rooms.values():
+                for peer in room.peers.values():
+                    peer.encoder.set_complexity(complexity)
 
     def _forget_if_empty(self, room: RoomMix) -> None:
         if not room.peers and self.rooms.get(room.id) is room:

@@ -35,9 +35,9 @@ def wait_hearing(page: Page) -> None:
     )
 
 
-#: voice_levels already on their way when a mute lands still carry the old level (measured: one message,
-#: under 300 ms); the mix is checked for silence only after this settling time, ms.
-MUTE_SETTLE_MS = 1000
+#: The page's newest voice_levels may predate the mute (they come 5 times a second); every later one
+#: shows 0 for a muted participant (the room zeroes them), so silence is checked after this time, ms.
+MUTE_SETTLE_MS = 500
 
 
 def wait_silent(page: Page, participant: str) -> None:
@@ -75,12 +75,18 @@ def test_two_students_hear_each_other_and_the_teacher_mutes(server, open_page, s
     speaking_dot = bobur.locator(f"#voice-speakers li[data-participant='{aziz_id}']")
     expect(speaking_dot).to_have_text("Aziz", timeout=VOICE_TIMEOUT_MS)
     screenshot(bobur, "bobur-hears-aziz")  # the dot blinks with the beep: taken right as it shows
+    # Aziz's avatar glows green on Bobur's screen while he speaks. Bobur turns to face him first.
+    bobur.evaluate("id => window.amaliy.lookAt(id)", aziz_id)
+    bobur.wait_for_function("id => window.amaliy.glows[id] > 0.2", arg=aziz_id, timeout=VOICE_TIMEOUT_MS, polling=20)
+    screenshot(bobur, "bobur-sees-aziz-glow")
 
     # Aziz mutes himself with the button: Bobur's page sees his level drop to 0.
     aziz.locator("#voice-mute").click()
     expect(aziz.locator("#voice-mute")).to_have_text("Unmute")
     wait_silent(bobur, aziz_id)
     expect(speaking_dot).to_have_count(0)
+    assert bobur.evaluate("id => window.amaliy.glows[id]", aziz_id) == 0
+    screenshot(bobur, "bobur-sees-aziz-muted")  # the same avatar without its glow
     assert loudest(aziz, bobur_id) > 0  # Bobur still speaks
 
     # The teacher mutes Bobur from the roster: Bobur's page says so and will not unmute.

@@ -397,6 +397,19 @@ async def test_offers_past_the_workers_capacity_are_refused(server_factory: Any)
         await close_all(people)
 
 
+async def test_a_crowded_worker_encodes_cheaper_and_the_mix_still_pans(server_factory: Any) -> None:
+    crowded = server_factory(env={"AMALIY_VOICE_CROWDED_CALLS": "1"})
+    people = await room_of(crowded, ("L", (0, 1.6, 0), None), ("A", (-1.5, 1.6, 0), 440.0))
+    try:
+        await wait_for(lambda: media(crowded)["opus_complexity"] == 0, 3, "complexity 0 with two calls")
+        left, right = (await measure(people[0], 440.0))[440.0]
+        assert left > 1e-4 and left >= 2 * right
+        await people[1].call.close()  # type: ignore[union-attr]
+        await wait_for(lambda: media(crowded)["opus_complexity"] == 3, 3, "full complexity with one call")
+    finally:
+        await close_all(people)
+
+
 async def test_the_node_restarts_a_dead_media_worker_and_rooms_keep_ticking(server: LiveServer) -> None:
     people = await room_of(server, ("L", (0, 1.6, 0), None), ("A", (-1, 1.6, 0), 440.0))
     listener, speaker = people

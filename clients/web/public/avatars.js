@@ -75,6 +75,8 @@ class Avatar {
   /** @param {import('./state.js').Participant} participant */
   constructor(participant) {
     this.material = new MeshStandardMaterial({ color: slotColour(participant.slot), roughness: 0.6 });
+    /** speaking glow now, 0..1 (setLevel) */
+    this.glow = 0;
     this.head = new Group();
     this.head.add(new Mesh(HEAD, this.material));
     const visor = new Mesh(VISOR, VISOR_MATERIAL);
@@ -101,7 +103,8 @@ class Avatar {
 
   /** @param {number} level speaking level 0..1 (voice_levels), shown as a glow */
   setLevel(level) {
-    this.material.emissive.copy(SPEAKING_GLOW).multiplyScalar(Math.min(1, level * GLOW_GAIN));
+    this.glow = Math.min(1, level * GLOW_GAIN);
+    this.material.emissive.copy(SPEAKING_GLOW).multiplyScalar(this.glow);
   }
 
   push(stamp, pose, arrival) {
@@ -184,6 +187,13 @@ export class Avatars {
   /** Draw everyone at `time` (local ms, already delayed). */
   render(time) {
     for (const avatar of this.avatars.values()) avatar.render(time);
+  }
+
+  /** @returns {Record<string, number>} each avatar's speaking glow, 0..1, for the test hooks */
+  glows() {
+    const out = {};
+    for (const [id, avatar] of this.avatars) out[id] = avatar.glow;
+    return out;
   }
 
   /** @returns {Record<string, {position: number[]}>} drawn head positions, for the test hooks */

@@ -225,6 +225,10 @@ async function enter(credentials, hud) {
     get avatars() {
       return avatars.positions();
     },
+    /** Each remote avatar's speaking glow (0 silent .. 1 loud), by participant id. */
+    get glows() {
+      return avatars.glows();
+    },
     /** Each object's holder (participant id or null) and position as the room last said. */
     get objects() {
       return Object.fromEntries(
@@ -238,6 +242,11 @@ async function enter(credentials, hud) {
     /** inbound-rtp audio stats of the call ({packetsReceived, audioLevel, totalAudioEnergy}), or null. */
     voiceStats: () => voice.stats(),
     moveBy: (dx, dy, dz) => rig.moveBy(dx, dy, dz),
+    /** Turn to face someone's avatar (as a student would with the mouse). */
+    lookAt: (id) => {
+      const head = avatars.positions()[id]?.position;
+      if (head) rig.faceTowards(head);
+    },
     grab: (id) => holding.grab(id),
     release: (id) => holding.release(id),
   };

@@ -65,6 +65,15 @@ export class Rig {
   }
 
   /**
+   * Turn (about the vertical) to face a lab-space point.
+   * @param {ArrayLike<number>} point x, y, z
+   */
+  faceTowards(point) {
+    this.camera.getWorldPosition(position);
+    this.group.rotation.y = Math.atan2(position.x - point[0], position.z - point[2]);
+  }
+
+  /**
    * Answer a summon: go to `point`, on a ring around it chosen by our slot,
    * facing the point (where the teacher stands).
    * @param {number[]} point floor position
