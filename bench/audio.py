@@ -201,7 +201,8 @@ def main() -> None:
             "ticks_done_pct": round(100 * ticks / ((args.seconds + 1.1) * 50), 1),
         }
         print(
-            f"mix ticks: {ticks} in {args.seconds + 1.1:.1f} s ({(args.seconds + 1.1) * 50:.0f} due); peers: {stats['peers']}; speaker frames in: "
+            f"mix ticks: {ticks} in {args.seconds + 1.1:.1f} s ({(args.seconds + 1.1) * 50:.0f} due); peers: {stats['peers']}; "
+            f"Opus complexity {stats['opus_complexity']} ({stats['opus']}); speaker frames in: "
             f"{frames_in / max(1.0, args.speakers * 50 * (args.seconds + 1.1)):.0%} of those sent (input rate check)",
             file=sys.stderr,
         )
