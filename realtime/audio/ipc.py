@@ -57,7 +57,7 @@ class WorkerSettings:
     #: where the CPU allows, about a third less encoding cost where it does not
     crowded_calls: int = 32
     #: calls one worker accepts; past it offers get ``media_unavailable`` instead of
-    #: overloading every call (docs/benchmarks.md: ~30-40 talking calls per core)
+    #: overloading every call (docs/benchmarks.md: one core holds ~50 talking calls)
     max_calls: int = 60
     #: addresses offered as ICE host candidates; empty: every interface (aioice's default)
     ice_addresses: tuple[str, ...] = ()
