@@ -4,6 +4,9 @@ queue, and the RTP packets written for each listener."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +19,7 @@ from realtime.audio.mixer import FRAME_SAMPLES, SAMPLE_RATE
 from realtime.audio.outbound import MID_EXTENSION, Outbound
 
 OPUS_PT = 111
+REPO = Path(__file__).resolve().parents[2]
 
 
 def stereo_tone(frequency: float, frames: int, left: float = 0.5, right: float = 0.0) -> np.ndarray:
@@ -113,3 +117,17 @@ def test_an_answer_without_ssrc_cannot_carry_a_mix() -> None:
     media = sdp.SessionDescription.parse(ANSWER.replace("a=ssrc:305419896 cname:mix\r\n", "")).media[0]
     with pytest.raises(ValueError, match="SSRC"):
         Outbound(transport=None, answer=media)  # type: ignore[arg-type]
+
+
+def test_without_a_system_libopus_the_copy_inside_pyav_is_used() -> None:
+    probe = (
+        "import ctypes.util, numpy as np\n"
+        "ctypes.util.find_library = lambda name: None  # as on a machine without libopus0\n"
+        "from realtime.audio import opus\n"
+        "packet = opus.Encoder(48_000, 3).encode(np.zeros((960, 2), np.float32))\n"
+        "print(opus.LIBRARY, opus.Decoder().decode(packet, np.zeros(opus.MAX_FRAME_SAMPLES, np.float32)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    library, samples = done.stdout.split()
+    assert "av.libs" in library and "libopus" in library and samples == "960"
