@@ -102,13 +102,14 @@ async def run_clients(base_url: str, code: str, first: int, count: int, speakers
 
 def top_entries(collapsed: Path, n: int = 12) -> list[tuple[str, float]]:
     """Self-time share of the hottest functions in a py-spy raw (collapsed stacks) profile,
-    leaving out idle threads (aiortc's decoder threads waiting on their queue, the loop in epoll)."""
+    leaving out idle threads (aiortc's idle decoder threads waiting on their queue) and samples
+    inside uvloop's C loop (py-spy sees them as ``Runner.run``: waiting in epoll, or loop internals)."""
     leaf: Counter[str] = Counter()
     total = 0
     for line in collapsed.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
         name = stack.split(";")[-1]
-        if not stack or name.startswith(("Condition.wait", "EpollSelector.select")):
+        if not stack or name.startswith(("Condition.wait", "Runner.run")):
             continue
         leaf[name] += int(count)
         total += int(count)

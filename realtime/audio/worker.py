@@ -1,7 +1,8 @@
 """The media worker: a separate process that terminates WebRTC voice and mixes it.
 
-aiortc costs about a millisecond per participant per 20 ms frame, far too much
-to share an event loop with the room ticker, so the node spawns this process
+Voice costs about 0.3 ms of CPU per talking participant per 20 ms frame (stock
+aiortc about 1 ms; docs/benchmarks.md), far too much to share an event loop with
+the room ticker, so the node spawns this process
 (realtime.audio.supervisor) and talks to it over one socket (realtime.audio.ipc).
 
 Per room there is one 20 ms timer with drift correction. Each tick it decodes
