@@ -42,26 +42,27 @@ class Config:
     package_max_entries: int = 2000
     #: per-target budget overrides as JSON, e.g. {"headset": {"triangles": 80000}}
     budgets: str = ""
-    #: run the media worker (WebRTC voice); off, offers get ``media_unavailable``
+    #: run the media worker (WebRTC voice); off, offers get ``media_unavailable``.
+    #: The voice defaults are the worker's own (WorkerSettings, Attenuation).
     voice: bool = True
     #: voice distance model (Web Audio "inverse"): metres of full level, rolloff, and the
     #: distance beyond which a voice gets no quieter
-    voice_ref_distance: float = 1.0
-    voice_rolloff: float = 1.0
-    voice_max_distance: float = 20.0
+    voice_ref_distance: float = Attenuation.ref_distance
+    voice_rolloff: float = Attenuation.rolloff
+    voice_max_distance: float = Attenuation.max_distance
     #: seconds an answered voice call may take to connect; seconds without audio from a
     #: speaker, and without any packet (RTCP reports) from a listen-only call, before it is dropped
-    voice_ice_timeout: float = 10.0
-    voice_media_timeout: float = 5.0
-    voice_listener_timeout: float = 15.0
+    voice_ice_timeout: float = WorkerSettings.ice_timeout
+    voice_media_timeout: float = WorkerSettings.media_timeout
+    voice_listener_timeout: float = WorkerSettings.listener_timeout
     #: voice calls the media worker accepts at once (more get ``media_unavailable``)
-    voice_max_calls: int = 60
+    voice_max_calls: int = WorkerSettings.max_calls
     #: each listener's mix: Opus bit rate (bit/s) and libopus complexity (0..10); encoding
     #: is the media worker's largest own cost, complexity 0 takes about a third less CPU
-    voice_opus_bitrate: int = 48_000
-    voice_opus_complexity: int = 3
+    voice_opus_bitrate: int = WorkerSettings.opus_bitrate
+    voice_opus_complexity: int = WorkerSettings.opus_complexity
     #: above this many voice calls on the node, mixes are encoded at complexity 0
-    voice_crowded_calls: int = 32
+    voice_crowded_calls: int = WorkerSettings.crowded_calls
     #: comma-separated addresses the media worker offers for voice (ICE host candidates);
     #: empty: every interface. Tests and benchmarks use 127.0.0.1.
     voice_addresses: str = ""
