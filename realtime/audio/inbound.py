@@ -32,7 +32,7 @@ MAX_QUEUED = 3
 class Inbound:
     """One speaker's voice: queued Opus payloads and the mono samples decoded from them."""
 
-    __slots__ = ("payload_type", "payloads", "decoder", "samples", "filled", "last", "received", "undecodable")
+    __slots__ = ("payload_type", "payloads", "decoder", "samples", "filled", "last", "undecodable")
 
     def __init__(self, payload_type: int) -> None:
         #: the negotiated Opus payload type; packets of any other type are ignored
@@ -44,8 +44,7 @@ class Inbound:
         self.filled = 0
         #: monotonic time of the last packet (a call whose audio stops is dropped)
         self.last = time.monotonic()
-        #: packets taken, and packets libopus refused (counted, played as silence)
-        self.received = 0
+        #: payloads libopus refused (played as silence)
         self.undecodable = 0
 
     def attach(self, receiver: RTCRtpReceiver) -> None:
@@ -60,7 +59,6 @@ class Inbound:
     async def _on_rtp(self, packet: RtpPacket, arrival_time_ms: int) -> None:
         if packet.payload_type == self.payload_type and packet.payload:
             self.payloads.append(packet.payload)
-            self.received += 1
             self.last = time.monotonic()
 
     def take(self, out: np.ndarray) -> bool:
