@@ -258,7 +258,7 @@ class Worker:
                     "opus": opus.LIBRARY,
                     "opus_complexity": self.complexity,
                     "rooms": len(self.rooms),
-                    "peers": sum(len(room.peers) for room in self.rooms.values()),
+                    "peers": self._calls(),
                 }
             )
 
@@ -318,7 +318,7 @@ class Worker:
         old = room.peers.get(pid)
         if old is not None:  # a renegotiation replaces the call
             self.drop(room, old, None, "")
-        elif sum(len(r.peers) for r in self.rooms.values()) >= self.settings.max_calls:
+        elif self._calls() >= self.settings.max_calls:
             self.send(
                 {"type": "error", "room": room.id, "participant": pid, "re": message.get("re"), "code": "media_unavailable",
                  "message": f"Voice is at capacity ({self.settings.max_calls} calls); try again later."}
@@ -396,10 +396,13 @@ class Worker:
             self.send({"type": "closed", "room": room.id, "participant": peer.participant, "code": code, "message": message})
         self._forget_if_empty(room)
 
+    def _calls(self) -> int:
+        """Calls in this worker, every room together: what capacity and crowding count."""
+        return sum(len(room.peers) for room in self.rooms.values())
+
     def _calls_changed(self) -> None:
         """Encode at a lower complexity while the worker holds more than ``crowded_calls``."""
-        calls = sum(len(room.peers) for room in self.rooms.values())
-        complexity = 0 if calls > self.settings.crowded_calls else self.settings.opus_complexity
+        complexity = 0 if self._calls() > self.settings.crowded_calls else self.settings.opus_complexity
         if complexity != self.complexity:
             self.complexity = complexity
             for room in self.rooms.values():
