@@ -4,16 +4,24 @@ A course designer writes this file; the pydantic models are the one definition
 of the format: ingest validates against them, `/api/scenes/schema` publishes
 their JSON Schema, and docs/scene-package.md describes the same fields.
 Validation reports every problem at once, each with its JSON path and a hint.
+
+Numbers are checked in the units and types the live room uses, not only as
+JSON: a position of 1e39 is a finite JSON number but infinite in the room's
+float32 tables, so every coordinate is bounded by the room's own limit
+(MAX_COORDINATE_M) and every size, radius and scale is positive and bounded.
+The raw file is bounded too, in bytes and nesting depth (ManifestLimits),
+before anything recurses over it.
 """
 
 from __future__ import annotations
 
-import json
 import math
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from scenes import bounded_json
 from scenes.report import Problem
 
 SCHEMA_VERSION = 1
@@ -22,9 +30,28 @@ MESH_FORMATS = {".glb": "glb", ".gltf": "gltf", ".obj": "obj", ".stl": "stl", ".
 TEXTURE_FORMATS = {".png", ".jpg", ".jpeg"}
 UNIT_METRES = {"m": 1.0, "cm": 0.01, "mm": 0.001, "in": 0.0254, "ft": 0.3048}
 
+#: Largest magnitude of any coordinate in a scene, in metres: the live room refuses
+#: poses and objects beyond it, so a scene may not place anything there either.
+MAX_COORDINATE_M = 10_000.0
+#: Largest scale factor on an object (the extent check then refuses implausible sizes).
+MAX_SCALE = 10_000.0
+
+
+@dataclass(frozen=True)
+class ManifestLimits:
+    """Bounds on scene.json itself, checked before it is parsed or walked."""
+
+    #: bytes of scene.json; the format needs a few kilobytes per object
+    max_bytes: int = 1024 * 1024
+    #: nesting of arrays and objects (the deepest field today is 5 levels down)
+    max_depth: int = 32
+
+
 Id = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", description="lower-case letters, digits, '-' and '_'")]
-Vec3 = Annotated[list[float], Field(min_length=3, max_length=3)]
-Quat = Annotated[list[float], Field(min_length=4, max_length=4, description="x, y, z, w")]
+Coordinate = Annotated[float, Field(ge=-MAX_COORDINATE_M, le=MAX_COORDINATE_M, description="metres")]
+Extent = Annotated[float, Field(gt=0, le=MAX_COORDINATE_M, description="metres")]
+Vec3 = Annotated[list[Coordinate], Field(min_length=3, max_length=3)]
+Quat = Annotated[list[Annotated[float, Field(ge=-2.0, le=2.0)]], Field(min_length=4, max_length=4, description="x, y, z, w")]
 Text = Annotated[str, Field(max_length=2000)]
 
 
@@ -45,7 +72,9 @@ class _Model(BaseModel):
 class Transform(_Model):
     position: Vec3 = Field(default_factory=lambda: [0.0, 0.0, 0.0])
     rotation: Rotation = Field(default_factory=lambda: [0.0, 0.0, 0.0, 1.0])
-    scale: Vec3 = Field(default_factory=lambda: [1.0, 1.0, 1.0])
+    scale: Annotated[list[Annotated[float, Field(le=MAX_SCALE)]], Field(min_length=3, max_length=3)] = Field(
+        default_factory=lambda: [1.0, 1.0, 1.0]
+    )
 
     @field_validator("scale")
     @classmethod
@@ -95,12 +124,12 @@ class Zone(_Model):
     id: Id
     shape: Literal["box", "sphere"]
     center: Vec3
-    size: Vec3 | None = Field(default=None, description="box: full extents in metres")
-    radius: Annotated[float, Field(gt=0)] | None = None
+    size: Annotated[list[Extent], Field(min_length=3, max_length=3, description="box: full extents in metres")] | None = None
+    radius: Extent | None = None
 
     @model_validator(mode="after")
     def _dimensions(self) -> "Zone":
-        if self.shape == "box" and (self.size is None or self.radius is not None or any(v <= 0 for v in self.size)):
+        if self.shape == "box" and (self.size is None or self.radius is not None):
             raise ValueError("a box zone needs 'size': [x, y, z] with positive extents, and no 'radius'")
         if self.shape == "sphere" and (self.radius is None or self.size is not None):
             raise ValueError("a sphere zone needs a positive 'radius', and no 'size'")
@@ -109,7 +138,7 @@ class Zone(_Model):
 
 class SpawnPoint(_Model):
     position: Vec3
-    yaw_degrees: float = 0.0
+    yaw_degrees: Annotated[float, Field(ge=-360.0, le=360.0)] = 0.0
 
 
 class Light(_Model):
@@ -167,6 +196,15 @@ class Manifest(_Model):
         return value
 
 
+def too_big(size: int, limits: ManifestLimits) -> Problem:
+    """The refusal for a scene.json over the size limit (ingest checks the file's size before reading it)."""
+    return Problem(
+        "scene.json",
+        f"is {size} bytes, over the {limits.max_bytes} byte limit for a manifest",
+        "keep meshes and textures in asset files, not in scene.json",
+    )
+
+
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of scene.json (published at /api/scenes/schema)."""
     schema = Manifest.model_json_schema()
@@ -215,11 +253,15 @@ def _reference_problems(data: dict[str, Any]) -> list[Problem]:
     return problems
 
 
-def parse(raw: bytes) -> tuple[Manifest | None, list[Problem]]:
+def parse(raw: bytes, limits: ManifestLimits = ManifestLimits()) -> tuple[Manifest | None, list[Problem]]:
     """Parse scene.json; returns the manifest, or every problem with its JSON path and a fix."""
+    if len(raw) > limits.max_bytes:
+        return None, [too_big(len(raw), limits)]
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        data = bounded_json.loads(raw, limits.max_depth)
+    except bounded_json.TooDeep as exc:
+        return None, [Problem("scene.json", f"is {exc}", "flatten the structure; see docs/scene-package.md for the format")]
+    except ValueError as exc:
         return None, [Problem("scene.json", f"not valid JSON: {exc}", "fix the JSON syntax (a validator or editor helps)")]
     if not isinstance(data, dict):
         return None, [Problem("scene.json $", "the manifest must be a JSON object", "start from 'amaliy scenes new'")]

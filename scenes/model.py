@@ -3,12 +3,21 @@
 Clients render the scene's GLB; the room needs only ids, initial transforms,
 which objects can be grabbed and for how long, zones, and where people appear.
 GLB nodes are named by object id so both sides refer to the same thing.
+
+A scene is checked again as it is loaded for a room (SceneError), in the units
+and types the room keeps: every number finite as a float32 and within the
+room's coordinate bound. Ingest already refuses such packages; the check here
+keeps a version stored before that rule from opening a practical that nobody
+could join.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
+
+from scenes.manifest import MAX_COORDINATE_M
 
 Transform = tuple[float, float, float, float, float, float, float]
 """Position (x, y, z) then rotation quaternion (x, y, z, w)."""
@@ -61,7 +70,24 @@ class Scene:
 
     @classmethod
     def from_processed(cls, data: dict[str, Any], version: int, glb_url: str) -> "Scene":
-        """Build from the server data that ingest produced (see scenes.ingest)."""
+        """Build from the server data that ingest produced (see scenes.ingest); SceneError if the room cannot hold it."""
+        scene = cls._build(data, version, glb_url)
+        scene.check()
+        return scene
+
+    def check(self) -> None:
+        """Raise SceneError naming the first value the room's float32 tables cannot hold."""
+        for obj in self.objects:
+            _within(obj.transform, f"object {obj.id!r} transform")
+        for i, spawn in enumerate(self.spawn_points):
+            _within(spawn, f"spawn point {i}")
+        for zone in self.zones:
+            _within((*zone.center, *(zone.size or ()), *(() if zone.radius is None else (zone.radius,))), f"zone {zone.id!r}")
+        for i, light in enumerate(self.environment.get("lights") or ()):
+            _within(light.get("position") or (), f"light {i}")
+
+    @classmethod
+    def _build(cls, data: dict[str, Any], version: int, glb_url: str) -> "Scene":
         return cls(
             id=data["id"],
             version=version,
@@ -84,3 +110,13 @@ class Scene:
             glb_url=glb_url,
             environment=data.get("environment", {}),
         )
+
+
+class SceneError(ValueError):
+    """The scene holds a value the live room cannot represent."""
+
+
+def _within(values: Iterable[float], what: str) -> None:
+    for value in values:
+        if not (math.isfinite(value) and abs(value) <= MAX_COORDINATE_M):
+            raise SceneError(f"{what} has the value {value!r}, beyond the room's limit of {MAX_COORDINATE_M:g} m")
