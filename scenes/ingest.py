@@ -1,18 +1,24 @@
 """Turn an uploaded scene package into what the server and the clients need.
 
-    unpack safely -> validate scene.json -> load each asset with trimesh ->
+    unpack safely -> validate scene.json -> check and measure every model and
+    texture from its headers (asset_check) -> load each asset with trimesh ->
     check (finite, degenerate faces, scale, budgets per target) -> safe repairs ->
     bounds, colliders, zones -> one optimized GLB whose nodes are named by object id
 
-Every problem is collected and reported together (PackageRejected); nothing is
-written anywhere but a private temporary folder, which is always removed.
+Every problem is collected and reported together (PackageRejected), in the
+designer's words (plain_words): nothing else is raised, whatever the input.
+Nothing is written anywhere but a private temporary folder, which is always
+removed. Memory is bounded by IngestLimits before trimesh allocates: what a
+file declares is measured first, and only a package inside every limit loads.
 """
 
 from __future__ import annotations
 
 import json
-import struct
+import logging
+import posixpath
 import tempfile
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,10 +28,18 @@ import trimesh
 from PIL import Image
 
 from scenes import manifest as mf
-from scenes.report import PackageRejected, Problem
+from scenes.asset_check import check_model, package_problems
+from scenes.colliders import Hull, asset_hull, box_collider, hull_collider
+from scenes.gltf_check import CHUNK_HEADER, GLB_HEADER
+from scenes.images import pixel_limit, size_problem
+from scenes.measure import Measure
+from scenes.plain_words import plain_words, scrub_problem
+from scenes.references import PackageResolver
+from scenes.report import PackageRejected, Problem, one_line
 from scenes.safe_zip import ZipLimits, unpack
 
 MANIFEST_NAME = "scene.json"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -48,10 +62,37 @@ DEFAULT_BUDGETS = {
 @dataclass(frozen=True)
 class IngestLimits:
     zip: ZipLimits = field(default_factory=ZipLimits)
+    manifest: mf.ManifestLimits = field(default_factory=mf.ManifestLimits)
     budgets: dict[str, Budget] = field(default_factory=lambda: dict(DEFAULT_BUDGETS))
     #: an object larger or smaller than this (metres) is almost surely in the wrong units
     max_extent_m: float = 500.0
     min_extent_m: float = 0.0005
+    # The limits below bound ingest's own memory (its worker has 1 GB): each is checked
+    # from what the files declare, before trimesh or PIL allocates.
+    #: vertices of all models together, counted from their headers before loading
+    max_vertices: int = 1_500_000
+    #: triangles of all models together, counted from their headers before loading (about 400 bytes each)
+    max_triangles: int = 1_500_000
+    #: meshes placed in the scene: each object once for every mesh (glTF primitive) its model places (about 12 KB each)
+    max_meshes: int = 10_000
+    #: materials declared by all models together (glTF materials, MTL 'newmtl')
+    max_materials: int = 1_000
+    #: glTF data trimesh holds while decoding (buffers, a copy of each bufferView, accessors), all models together
+    max_decoded_bytes: int = 256 * 1024 * 1024
+    #: one text file trimesh parses whole (OBJ, MTL, ASCII STL or PLY, glTF JSON), held in several copies at once
+    max_text_bytes: int = 32 * 1024 * 1024
+    #: values in one glTF's JSON, bounded by counting its commas and brackets before parsing it
+    max_json_values: int = 1_000_000
+    #: pixels of one image, read from its header; nothing larger is decoded (about 10 bytes a pixel to decode and re-encode)
+    max_image_pixels: int = 4096 * 4096
+    #: pixels of all the images the models use, added up (each is decoded to write the GLB)
+    max_total_image_pixels: int = 64 * 1024 * 1024
+    #: triangles of one mesh whose inconsistent winding ingest repairs (about 1 KB each while repairing)
+    max_winding_repair_triangles: int = 250_000
+    #: vertices of one hull collider; a larger hull is simplified to its extreme points
+    max_hull_vertices: int = 256
+    #: vertices of all hull colliders together
+    max_collider_vertices: int = 65_536
 
 
 @dataclass(frozen=True)
@@ -68,30 +109,55 @@ class Processed:
 
 
 def ingest_zip(zip_path: Path, limits: IngestLimits | None = None) -> Processed:
-    """Ingest a package zip; raises PackageRejected listing every problem."""
+    """Ingest a package zip; raises PackageRejected listing every problem, and nothing else
+    but MemoryError (past a memory limit the caller set)."""
     limits = limits or IngestLimits()
     with tempfile.TemporaryDirectory(prefix="amaliy-ingest-") as tmp:
         root = Path(tmp)
-        names = set(unpack(zip_path, root, limits.zip))
-        return _ingest_tree(root, names, limits)
+        try:
+            with pixel_limit(limits.max_image_pixels):
+                names = set(unpack(zip_path, root, limits.zip))
+                return _ingest_tree(root, names, limits)
+        except PackageRejected as refused:
+            raise PackageRejected([scrub_problem(problem, root) for problem in refused.problems]) from None
+        except MemoryError:  # the caller set the memory limit and says which (server.ingest_worker)
+            raise
+        except Exception as exc:  # a stray error would answer the uploader with a 500
+            log.error("ingest of %s failed unexpectedly: %s", zip_path.name, one_line(exc))  # one line: this may be a designer's terminal
+            fix = "check the models; if they open in your modelling tool, send the package to the server administrator"
+            raise PackageRejected([Problem("package", f"could not be processed: {plain_words(exc, root)}", fix)]) from None
 
 
 def _ingest_tree(root: Path, names: set[str], limits: IngestLimits) -> Processed:
     if MANIFEST_NAME not in names:
         raise PackageRejected([Problem("package", f"no {MANIFEST_NAME} at the top of the zip", "add scene.json next to the asset folders (see 'amaliy scenes new')")])
-    manifest, problems = mf.parse((root / MANIFEST_NAME).read_bytes())
+    size = (root / MANIFEST_NAME).stat().st_size
+    if size > limits.manifest.max_bytes:
+        raise PackageRejected([mf.too_big(size, limits.manifest)])
+    manifest, problems = mf.parse((root / MANIFEST_NAME).read_bytes(), limits.manifest)
     if manifest is None:
         raise PackageRejected(problems)
     notes: list[Problem] = []
-    assets: dict[str, list[tuple[trimesh.Trimesh, np.ndarray]]] = {}
+    measures: dict[str, Measure] = {}
     for asset in manifest.assets:
         if asset.path not in names:
             problems.append(Problem(asset.path, f"asset {asset.id!r} is missing from the package", "add the file at this path or fix 'path'"))
             continue
-        loaded = _load_asset(root / asset.path, asset, manifest, problems, notes)
+        measures[asset.id], found = check_model(root, names, asset.path, _kind(asset.path), limits)
+        problems += found
+    uses = Counter(obj.asset for obj in manifest.objects)
+    texture_problems, largest_texture = _check_textures(root, names, limits)
+    problems += texture_problems + package_problems([(a.path, measures[a.id], uses[a.id]) for a in manifest.assets if a.id in measures], limits)
+    if problems:
+        raise PackageRejected(problems)
+    assets: dict[str, list[tuple[trimesh.Trimesh, np.ndarray]]] = {}
+    for asset in manifest.assets:
+        loaded = _load_asset(root, names, asset, manifest, limits, bool(measures[asset.id].textures), problems, notes)
         if loaded is not None:
             assets[asset.id] = loaded
-    problems += _check_textures(root, names)
+    if problems:
+        raise PackageRejected(problems)
+    hulls = _hulls(manifest, assets, limits, problems, notes)
     if problems:
         raise PackageRejected(problems)
 
@@ -123,7 +189,7 @@ def _ingest_tree(root: Path, names: set[str], limits: IngestLimits) -> Processed
                 "transform": [*obj.transform.position, *obj.transform.rotation],
                 "scale": obj.transform.scale,
                 "bounds": {"min": low.round(6).tolist(), "max": high.round(6).tolist()},
-                "collider": _collider(obj.collider, local, low, high),
+                "collider": hull_collider(hulls[obj.asset], obj.transform.scale) if obj.collider == "hull" and obj.asset in hulls else box_collider(low, high),
                 "grab": obj.grab.model_dump() if obj.grab else None,
                 "snap_points": [sp.model_dump() for sp in obj.snap_points],
             }
@@ -132,7 +198,7 @@ def _ingest_tree(root: Path, names: set[str], limits: IngestLimits) -> Processed
         raise PackageRejected(problems)
     glb = _matte_by_default(graph.export(file_type="glb"))
     materials, embedded_px = _material_stats(assets)
-    texture_px = max(embedded_px, _largest_texture(root, names))
+    texture_px = max(embedded_px, largest_texture)
     stats = {"triangles": triangles, "materials": materials, "texture_px": texture_px, "glb_bytes": len(glb), "objects": len(server_objects)}
     problems += _check_budgets(manifest, stats, limits)
     if problems:
@@ -148,15 +214,33 @@ def _ingest_tree(root: Path, names: set[str], limits: IngestLimits) -> Processed
     return Processed(manifest, glb, server, stats, notes)
 
 
+def _kind(path: str) -> str:
+    return mf.MESH_FORMATS["." + path.rsplit(".", 1)[-1].lower()]
+
+
 def _load_asset(
-    path: Path, asset: mf.Asset, manifest: mf.Manifest, problems: list[Problem], notes: list[Problem]
+    root: Path,
+    names: set[str],
+    asset: mf.Asset,
+    manifest: mf.Manifest,
+    limits: IngestLimits,
+    textured: bool,
+    problems: list[Problem],
+    notes: list[Problem],
 ) -> list[tuple[trimesh.Trimesh, np.ndarray]] | None:
-    """The asset's meshes in metres, y up, each with its transform inside the asset."""
-    kind = mf.MESH_FORMATS["." + asset.path.rsplit(".", 1)[-1].lower()]
+    """The asset's meshes in metres, y up, each with its transform inside the asset.
+
+    trimesh reads the files the model names only through a PackageResolver: the
+    same paths the checks before loading accepted, and nothing outside the package.
+    """
+    kind = _kind(asset.path)
+    resolver = PackageResolver(root, names, posixpath.dirname(asset.path), uri=kind in ("glb", "gltf"))
     try:
-        scene = trimesh.load(str(path), file_type=kind, force="scene", process=False)
+        scene = trimesh.load(str(root / asset.path), file_type=kind, resolver=resolver, force="scene", process=False)
+    except MemoryError:  # not the file's fault: see ingest_zip
+        raise
     except Exception as exc:  # trimesh raises many types for broken files
-        problems.append(Problem(asset.path, f"cannot be read as {kind.upper()}: {exc or type(exc).__name__}", f"re-export the model as a valid {kind.upper()}"))
+        problems.append(Problem(asset.path, f"cannot be read as {kind.upper()}: {plain_words(exc, root)}", f"re-export the model as a valid {kind.upper()}"))
         return None
     convert = np.eye(4) * mf.UNIT_METRES[manifest.units]
     convert[3, 3] = 1.0
@@ -169,20 +253,34 @@ def _load_asset(
         if not isinstance(mesh, trimesh.Trimesh) or len(mesh.faces) == 0:
             continue
         where = f"{asset.path} mesh {geom_name!r}"
+        if mesh.vertices.ndim != 2 or mesh.vertices.shape[1] != 3 or mesh.faces.ndim != 2 or mesh.faces.shape[1] != 3:
+            problems.append(Problem(where, "has vertices or faces that are not triples of numbers", "re-export the mesh"))
+            continue
         if not np.isfinite(mesh.vertices).all():
             problems.append(Problem(where, "has non-finite (NaN or infinite) vertex coordinates", "clean up the mesh in your modelling tool and re-export"))
             continue
         if len(mesh.faces) and (mesh.faces.max() >= len(mesh.vertices) or mesh.faces.min() < 0):
             problems.append(Problem(where, "has faces that point at missing vertices", "re-export the mesh"))
             continue
+        _keep_vertex_colours(mesh, textured)
         before_faces, before_vertices = len(mesh.faces), len(mesh.vertices)
         degenerate = ~mesh.nondegenerate_faces()
         if degenerate.any():
             mesh.update_faces(~degenerate)
-        mesh.merge_vertices()
+        _merge_vertices(mesh)
         mesh.remove_unreferenced_vertices()
         if len(mesh.faces) == 0:
             problems.append(Problem(where, "has only degenerate (zero-area) faces", "re-export the mesh with real geometry"))
+            continue
+        # trimesh's winding repair walks a networkx graph of the faces: about 1 KB and 30 us a face
+        if len(mesh.faces) > limits.max_winding_repair_triangles and not mesh.is_winding_consistent:
+            problems.append(
+                Problem(
+                    where,
+                    f"has faces wound inconsistently and {len(mesh.faces)} triangles, more than the {limits.max_winding_repair_triangles} ingest repairs",
+                    "recalculate the normals in your modelling tool (Blender: Mesh > Normals > Recalculate Outside) and re-export",
+                )
+            )
             continue
         _orient(mesh)
         if len(mesh.faces) != before_faces or len(mesh.vertices) != before_vertices:
@@ -195,10 +293,6 @@ def _load_asset(
     return parts or None
 
 
-_GLB_HEADER = struct.Struct("<4sII")
-_CHUNK_HEADER = struct.Struct("<I4s")
-
-
 def _matte_by_default(glb: bytes) -> bytes:
     """Give primitives without a material a plain matte one.
 
@@ -206,9 +300,9 @@ def _matte_by_default(glb: bytes) -> bytes:
     nearly black without an environment map; vertex-coloured meshes (common from
     STL/PLY and simple exporters) come out of trimesh that way.
     """
-    magic, version, _ = _GLB_HEADER.unpack_from(glb)
-    length, kind = _CHUNK_HEADER.unpack_from(glb, _GLB_HEADER.size)
-    start = _GLB_HEADER.size + _CHUNK_HEADER.size
+    magic, version, _ = GLB_HEADER.unpack_from(glb)
+    length, kind = CHUNK_HEADER.unpack_from(glb, GLB_HEADER.size)
+    start = GLB_HEADER.size + CHUNK_HEADER.size
     gltf = json.loads(glb[start : start + length])
     bare = [prim for mesh in gltf.get("meshes", []) for prim in mesh["primitives"] if "material" not in prim]
     if not bare:
@@ -220,8 +314,51 @@ def _matte_by_default(glb: bytes) -> bytes:
     text = json.dumps(gltf, separators=(",", ":")).encode()
     text += b" " * (-len(text) % 4)
     rest = glb[start + length :]
-    body = _CHUNK_HEADER.pack(len(text), kind) + text + rest
-    return _GLB_HEADER.pack(magic, version, _GLB_HEADER.size + len(body)) + body
+    body = CHUNK_HEADER.pack(len(text), kind) + text + rest
+    return GLB_HEADER.pack(magic, version, GLB_HEADER.size + len(body)) + body
+
+
+def _keep_vertex_colours(mesh: trimesh.Trimesh, textured: bool) -> None:
+    """Put vertex colours trimesh read where its GLB writer exports them as COLOR_0.
+
+    Two ways trimesh loses them: a PLY (or OBJ) with texture coordinates gets
+    texture visuals and its colours are parked in ``mesh.vertex_attributes``,
+    which the writer exports as '_color', a custom attribute no client reads;
+    and PLYs from scanners name them diffuse_red/green/blue, which trimesh's PLY
+    reader leaves in the raw header data. A model that names no texture file
+    has only placeholder texture visuals: its colours replace them.
+    """
+    colours = mesh.vertex_attributes.pop("color", None)
+    raw = mesh.metadata.get("_ply_raw", {}).get("vertex")
+    diffuse = [f"diffuse_{c}" for c in ("red", "green", "blue")]
+    if colours is None and mesh.visual.kind != "vertex" and raw and all(key in raw["properties"] for key in diffuse):
+        colours = np.column_stack([raw["data"][key] for key in diffuse])
+    if colours is None or len(colours) != len(mesh.vertices):
+        return
+    colours = trimesh.visual.color.to_rgba(colours)
+    if textured and isinstance(mesh.visual, trimesh.visual.TextureVisuals):
+        mesh.visual.vertex_attributes["color"] = colours
+    else:
+        mesh.visual = trimesh.visual.ColorVisuals(mesh, vertex_colors=colours)
+
+
+def _merge_vertices(mesh: trimesh.Trimesh) -> None:
+    """trimesh's merge_vertices, but vertices of different colours stay apart.
+
+    trimesh merges by position, texture coordinates and normals, not colour: a
+    model with flat-coloured faces stores each corner once per colour, and
+    merging would smear each face's colour into its neighbours'.
+    """
+    if mesh.visual.kind != "vertex":
+        mesh.merge_vertices()
+        return
+    digits = trimesh.util.decimal_to_digits(trimesh.tol.merge)
+    columns = [mesh.vertices * 10**digits, mesh.visual.vertex_colors]
+    normals = mesh._cache["vertex_normals"]  # normals read from the file, as trimesh's own merge checks
+    if np.shape(normals) == mesh.vertices.shape:
+        columns.append(normals * 100)
+    unique, inverse = trimesh.grouping.unique_rows(np.column_stack(columns).round().astype(np.int64), keep_order=True)
+    mesh.update_vertices(mask=unique, inverse=inverse)
 
 
 def _orient(mesh: trimesh.Trimesh) -> None:
@@ -242,12 +379,32 @@ def _bounds(parts: list[tuple[trimesh.Trimesh, np.ndarray]]) -> tuple[np.ndarray
     return boxes.min(axis=0), boxes.max(axis=0)
 
 
-def _collider(kind: str, parts: list[tuple[trimesh.Trimesh, np.ndarray]], low: np.ndarray, high: np.ndarray) -> dict[str, Any]:
-    if kind == "hull":
-        points = np.vstack([trimesh.transform_points(mesh.vertices, matrix) for mesh, matrix in parts])
-        hull = trimesh.convex.convex_hull(points)
-        return {"type": "hull", "vertices": hull.vertices.round(6).tolist(), "faces": hull.faces.tolist()}
-    return {"type": "box", "center": ((low + high) / 2).round(6).tolist(), "extents": (high - low).round(6).tolist()}
+def _hulls(
+    manifest: mf.Manifest, assets: dict[str, list[tuple[trimesh.Trimesh, np.ndarray]]], limits: IngestLimits, problems: list[Problem], notes: list[Problem]
+) -> dict[str, Hull]:
+    """The hull of every asset an object with a hull collider uses, computed once per asset."""
+    paths = {asset.id: asset.path for asset in manifest.assets}
+    hulls: dict[str, Hull] = {}
+    for asset_id in dict.fromkeys(obj.asset for obj in manifest.objects if obj.collider == "hull"):
+        hull = asset_hull(assets[asset_id], limits.max_hull_vertices)
+        if hull is None:
+            notes.append(Problem(paths[asset_id], "is flat or thin, so it has no convex hull: its objects get a box collider", "none needed"))
+            continue
+        hulls[asset_id] = hull
+        if hull.simplified:
+            notes.append(
+                Problem(
+                    paths[asset_id],
+                    f"hull collider simplified: the convex hull has more than {limits.max_hull_vertices} vertices; the collider keeps {len(hull.vertices)} of its extreme points",
+                    "none needed (for an exact hull, give the model a simpler shape)",
+                )
+            )
+    total = sum(len(hulls[obj.asset].vertices) for obj in manifest.objects if obj.collider == "hull" and obj.asset in hulls)
+    if total > limits.max_collider_vertices:
+        problems.append(
+            Problem("package", f"hull colliders have {total} vertices in all, over the limit of {limits.max_collider_vertices}", "use 'collider': 'box' for some objects")
+        )
+    return hulls
 
 
 def _add_node(graph: trimesh.Scene, obj: mf.SceneObject, parts: list[tuple[trimesh.Trimesh, np.ndarray]]) -> None:
@@ -287,23 +444,25 @@ def _texture_files(names: set[str]) -> list[str]:
     return sorted(n for n in names if "." + n.rsplit(".", 1)[-1].lower() in mf.TEXTURE_FORMATS)
 
 
-def _check_textures(root: Path, names: set[str]) -> list[Problem]:
+def _check_textures(root: Path, names: set[str], limits: IngestLimits) -> tuple[list[Problem], int]:
+    """Every PNG/JPEG file in the package, used or not: readable and within the pixel limit, by
+    its header, before anything decodes it; and the longest side among them."""
     problems = []
-    for name in _texture_files(names):
-        try:
-            with Image.open(root / name) as image:
-                image.verify()
-        except Exception as exc:  # PIL's message names our temporary path: report only its kind
-            problems.append(Problem(name, f"is not a readable PNG/JPEG image ({type(exc).__name__})", "re-save the texture as PNG or JPEG"))
-    return problems
-
-
-def _largest_texture(root: Path, names: set[str]) -> int:
     largest = 0
     for name in _texture_files(names):
-        with Image.open(root / name) as image:
+        try:
+            with pixel_limit(None), Image.open(root / name) as image:
+                too_large = size_problem(name, image.size, limits.max_image_pixels)
+                if too_large is None:
+                    image.verify()
+        except Exception as exc:  # PIL's message names our temporary path: report only its kind
+            problems.append(Problem(name, f"is not a readable PNG/JPEG image ({type(exc).__name__})", "re-save the texture as PNG or JPEG"))
+            continue
+        if too_large:
+            problems.append(too_large)
+        else:
             largest = max(largest, *image.size)
-    return largest
+    return problems, largest
 
 
 def _check_budgets(manifest: mf.Manifest, stats: dict[str, int], limits: IngestLimits) -> list[Problem]:

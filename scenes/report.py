@@ -7,6 +7,8 @@ wrong, and how to fix it.
 
 from __future__ import annotations
 
+import traceback
+from pathlib import Path
 from typing import NamedTuple
 
 
@@ -32,3 +34,10 @@ class PackageRejected(Exception):
 
     def report(self) -> list[dict[str, str]]:
         return [problem._asdict() for problem in self.problems]
+
+
+def one_line(exc: BaseException) -> str:
+    """An unexpected error (a bug of ours) as one log line: what failed and where, without the traceback."""
+    frames = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else []
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return f"{type(exc).__name__}{where}: {str(exc)[:200]}"
