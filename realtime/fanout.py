@@ -21,6 +21,7 @@ from websockets.frames import Frame, Opcode
 
 from realtime import protocol as p
 from realtime.room import CallEnded, Close, Disconnect, Media, Outgoing, Room, Send
+from realtime.tick_lateness import TickLateness
 
 
 def ws_frame(data: str | bytes) -> bytes:
@@ -71,6 +72,7 @@ class RoomRunner:
         self.frames_out = 0
         self.bytes_out = 0
         self.skipped = 0
+        self.lateness = TickLateness()
 
     def start(self) -> None:
         self._next = self.loop.time() + self._period
@@ -175,6 +177,7 @@ class RoomRunner:
 
     def _tick(self) -> None:
         now = self.loop.time()
+        self.lateness.record(now, now - self._next)
         self.dispatch(self.room.tick(now))
         if self._timer is None:  # stopped while dispatching (the room ended)
             return

@@ -8,6 +8,11 @@ and numbered from 1 per package; ``latest`` is the highest. Uploading a package
 identical to a stored version returns that version instead of adding one. A
 deleted version keeps its catalog row (status ``deleted``, blobs removed), so its
 number is never given to other content: a cached GLB address stays truthful.
+
+Storing is split in two so that nothing whose cost grows with the upload runs
+where rooms tick: ``stage`` (hash the package, serialise and write the blobs)
+runs in the ingest worker process and returns a small ``Staged`` record;
+``SceneStore.add`` then only writes the catalog row.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from pathlib import Path
 from typing import IO, Any, Callable
 
 from scenes.ingest import Processed
+from scenes.report import Problem
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS versions (
@@ -42,6 +48,8 @@ CREATE TABLE IF NOT EXISTS versions (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS versions_content ON versions(package_id, package_sha) WHERE status = 'ready';
 """
+#: highest version number: what SQLite's integers hold, far past any real package's history
+MAX_VERSION = 2**31 - 1
 _COLUMNS = "package_id, version, title, author, created, status, package_sha, glb_sha, server_sha, manifest_sha, stats"
 
 
@@ -68,6 +76,27 @@ class SceneVersion:
         return tuple(values.values())
 
 
+@dataclass(frozen=True)
+class Staged:
+    """A processed package whose blobs are written: what the catalog row needs, and the notes."""
+
+    package_id: str
+    title: str
+    package_sha: str
+    glb_sha: str
+    server_sha: str
+    manifest_sha: str
+    stats: dict[str, int]
+    notes: list[Problem]
+
+    def blobs(self) -> tuple[str, ...]:
+        return (self.package_sha, self.glb_sha, self.server_sha, self.manifest_sha)
+
+
+class StaleStage(Exception):
+    """A staged blob vanished before its row was written (a version sharing it was deleted meanwhile)."""
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -76,23 +105,15 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-class SceneStore:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.blobs = root / "blobs"
-        self.blobs.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(root / "catalog.sqlite3", check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
-        self._lock = threading.Lock()
+class Blobs:
+    """Files named by the sha256 of their bytes, under one folder; safe to write from several processes."""
 
-    def close(self) -> None:
-        self._db.close()
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        folder.mkdir(parents=True, exist_ok=True)
 
-    # ------------------------------------------------------------------ blobs
-
-    def blob_path(self, sha: str) -> Path:
-        return self.blobs / sha[:2] / sha
+    def path(self, sha: str) -> Path:
+        return self.folder / sha[:2] / sha
 
     def _put(self, data: bytes) -> str:
         sha = hashlib.sha256(data).hexdigest()
@@ -109,7 +130,7 @@ class SceneStore:
 
     def _write(self, sha: str, fill: Callable[[IO[bytes]], Any]) -> None:
         """Write a blob under a temporary name, then rename: readers never see half a blob."""
-        target = self.blob_path(sha)
+        target = self.path(sha)
         if target.exists():
             return
         target.parent.mkdir(exist_ok=True)
@@ -122,31 +143,61 @@ class SceneStore:
             os.unlink(tmp)
             raise
 
-    def read_blob(self, sha: str) -> bytes:
-        return self.blob_path(sha).read_bytes()
+    def read(self, sha: str) -> bytes:
+        return self.path(sha).read_bytes()
+
+    def stage(self, processed: Processed, package_path: Path) -> Staged:
+        """Write a processed package's blobs (the zip, the GLB, the server data, the manifest)."""
+        package_sha = sha256_file(package_path)
+        self._put_file(package_path, package_sha)
+        return Staged(
+            processed.manifest.id,
+            processed.manifest.title,
+            package_sha,
+            self._put(processed.glb),
+            self._put(json.dumps(processed.server, separators=(",", ":")).encode()),
+            self._put(processed.manifest.model_dump_json().encode()),
+            processed.stats,
+            processed.notes,
+        )
+
+
+class SceneStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.blobs = Blobs(root / "blobs")
+        self._db = sqlite3.connect(root / "catalog.sqlite3", check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self._db.close()
+
+    def blob_path(self, sha: str) -> Path:
+        return self.blobs.path(sha)
 
     # ------------------------------------------------------------------ catalog
 
-    def add(self, processed: Processed, package_path: Path, author: str) -> tuple[SceneVersion, bool]:
-        """Store a processed package; returns its version and whether it is new."""
-        package_sha = sha256_file(package_path)
-        package_id = processed.manifest.id
-        # One lock around blobs and row: a concurrent delete cannot remove a blob
-        # this version is about to share.
+    def add(self, staged: Staged, author: str) -> tuple[SceneVersion, bool]:
+        """Catalog a staged package; returns its version and whether it is new.
+
+        Raises StaleStage if a blob it shares was removed after staging (by a
+        concurrent delete): the upload is to be tried again.
+        """
+        package_id = staged.package_id
         with self._lock:
-            existing = self._row("WHERE package_id = ? AND package_sha = ? AND status = 'ready'", (package_id, package_sha))
+            existing = self._row("WHERE package_id = ? AND package_sha = ? AND status = 'ready'", (package_id, staged.package_sha))
             if existing is not None:
                 return existing, False
-            self._put_file(package_path, package_sha)
-            glb_sha = self._put(processed.glb)
-            server_sha = self._put(json.dumps(processed.server, separators=(",", ":")).encode())
-            manifest_sha = self._put(processed.manifest.model_dump_json(indent=2).encode())
+            if not all(self.blob_path(sha).is_file() for sha in staged.blobs()):
+                raise StaleStage(package_id)
             (latest,) = self._db.execute(
                 "SELECT COALESCE(MAX(version), 0) FROM versions WHERE package_id = ?", (package_id,)
             ).fetchone()
             row = SceneVersion(
-                package_id, latest + 1, processed.manifest.title, author, time.time(), "ready",
-                package_sha, glb_sha, server_sha, manifest_sha, processed.stats,
+                package_id, latest + 1, staged.title, author, time.time(), "ready",
+                staged.package_sha, staged.glb_sha, staged.server_sha, staged.manifest_sha, staged.stats,
             )
             self._db.execute(f"INSERT INTO versions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row._values())
         return row, True
@@ -184,7 +235,7 @@ class SceneStore:
         return True
 
     def server_data(self, row: SceneVersion) -> dict[str, Any]:
-        return json.loads(self.read_blob(row.server_sha))
+        return json.loads(self.blobs.read(row.server_sha))
 
     def _row(self, where: str, args: tuple[Any, ...]) -> SceneVersion | None:
         rows = self._rows(where, args)

@@ -12,7 +12,9 @@ from realtime.audio.mixer import Attenuation
 from realtime.audio.ipc import WorkerSettings
 from realtime.limits import RoomLimits
 from scenes.ingest import DEFAULT_BUDGETS, Budget, IngestLimits
+from scenes.manifest import ManifestLimits
 from scenes.safe_zip import ZipLimits
+from server.ingest_pool import PoolSettings
 
 ENV_PREFIX = "AMALIY_"
 
@@ -40,6 +42,17 @@ class Config:
     upload_max_bytes: int = 256 * 1024 * 1024
     #: files in one scene package
     package_max_entries: int = 2000
+    #: bytes a scene package may unpack to, in all
+    package_max_unpacked_bytes: int = ZipLimits.max_total_bytes
+    #: bytes and nesting depth of a package's scene.json
+    manifest_max_bytes: int = ManifestLimits.max_bytes
+    manifest_max_depth: int = ManifestLimits.max_depth
+    #: packages checked at once (one process each), packages waiting (more get 503),
+    #: memory (MB) and seconds one package may take to check
+    ingest_workers: int = PoolSettings.workers
+    ingest_queue: int = PoolSettings.queue
+    ingest_memory_mb: int = PoolSettings.memory_mb
+    ingest_timeout: float = PoolSettings.timeout
     #: per-target budget overrides as JSON, e.g. {"headset": {"triangles": 80000}}
     budgets: str = ""
     #: run the media worker (WebRTC voice); off, offers get ``media_unavailable``.
@@ -88,10 +101,17 @@ class Config:
             ) from None
         zip_limits = ZipLimits(
             max_entries=self.package_max_entries,
-            max_total_bytes=4 * self.upload_max_bytes,
-            max_file_bytes=2 * self.upload_max_bytes,
+            max_total_bytes=self.package_max_unpacked_bytes,
+            max_file_bytes=min(self.package_max_unpacked_bytes, 2 * self.upload_max_bytes),
         )
-        return IngestLimits(zip=zip_limits, budgets=budgets)
+        manifest = ManifestLimits(max_bytes=self.manifest_max_bytes, max_depth=self.manifest_max_depth)
+        return IngestLimits(zip=zip_limits, manifest=manifest, budgets=budgets)
+
+    def ingest_pool(self) -> PoolSettings:
+        for name in ("ingest_workers", "ingest_queue", "ingest_memory_mb", "ingest_timeout"):
+            if getattr(self, name) <= 0 and not (name == "ingest_queue" and self.ingest_queue == 0):
+                raise SystemExit(f"AMALIY_{name.upper()} must be positive, not {getattr(self, name)}")
+        return PoolSettings(self.ingest_workers, self.ingest_queue, self.ingest_memory_mb, self.ingest_timeout)
 
     def media_settings(self) -> WorkerSettings:
         if not 0 <= self.voice_opus_complexity <= 10:

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import multiprocessing
 import socket
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -21,12 +19,13 @@ from realtime.protocol import CloseCode, End
 from realtime.roles import Role
 from realtime.room import SYSTEM, Room
 from scenes import samples
-from scenes.ingest import IngestLimits, Processed, ingest_zip
-from scenes.model import Scene
+from scenes.ingest import IngestLimits, ingest_zip
+from scenes.model import Scene, SceneError
 from scenes.package import pack_files
-from scenes.store import SceneStore, SceneVersion
+from scenes.store import SceneStore, SceneVersion, Staged
 from server.auth import Claims, issue_token, load_secret
 from server.config import Config
+from server.ingest_pool import IngestPool
 from server.room_socket import ROOM_PATH, RoomSocket
 from server.store import Session, Store, User
 
@@ -55,8 +54,9 @@ class Node:
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.TimerHandle | None = None
         self._loaded: dict[tuple[str, int], Scene] = {}
-        # Ingest is CPU-heavy (trimesh): it runs in another process so rooms keep ticking.
-        self._ingest_pool: ProcessPoolExecutor | None = None
+        # Ingest is CPU-heavy (trimesh) and its input untrusted: it runs in short-lived
+        # processes under limits, so rooms keep ticking whatever is uploaded.
+        self.ingest_pool = IngestPool(config.ingest_pool(), self.ingest_limits, self.scenes.blobs.folder)
         # Voice runs in its own process: aiortc would cost the room ticker ~1 ms per caller per 20 ms.
         self.media: MediaSupervisor | None = MediaSupervisor(lambda: self.runners, config.media_settings()) if config.voice else None
 
@@ -81,8 +81,7 @@ class Node:
     async def stop(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
-        if self._ingest_pool is not None:
-            self._ingest_pool.shutdown(wait=False, cancel_futures=True)
+        await self.ingest_pool.close()
         if self._server is not None:
             self._server.close()
         for sock in list(self.sockets):
@@ -118,19 +117,20 @@ class Node:
             with tempfile.TemporaryDirectory(prefix="amaliy-sample-") as tmp:
                 path = Path(tmp) / f"{package_id}.zip"
                 path.write_bytes(pack_files(files()))
-                self.scenes.add(ingest_zip(path), path, author="Amaliy samples")
+                self.scenes.add(self.scenes.blobs.stage(ingest_zip(path), path), author="Amaliy samples")
 
-    async def ingest(self, package: Path) -> Processed:
-        """Validate and convert an uploaded package in the ingest process."""
-        if self._ingest_pool is None:
-            self._ingest_pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
-        return await asyncio.get_running_loop().run_in_executor(self._ingest_pool, ingest_zip, package, self.ingest_limits)
+    async def ingest(self, package: Path) -> Staged:
+        """Validate, convert and stage an uploaded package in an ingest worker (server.ingest_pool)."""
+        return await self.ingest_pool.ingest(package)
 
     def load_scene(self, version: SceneVersion) -> Scene:
         key = (version.package_id, version.version)
         if key not in self._loaded:
             glb_url = f"/api/scenes/{version.package_id}/versions/{version.version}/scene.glb"
-            self._loaded[key] = Scene.from_processed(self.scenes.server_data(version), version.version, glb_url)
+            try:
+                self._loaded[key] = Scene.from_processed(self.scenes.server_data(version), version.version, glb_url)
+            except SceneError as exc:
+                raise NodeError(422, f"{version.package_id} version {version.version} cannot be opened: {exc}. Upload a corrected version.") from None
         return self._loaded[key]
 
     def scenes_in_use(self) -> set[tuple[str, int]]:

@@ -2,16 +2,18 @@
 
 Uploads are streamed to a private temporary file while counting bytes, so a
 package over the limit is refused (413) without ever being held in memory, and
-the file is removed whatever happens. Ingest runs in the node's ingest process.
+the file is removed whatever happens. Ingest runs in the node's ingest workers
+(server.ingest_pool), which also write the blobs: the event loop only streams
+the upload to disk and writes the catalog row.
 """
 
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, Annotated, Any, Callable
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path as PathParam, Request, Response
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -19,9 +21,15 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from realtime.roles import Action
 from scenes.manifest import json_schema
 from scenes.report import PackageRejected
-from scenes.store import SceneVersion
+from scenes.store import MAX_VERSION, SceneVersion, StaleStage
 from server.auth import Principal
+from server.ingest_pool import IngestBusy
 from server.node import Node
+
+Version = Annotated[int, PathParam(ge=1, le=MAX_VERSION, description="version number, from 1")]
+
+#: seconds a client is asked to wait before trying an upload again when every worker is busy
+_RETRY_AFTER = 30
 
 def scene_routes(node: Node, principal: Callable[..., Principal]) -> APIRouter:
     router = APIRouter(prefix="/api/scenes", tags=["scenes"])
@@ -64,7 +72,7 @@ def scene_routes(node: Node, principal: Callable[..., Principal]) -> APIRouter:
         return RedirectResponse(glb_url(stored(scene_id)), status_code=307)
 
     @router.api_route("/{scene_id}/versions/{version}/scene.glb", methods=["GET", "HEAD"])
-    async def glb(scene_id: str, version: int, request: Request) -> Response:
+    async def glb(scene_id: str, version: Version, request: Request) -> Response:
         """Public: clients of a live practical load it. Versions are immutable, so it caches forever."""
         row = stored(scene_id, version)
         etag = f'"{row.glb_sha}"'
@@ -81,20 +89,26 @@ def scene_routes(node: Node, principal: Callable[..., Principal]) -> APIRouter:
         with tempfile.TemporaryDirectory(prefix="amaliy-upload-") as tmp:
             package = await _receive_package(request, Path(tmp), node.config.upload_max_bytes)
             try:
-                processed = await node.ingest(package)
+                staged = await node.ingest(package)
             except PackageRejected as exc:
                 return JSONResponse({"detail": str(exc), "problems": exc.report()}, status_code=422)
-            row, created = node.scenes.add(processed, package, author=designer.name)
+            except IngestBusy as exc:
+                detail = f"Scene packages cannot be checked right now: {exc}. Try again in a minute."
+                return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": str(_RETRY_AFTER)})
+        try:
+            row, created = node.scenes.add(staged, author=designer.name)
+        except StaleStage:
+            raise HTTPException(409, "A version sharing this package's files was deleted while it was checked; upload it again.") from None
         body = {
             **row.public(),
             "created_new_version": created,
             "glb_url": glb_url(row),
-            "notes": [note._asdict() for note in processed.notes],
+            "notes": [note._asdict() for note in staged.notes],
         }
         return JSONResponse(body, status_code=201 if created else 200)
 
     @router.delete("/{scene_id}/versions/{version}", status_code=204)
-    async def delete(scene_id: str, version: int, who: Principal = Depends(principal)) -> Response:
+    async def delete(scene_id: str, version: Version, who: Principal = Depends(principal)) -> Response:
         who.keyed(Action.DELETE_SCENE)
         node.delete_scene(scene_id, version)
         return Response(status_code=204)

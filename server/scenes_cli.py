@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from scenes.ingest import ingest_zip
 from scenes.package import pack_files, read_folder, scaffold
-from scenes.report import PackageRejected
+from scenes.report import PackageRejected, one_line
 from server.config import from_env
 
 
@@ -38,6 +38,23 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except httpx.HTTPError as exc:  # the server is down, unreachable, or answered something that is not ours
+        print(f"Could not reach the server at {getattr(args, 'url', '?')}: {exc or type(exc).__name__}", file=sys.stderr)
+        return 1
+
+
+def _detail(response: httpx.Response) -> str:
+    """The server's sentence for a refusal, or the start of whatever else answered."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200] or response.reason_phrase
+    return str(body.get("detail")) if isinstance(body, dict) else str(body)[:200]
+
+
+def _run(args: argparse.Namespace) -> int:
     command = args.scenes_command
     if command == "new":
         folder = Path(args.folder)
@@ -63,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
     if command == "list":
         response = httpx.get(f"{args.url}/api/scenes", headers=headers, timeout=30)
         if response.status_code != 200:
-            print(f"{response.status_code}: {response.json().get('detail')}", file=sys.stderr)
+            print(f"{response.status_code}: {_detail(response)}", file=sys.stderr)
             return 1
         for row in response.json():
             print(f"{row['package_id']:<24} v{row['version']:<4} {row['title']}  ({row['stats']['triangles']} triangles, by {row['author']})")
@@ -105,6 +122,9 @@ def _validate(package: Path) -> int:
         except PackageRejected as exc:
             _print_problems(exc.report())
             return 1
+        except Exception as exc:  # a bug of ours: one line to report, no traceback
+            print(f"Could not check the package because of an error in Amaliy ({one_line(exc)}); please report it.", file=sys.stderr)
+            return 2
     stats = processed.stats
     print(f"OK: {processed.manifest.id} '{processed.manifest.title}': {stats['objects']} objects, "
           f"{stats['triangles']} triangles, {stats['materials']} materials, GLB {stats['glb_bytes']} bytes, "
@@ -133,13 +153,14 @@ def _upload(package: Path, url: str, headers: dict[str, str]) -> int:
         with open(path, "rb") as f, tqdm(total=path.stat().st_size, desc="uploading", unit="B", unit_scale=True, leave=False) as bar:
             files = {"package": (path.name, _Progress(f, bar), "application/zip")}
             response = httpx.post(f"{url}/api/scenes", files=files, headers=headers, timeout=600)
-    body = response.json()
-    if response.status_code == 422 and "problems" in body:
-        _print_problems(body["problems"])
-        return 1
     if response.status_code not in (200, 201):
-        print(f"{response.status_code}: {body.get('detail')}", file=sys.stderr)
+        problems = response.json().get("problems") if response.status_code == 422 else None
+        if problems:
+            _print_problems(problems)
+        else:
+            print(f"{response.status_code}: {_detail(response)}", file=sys.stderr)
         return 1
+    body = response.json()
     state = "stored as" if body["created_new_version"] else "identical to stored"
     print(f"{body['package_id']} {state} version {body['version']}: {url}{body['glb_url']}")
     return 0
