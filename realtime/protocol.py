@@ -27,6 +27,9 @@ from typing import Annotated, Any, Literal, NamedTuple
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, TypeAdapter, ValidationError
 
+from scenes import bounded_json
+from scenes.manifest import MAX_COORDINATE_M
+
 PROTOCOL_VERSION = 1
 
 # --------------------------------------------------------------------------- binary
@@ -87,8 +90,8 @@ NO_HOLDER = 0xFFFF
 #: when the client missed frames), not only the changes.
 TICK_FULL = 0x01
 
-#: Largest magnitude accepted for any coordinate, in metres.
-MAX_COORDINATE = 10_000.0
+#: Largest magnitude accepted for any coordinate, in metres (scenes are held to the same bound).
+MAX_COORDINATE = MAX_COORDINATE_M
 #: A rotation is accepted as a unit quaternion when its squared norm is in this open range.
 QUAT_NORM2_RANGE = (0.81, 1.21)
 
@@ -233,6 +236,8 @@ class ErrorCode(StrEnum):
     FROZEN = "frozen"
     UNKNOWN_PARTICIPANT = "unknown_participant"
     RATE_LIMITED = "rate_limited"
+    #: the server failed on a message through a fault of its own (a bug); the message was dropped
+    SERVER_ERROR = "server_error"
     # voice (WebRTC)
     BAD_SDP = "bad_sdp"
     ICE_TIMEOUT = "ice_timeout"
@@ -349,6 +354,10 @@ class Broadcast(_Msg):
 #: (a complete SDP with every ICE candidate outgrows 16 KiB), and the SDP inside it.
 MAX_OFFER_MESSAGE_BYTES = 64 * 1024
 MAX_SDP_BYTES = 60 * 1024
+#: Deepest nesting of JSON arrays and objects in a control message (the message object is
+#: level 1). No message needs more than 2; the bound keeps a hostile one from exhausting
+#: the parser's recursion, as RFC 8259 section 9 lets a parser do.
+MAX_JSON_DEPTH = 32
 
 
 class RtcOffer(_Msg):
@@ -397,29 +406,46 @@ def offer_sends_audio(sdp: str) -> bool:
     return sends or (in_audio and direction in ("sendrecv", "sendonly"))
 
 
+#: Problems an ``invalid_message`` error lists (and counts the rest): a message of a
+#: thousand stray fields gets a short answer, not one four times its size.
+_SHOWN_PROBLEMS = 5
+_TOO_DEEP = f"Message nests arrays and objects deeper than the limit of {MAX_JSON_DEPTH} levels."
+
+
 def decode_control(text: str | bytes) -> _Msg:
     """Parse and validate a client's JSON control message.
 
-    Raises ProtocolError with INVALID_JSON, UNKNOWN_TYPE or INVALID_MESSAGE and a
+    Whatever the text, raises nothing but ProtocolError: INVALID_JSON (not JSON, or
+    nested deeper than MAX_JSON_DEPTH), UNKNOWN_TYPE or INVALID_MESSAGE, with a
     sentence a developer can act on.
     """
     try:
-        raw = json.loads(text)
-    except (ValueError, UnicodeDecodeError) as exc:
+        raw = bounded_json.loads(text, MAX_JSON_DEPTH)  # depth before shape: one answer at any depth
+    except bounded_json.TooDeep:
+        raise ProtocolError(ErrorCode.INVALID_JSON, _TOO_DEEP) from None
+    except ValueError as exc:  # UnicodeDecodeError included
         raise ProtocolError(ErrorCode.INVALID_JSON, f"Message is not valid JSON: {exc}.") from None
     if not isinstance(raw, dict):
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, "A control message must be a JSON object with a 'type'.")
     re = raw.get("id") if isinstance(raw.get("id"), (str, int)) and not isinstance(raw.get("id"), bool) else None
     kind = raw.get("type")
-    if kind not in CLIENT_TYPES:
-        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"Unknown message type {kind!r}.", re)
+    if not isinstance(kind, str) or kind not in CLIENT_TYPES:
+        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"Unknown message type {_cut(repr(kind))}.", re)
     try:
         return _CLIENT_MESSAGE.validate_python(raw)
     except ValidationError as exc:
+        errors = exc.errors()
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'][1:]) or 'message'}: {err['msg']}" for err in exc.errors()
+            f"{_cut('.'.join(str(p) for p in err['loc'][1:])) or 'message'}: {err['msg']}" for err in errors[:_SHOWN_PROBLEMS]
         )
+        if len(errors) > _SHOWN_PROBLEMS:
+            problems += f" (and {len(errors) - _SHOWN_PROBLEMS} more)"
         raise ProtocolError(ErrorCode.INVALID_MESSAGE, f"Bad {kind!r} message: {problems}.", re) from None
+
+
+def _cut(text: str, limit: int = 60) -> str:
+    """``text`` cut to ``limit`` characters: an error quotes the client's message, it does not echo it."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def dumps(message: dict[str, Any]) -> str:

@@ -6,21 +6,29 @@ Every route that acts checks the caller's role against the one role table
 
 from __future__ import annotations
 
+import asyncio
+import json
 import secrets
 import time
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic_core import PydanticCustomError
 
 from realtime.limits import TokenBucket
+from realtime.names import NameRefused, display_name
 from realtime.protocol import Lock
 from realtime.roles import Action, Role
+from realtime.tick_lateness import summary as tick_summary
 from realtime.room import SYSTEM
 from scenes import samples
+from scenes.store import MAX_VERSION
 from server.auth import Claims, Principal, issue_token, principal_dependency, require
 from server.node import Node, NodeError
 from server.scene_routes import scene_routes
@@ -29,7 +37,16 @@ from server.store import CODE_ALPHABET, CODE_LENGTH, Session
 WEB_ROOT = Path(__file__).resolve().parents[1] / "clients" / "web"
 _MAX_TRACKED_ADDRESSES = 10_000
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+
+def _display_name(value: str) -> str:
+    """realtime.names' rules, refused as a validation error whose ``msg`` is the sentence itself."""
+    try:
+        return display_name(value)
+    except NameRefused as exc:
+        raise PydanticCustomError("display_name", "{reason}", {"reason": str(exc)}) from None
+
+
+Name = Annotated[str, AfterValidator(_display_name)]
 
 
 class _In(BaseModel):
@@ -38,7 +55,7 @@ class _In(BaseModel):
 
 class OpenSession(_In):
     scene: str = Field(default=samples.DEMO, max_length=100)
-    version: Annotated[int, Field(ge=1)] | None = None
+    version: Annotated[int, Field(ge=1, le=MAX_VERSION)] | None = None
     title: Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)] | None = None
 
 
@@ -56,6 +73,15 @@ class JoinRequest(_In):
 
 class LockRequest(_In):
     locked: bool
+
+
+class _EscapedJSON(JSONResponse):
+    """JSON with every non-ASCII character escaped. A 422 echoes the client's input, which may
+    hold a lone surrogate (sent as the JSON escape ``\\ud800``) that UTF-8 cannot encode: the
+    default response would fail to render and answer 500; escaped, it goes back as it came."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
 
 
 def create_app(node: Node) -> FastAPI:
@@ -104,11 +130,22 @@ def create_app(node: Node) -> FastAPI:
     async def node_error(request: Request, exc: NodeError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=exc.status)
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return _EscapedJSON({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+
     @app.get("/healthz", tags=["operations"])
-    async def healthz(media_window: float = Query(10.0, gt=0, le=120)) -> dict[str, object]:
-        """Liveness and load; ``media`` has the voice worker's mix tick figures over ``media_window`` seconds."""
+    async def healthz(
+        media_window: float = Query(10.0, gt=0, le=120), tick_window: float = Query(10.0, gt=0, le=60)
+    ) -> dict[str, object]:
+        """Liveness and load. ``ticks``: how late room ticks started over the last ``tick_window`` seconds
+        (the event loop's stall), ``media`` the voice worker's mix tick figures over ``media_window`` seconds,
+        ``ingest`` the scene package workers' state. ``status`` is ``degraded`` while ingest workers fail to start."""
+        since = asyncio.get_running_loop().time() - tick_window
         return {
-            "status": "ok",
+            "status": "ok" if node.ingest_pool.healthy() else "degraded",
+            "ticks": tick_summary([r.lateness.since(since) for r in node.runners.values()]),
+            "ingest": node.ingest_pool.stats(),
             "rooms": len(node.runners),
             "connections": len(node.sockets),
             "participants": sum(len(r.room.participants) for r in node.runners.values()),

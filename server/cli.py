@@ -93,12 +93,18 @@ def _exit_on_signal(signum: int, frame: object) -> None:
 
 
 def _users(args: argparse.Namespace) -> None:
+    from realtime.names import NameRefused, display_name
     from server.store import Store
 
+    if args.users_command == "add":
+        try:
+            name = display_name(args.name)  # the same rules as /api/join: teachers join rooms under it
+        except NameRefused as exc:
+            raise SystemExit(f"amaliy users add: {exc}") from None
     store = Store(_config(args).data_dir)
     try:
         if args.users_command == "add":
-            user, key = store.add_user(args.name, args.role)
+            user, key = store.add_user(name, args.role)
             print(f"{user.role.capitalize()} '{user.name}' ({user.id}) key (shown once):\n  {key}")
         else:
             for user in store.users():

@@ -44,6 +44,12 @@ _POSE_WIRE = len(_POSE_HEAD) + 4 + p.CLIENT_POSE.itemsize
 _AT_EOF = StreamReader.at_eof.__code__
 
 
+def _brief(exc: Exception, limit: int = 200) -> str:
+    """An exception's message on one line, cut to ``limit`` characters, for a one-line log."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class RoomSocket(asyncio.Protocol):
     """One participant's WebSocket connection."""
 
@@ -84,15 +90,21 @@ class RoomSocket(asyncio.Protocol):
             # far. Parsing it through websockets costs more than the rest of its path;
             # unmasking it here yields the very Frame the parser would have produced,
             # and leaves the parser in the state parsing it would have left it in.
-            self._frame(Frame(Opcode.BINARY, apply_mask(data[6:], data[2:6])))
+            try:
+                self._frame(Frame(Opcode.BINARY, apply_mask(data[6:], data[2:6])))
+            except Exception as exc:  # free in CPython 3.11 until something raises
+                self._unexpected(exc)
             self._flush()
             return
         self.ws.receive_data(data)
         for event in self.ws.events_received():
-            if isinstance(event, Request):
-                self._handshake(event)
-            elif not self.closed:
-                self._frame(event)
+            try:
+                if isinstance(event, Request):
+                    self._handshake(event)
+                elif not self.closed:
+                    self._frame(event)
+            except Exception as exc:
+                self._unexpected(exc)
         self._flush()
 
     def eof_received(self) -> bool | None:
@@ -162,6 +174,19 @@ class RoomSocket(asyncio.Protocol):
         if self.ws.close_expected() and self.transport is not None and not self.transport.is_closing():
             self.closed = True
             self._timers.append(self.loop.call_later(_CLOSE_GRACE, self.transport.abort))
+
+    def _unexpected(self, exc: Exception) -> None:
+        """A bug met while handling one client message. Never let it reach asyncio, which drops
+        the connection with no close frame and logs a traceback for each such message: log one
+        line, tell the client its message was dropped, and go on with the next one."""
+        log.error("message from %s failed: %s: %s", self.participant_id or "a socket not joined", type(exc).__name__, _brief(exc))
+        if self.closed:
+            return
+        if self.ws.state is State.OPEN:
+            self._send(p.error(p.ErrorCode.SERVER_ERROR, "The server failed to handle that message; it was dropped."))
+        elif self.transport is not None:  # failed in the handshake: there is no WebSocket to answer on
+            self.closed = True
+            self.transport.abort()
 
     def _handshake(self, request: Request) -> None:
         if request.path.split("?", 1)[0] != ROOM_PATH:

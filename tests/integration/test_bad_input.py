@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -19,7 +22,7 @@ from websockets.exceptions import ConnectionClosed, InvalidMessage, InvalidStatu
 from amaliy_client import AmaliyClient
 from realtime import protocol as p
 
-from tests.conftest import LiveServer
+from tests.conftest import REPO, LiveServer
 
 
 async def pair(server: LiveServer) -> tuple[dict, AmaliyClient, AmaliyClient]:
@@ -44,6 +47,10 @@ async def assert_room_still_works(sender: AmaliyClient, watcher: AmaliyClient) -
         ("[1, 2]", "invalid_message"),
         ('{"type": "teleport"}', "unknown_type"),
         ('{"no_type": 1}', "unknown_type"),
+        ('{"type": []}', "unknown_type"),
+        ('{"type": {}}', "unknown_type"),
+        ('{"type": "ping", "t": ' + "[" * 1000 + "]" * 1000 + "}", "invalid_json"),  # past the parser's recursion
+        ('{"a":' * 40 + "1" + "}" * 40, "invalid_json"),  # past MAX_JSON_DEPTH
         ('{"type": "grab", "object": 5}', "invalid_message"),
         ('{"type": "grab"}', "invalid_message"),
         ('{"type": "grab", "object": "beaker-1", "extra": true}', "invalid_message"),
@@ -192,6 +199,57 @@ def test_rest_refuses_bad_input_clearly(server: LiveServer) -> None:
         assert no_scene.status_code == 404 and "chemistry-bench" in no_scene.json()["detail"]
         assert http.get("/api/sessions/s_nothing", headers=auth).status_code == 404
         assert http.get("/healthz").json()["status"] == "ok"
+
+
+@pytest.mark.parametrize(
+    "name,because",
+    [
+        ("nul\x00", "control character"),
+        ("bell\x07", "control character"),
+        ("\x1b[2Jwiped", "control character"),
+        ("two\nlines", "control character"),
+        ("gnp.\u202eexe", "RIGHT-TO-LEFT OVERRIDE"),
+        ("\u200b\u200b", "ZERO WIDTH SPACE"),
+        ("\u3164", "visible character"),
+        ("   ", "visible character"),
+        ("x" * 41, "at most 40 characters"),
+    ],
+)
+def test_join_refuses_names_that_would_not_show_honestly(server: LiveServer, name: str, because: str) -> None:
+    with server.http() as http:
+        response = http.post("/api/join", json={"code": server.demo_code, "name": name})
+    assert response.status_code == 422
+    [problem] = response.json()["detail"]
+    assert problem["loc"] == ["body", "name"] and because in problem["msg"]
+
+
+def test_join_refuses_a_lone_surrogate_with_422_not_500(server: LiveServer) -> None:
+    body = b'{"code": "%s", "name": "Ali\\ud800"}' % server.demo_code.encode()  # the JSON escape: httpx cannot send the character
+    with server.http() as http:
+        response = http.post("/api/join", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+    [problem] = response.json()["detail"]
+    assert "U+D800" in problem["msg"] and problem["input"] == "Ali\ud800"  # echoed as it came, escaped
+
+
+def test_users_add_refuses_the_same_names(tmp_path: Path) -> None:
+    def users(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "server.cli", "users", *args, "--data-dir", str(tmp_path)]
+        return subprocess.run(command, cwd=REPO, capture_output=True, text=True)
+
+    refused = users("add", "Ms\u202e Karimova")
+    assert refused.returncode == 1 and "RIGHT-TO-LEFT OVERRIDE" in refused.stderr and not refused.stdout
+    assert users("add", "  Ms   Karimova ").returncode == 0
+    assert [line.split(None, 2)[2] for line in users("list").stdout.splitlines()] == ["Ms Karimova"]
+
+
+async def test_names_are_normalised_before_anyone_sees_them(server: LiveServer) -> None:
+    session = server.open_session()
+    client = await AmaliyClient.join(server.base_url, session["join_code"], "  Oʻtkir   Gʻulomov ")
+    try:
+        assert client.participant["name"] == "Oʻtkir Gʻulomov"
+    finally:
+        await client.close()
 
 
 def test_join_attempts_are_rate_limited_per_address(server_factory) -> None:

@@ -24,9 +24,14 @@ from amaliy_client.voice import ToneTrack, VoiceCall, VoiceRefused
 from tests.conftest import LOOPBACK_VOICE, REPO, LiveServer, start_server
 
 FACING_FORWARD = (0.0, 0.0, 0.0, 1.0)  # WebXR: -z ahead, +x right
-#: seconds of audio measured per check, after the mix has settled
+#: seconds of audio measured per check, once the mix has settled and the tones flow
 WINDOW = 1.2
 QUIET = 1e-5
+#: a tone is flowing once its energy over the last FLOW_PROBE seconds passes AUDIBLE (a
+#: speaker 1.5 m away arrives at about 5e-3); FLOW_TIMEOUT bounds the wait on a busy machine
+AUDIBLE = 1e-4
+FLOW_PROBE = 0.2
+FLOW_TIMEOUT = 10.0
 
 
 #: seconds a listen-only call may send nothing (the default is 15)
@@ -82,13 +87,35 @@ async def join(server: LiveServer, session: dict[str, Any], name: str, role: str
     return Person(client)
 
 
-async def measure(listener: Person, *tones: float, settle: float = 0.4) -> dict[float, tuple[float, float]]:
-    """Each tone's (left, right) energy in the listener's mix over the next WINDOW seconds."""
+async def measure(
+    listener: Person, *tones: float, silent: tuple[float, ...] = (), settle: float = 0.4
+) -> dict[float, tuple[float, float]]:
+    """Each tone's (left, right) energy in the listener's mix over WINDOW seconds.
+
+    The window opens ``settle`` seconds from now (for a pose, mute or zone change to reach
+    the mix) and only once every tone not in ``silent`` flows: under load a call's audio
+    can start late, and a window half of silence would fail a check whose direction is
+    right. If a tone never flows within FLOW_TIMEOUT, the window opens anyway and the
+    caller's checks say what is wrong.
+    """
     assert listener.call is not None
+    recording = listener.call.recording
+    settled = time.monotonic() + settle
     await asyncio.sleep(settle)
+    expected = [tone for tone in tones if tone not in silent]
+
+    def flowing() -> bool:
+        now = time.monotonic()
+        if now - settled < FLOW_PROBE:
+            return False
+        return all(sum(recording.tone_energy(tone, now - FLOW_PROBE)) > AUDIBLE for tone in expected)
+
+    deadline = time.monotonic() + FLOW_TIMEOUT
+    while expected and not flowing() and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
     since = time.monotonic()
     await asyncio.sleep(WINDOW)
-    return {tone: listener.call.recording.tone_energy(tone, since) for tone in tones}
+    return {tone: recording.tone_energy(tone, since) for tone in tones}
 
 
 def total(energy: tuple[float, float]) -> float:
@@ -165,7 +192,7 @@ async def test_self_mute_and_teacher_mute_silence_a_speaker(server: LiveServer) 
         await teacher.client.mute(True, participant=b.id)
         event = await listener.client.expect("muted", participant=b.id, muted=True)
         assert event["forced"] is True and event["by"] == teacher.id
-        after = await measure(listener, 440.0, 660.0)
+        after = await measure(listener, 440.0, 660.0, silent=(440.0, 660.0))
         assert total(after[440.0]) < total(before[440.0]) / 1000, (before, after)
         assert total(after[660.0]) < total(before[660.0]) / 1000, (before, after)
         # a forced mute cannot be lifted by the student; the teacher can lift it
@@ -192,11 +219,11 @@ async def test_zones_isolate_and_the_teacher_broadcast_reaches_every_zone(server
     )
     bench1, bench2, shelf, out, teacher = people
     try:
-        heard = await measure(bench2, 440.0, 660.0, 550.0, 880.0)
+        heard = await measure(bench2, 440.0, 660.0, 550.0, 880.0, silent=(660.0, 550.0, 880.0))
         assert total(heard[440.0]) > 1e-4, heard  # same zone
         assert total(heard[660.0]) < QUIET and total(heard[550.0]) < QUIET, heard  # other zone, outside
         assert total(heard[880.0]) < QUIET, heard  # the teacher is outside every zone
-        heard_out = await measure(out, 440.0, 880.0, settle=0)
+        heard_out = await measure(out, 440.0, 880.0, silent=(440.0,), settle=0)
         assert total(heard_out[440.0]) < QUIET and total(heard_out[880.0]) > 1e-4, heard_out  # common space
 
         await teacher.client.broadcast(True)
@@ -205,7 +232,7 @@ async def test_zones_isolate_and_the_teacher_broadcast_reaches_every_zone(server
             energy = (await measure(listener, 880.0, settle=0.2))[880.0]
             assert total(energy) > 1e-3, (listener.client.participant["name"], energy)  # full level
             assert 0.5 < energy[0] / energy[1] < 2, energy  # centred
-        heard = await measure(shelf, 440.0, settle=0)
+        heard = await measure(shelf, 440.0, silent=(440.0,), settle=0)
         assert total(heard[440.0]) < QUIET, heard  # the zones stay isolated from each other
     finally:
         await close_all(people)

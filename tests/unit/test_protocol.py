@@ -67,3 +67,37 @@ def test_control_validation_errors(text: str, code: p.ErrorCode) -> None:
 def test_control_messages_parse() -> None:
     msg = p.decode_control('{"type": "grab", "object": "beaker-1", "id": "r1"}')
     assert isinstance(msg, p.Grab) and msg.object == "beaker-1" and msg.id == "r1"
+
+
+@pytest.mark.parametrize("kind", ["[]", "{}", "[1, [2]]", '{"a": 1}', "1.5", "null", "true"])
+def test_a_type_that_is_not_a_string_is_an_unknown_type(kind: str) -> None:
+    with pytest.raises(p.ProtocolError) as err:
+        p.decode_control(f'{{"type": {kind}, "id": "r"}}')
+    assert err.value.code == p.ErrorCode.UNKNOWN_TYPE and err.value.re == "r"
+
+
+def nested_ping(depth: int) -> str:
+    """A ping whose ``t`` nests arrays so that the whole message is ``depth`` levels deep."""
+    return '{"type": "ping", "t": ' + "[" * (depth - 1) + "]" * (depth - 1) + "}"
+
+
+def test_nesting_is_refused_past_the_limit_whatever_the_depth() -> None:
+    with pytest.raises(p.ProtocolError) as at_limit:
+        p.decode_control(nested_ping(p.MAX_JSON_DEPTH))
+    assert at_limit.value.code == p.ErrorCode.INVALID_MESSAGE  # t is not a number: judged on its fields
+    for depth in (p.MAX_JSON_DEPTH + 1, 1_000, 100_000):  # past the limit, then past the parser's recursion
+        for text in (nested_ping(depth), '{"a":' * depth + "1" + "}" * depth, "[" * depth + "]" * depth):
+            with pytest.raises(p.ProtocolError) as err:
+                p.decode_control(text)
+            assert err.value.code == p.ErrorCode.INVALID_JSON
+            assert f"limit of {p.MAX_JSON_DEPTH} levels" in err.value.message
+
+
+def test_errors_quote_the_message_briefly() -> None:
+    with pytest.raises(p.ProtocolError) as unknown:
+        p.decode_control('{"type": "' + "x" * 10_000 + '"}')
+    assert len(unknown.value.message) < 100
+    many = '{"type": "ping", ' + ", ".join(f'"k{i}": 0' for i in range(2_000)) + "}"
+    with pytest.raises(p.ProtocolError) as stray:
+        p.decode_control(many)
+    assert len(stray.value.message) < 300 and "(and 1995 more)" in stray.value.message

@@ -1,0 +1,124 @@
+"""The room socket's last line of defence: a bug met while handling one client message is
+logged as one line and answered with ``server_error``; it never reaches asyncio (which
+would drop the connection with no close frame and log a traceback per message).
+
+The socket runs here on an in-memory transport, spoken to by websockets' own client
+protocol, so the test can plant the bug where no real input reaches any more.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from websockets.client import ClientProtocol
+from websockets.frames import Frame, Opcode
+from websockets.uri import parse_uri
+
+from realtime import protocol as p
+from realtime.limits import RoomLimits
+from server.room_socket import RoomSocket
+
+
+class MemoryTransport:
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.aborted = False
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def is_closing(self) -> bool:
+        return self.aborted
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def abort(self) -> None:
+        self.aborted = True
+
+    close = abort
+
+    def can_write_eof(self) -> bool:
+        return False
+
+
+class Peer:
+    """A client speaking WebSocket to one RoomSocket over a MemoryTransport."""
+
+    def __init__(self) -> None:
+        node = SimpleNamespace(config=SimpleNamespace(limits=RoomLimits(), max_connections=10), sockets=set())
+        self.transport = MemoryTransport()
+        self.socket = RoomSocket(node)  # type: ignore[arg-type]
+        self.socket.connection_made(self.transport)  # type: ignore[arg-type]
+        self.ws = ClientProtocol(parse_uri("ws://test/room"))
+        self.ws.send_request(self.ws.connect())
+        self._deliver()
+        self.received()  # the handshake response
+
+    def _deliver(self) -> None:
+        self.socket.data_received(b"".join(self.ws.data_to_send()))
+
+    def send(self, data: str | bytes) -> None:
+        if isinstance(data, str):
+            self.ws.send_text(data.encode())
+        else:
+            self.ws.send_binary(data)
+        self._deliver()
+
+    def received(self) -> list[Any]:
+        """Messages the socket wrote since the last call (JSON decoded, binary as bytes)."""
+        self.ws.receive_data(b"".join(self.transport.written))
+        self.transport.written.clear()
+        out: list[Any] = []
+        for event in self.ws.events_received():
+            if isinstance(event, Frame):
+                out.append(json.loads(event.data) if event.opcode == Opcode.TEXT else event.data)
+        return out
+
+
+class BrokenRunner:
+    """A room runner with a bug: every message it is handed raises."""
+
+    def handle(self, participant_id: str, message: object) -> None:
+        raise KeyError(f"slot for {participant_id}")
+
+
+async def test_a_failing_text_message_is_answered_and_the_socket_goes_on(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    peer = Peer()
+    decode = p.decode_control
+
+    def buggy(text: str | bytes) -> p._Msg:
+        raise TypeError("unhashable type: 'list'\n  on a second line")
+
+    monkeypatch.setattr(p, "decode_control", buggy)
+    with caplog.at_level(logging.ERROR, logger="amaliy.socket"):
+        peer.send('{"type": "ping"}')
+    [answer] = peer.received()
+    assert answer["type"] == "error" and answer["code"] == "server_error" and answer["message"]
+    [line] = caplog.records
+    assert line.exc_info is None and "\n" not in line.getMessage()
+    assert line.getMessage() == "message from a socket not joined failed: TypeError: unhashable type: 'list' on a second line"
+    monkeypatch.setattr(p, "decode_control", decode)
+    peer.send('{"type": "ping"}')
+    assert [m["code"] for m in peer.received()] == ["not_joined"]  # still open, still answering
+    assert not peer.transport.aborted and not peer.socket.closed
+
+
+async def test_a_failing_pose_on_the_fast_path_is_answered_too(monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    peer = Peer()
+    peer.socket.runner, peer.socket.participant_id = BrokenRunner(), "p_1"  # type: ignore[assignment]
+
+    def parser_bypassed(data: bytes) -> None:
+        raise AssertionError("a lone pose frame should take the fast path, not the parser")
+
+    monkeypatch.setattr(peer.socket.ws, "receive_data", parser_bypassed)
+    with caplog.at_level(logging.ERROR, logger="amaliy.socket"):
+        for _ in range(2):
+            peer.send(p.encode_pose([0.0] * p.POSE_FLOATS))
+    assert [m["code"] for m in peer.received()] == ["server_error", "server_error"]
+    assert [r.getMessage() for r in caplog.records] == ["message from p_1 failed: KeyError: 'slot for p_1'"] * 2
+    assert not peer.transport.aborted and not peer.socket.closed
