@@ -55,6 +55,8 @@ class Config:
     ingest_timeout: float = PoolSettings.timeout
     #: per-target budget overrides as JSON, e.g. {"headset": {"triangles": 80000}}
     budgets: str = ""
+    #: ingest limit overrides as JSON, e.g. {"max_vertices": 2000000} (fields of scenes.ingest.IngestLimits)
+    ingest_limits_json: str = ""
     #: run the media worker (WebRTC voice); off, offers get ``media_unavailable``.
     #: The voice defaults are the worker's own (WorkerSettings, Attenuation).
     voice: bool = True
@@ -105,7 +107,22 @@ class Config:
             max_file_bytes=min(self.package_max_unpacked_bytes, 2 * self.upload_max_bytes),
         )
         manifest = ManifestLimits(max_bytes=self.manifest_max_bytes, max_depth=self.manifest_max_depth)
-        return IngestLimits(zip=zip_limits, manifest=manifest, budgets=budgets)
+        return replace(IngestLimits(zip=zip_limits, manifest=manifest, budgets=budgets), **self._ingest_overrides())
+
+    def _ingest_overrides(self) -> dict[str, int | float]:
+        numeric = {f.name for f in fields(IngestLimits) if f.name not in ("zip", "manifest", "budgets")}
+        try:
+            values = json.loads(self.ingest_limits_json) if self.ingest_limits_json else {}
+            if not isinstance(values, dict):
+                raise ValueError("not a JSON object")
+            unknown = set(values) - numeric
+            if unknown:
+                raise ValueError(f"unknown limits {sorted(unknown)}")
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in values.values()):
+                raise ValueError("limits must be positive numbers")
+        except ValueError as exc:
+            raise SystemExit(f"AMALIY_INGEST_LIMITS_JSON must be JSON like {{\"max_vertices\": 2000000}} with fields {sorted(numeric)}: {exc}") from None
+        return values
 
     def ingest_pool(self) -> PoolSettings:
         for name in ("ingest_workers", "ingest_queue", "ingest_memory_mb", "ingest_timeout"):
