@@ -48,7 +48,8 @@ def _asset(triangles: int, seed: int, texture: Image.Image) -> bytes:
     return trimesh.Scene(mesh).export(file_type="glb")
 
 
-def build_package(triangles: int, objects: int, textures: int, texture_px: int) -> tuple[bytes, int]:
+def build_package(triangles: int, objects: int, textures: int, texture_px: int, padding: int = 0) -> tuple[bytes, int]:
+    """The package, and its triangle count; ``padding`` bytes of noise in a file no model uses make it bigger."""
     per_object = triangles // objects
     images = [_texture(i, texture_px) for i in range(textures)]
     files: dict[str, bytes] = {}
@@ -68,6 +69,8 @@ def build_package(triangles: int, objects: int, textures: int, texture_px: int) 
         "targets": ["desktop"],
     }
     files["scene.json"] = json.dumps(manifest).encode()
+    if padding:
+        files["notes/padding.bin"] = np.random.default_rng(0).bytes(padding)
     return pack_files(files), triangles
 
 

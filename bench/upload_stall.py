@@ -136,8 +136,9 @@ def main() -> None:
     parser.add_argument("--bots", type=int, default=20)
     parser.add_argument("--quiet", type=float, default=10.0, help="seconds of the baseline window (default 10)")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--padding-mb", type=int, default=0, help="add an incompressible file of this many MB (the upload path's cost)")
     args = parser.parse_args()
-    package, _ = build_package(args.triangles, args.objects, 20, 512)
+    package, _ = build_package(args.triangles, args.objects, 20, 512, padding=args.padding_mb * 1_000_000)
     print(f"package: {len(package) / 1e6:.1f} MB", flush=True)
     runs = []
     for i in range(args.repeat):

@@ -51,6 +51,14 @@ def read_message(source: IO[bytes]) -> Any:
 
 
 def _peak_rss_kb() -> int:
+    """This process's own peak RSS. Linux's ru_maxrss would also count the parent's at fork
+    (the node's, or a benchmark's), so the high-water mark of this memory map is read instead."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
