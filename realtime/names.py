@@ -47,7 +47,7 @@ _REFUSED = {
     "Cc": "a control character",
     "Zl": "a line break",
     "Zp": "a line break",
-    "Cf": "an invisible formatting character (of these only ZWJ and ZWNJ are allowed, between two visible characters)",
+    "Cf": "an invisible formatting character",
     "Cs": "half of a UTF-16 surrogate pair, which is not a character",
     "Co": "a private-use character",
     "Cn": f"a code point unassigned in Unicode {unicodedata.unidata_version}",

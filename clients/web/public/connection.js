@@ -104,6 +104,9 @@ async function readJson(response) {
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
     if (typeof body.detail === 'string') throw new Error(body.detail);
+    // A refused name comes back as a validation error whose message is a sentence for the student.
+    const name = Array.isArray(body.detail) ? body.detail.find((e) => e.type === 'display_name') : undefined;
+    if (name) throw new Error(name.msg);
     throw new Error(response.status === 422 ? 'Check the join code and your name.' : `The server answered ${response.status}.`);
   }
   return body;
