@@ -179,3 +179,34 @@ def test_designer_cli_new_validate_pack_upload_list(live: LiveServer, tmp_path: 
     assert broken.returncode == 1 and "Refused" in broken.stdout and "fix:" in broken.stdout
     refused = amaliy("upload", "optics-lab")
     assert refused.returncode == 1 and "$.id" in refused.stdout
+
+
+async def test_a_scene_at_the_edge_of_the_room_bounds_opens_and_is_joined(live: LiveServer) -> None:
+    """Accepted means usable: values at the limits the manifest allows survive into the live room."""
+    import json as _json
+
+    import trimesh
+
+    from scenes.package import pack_files
+    from tests.scene_packages import manifest
+
+    data = manifest("edge-lab", {"item": "assets/item.stl"})
+    data["objects"][0]["transform"] = {"position": [9_999.5, -9_999.5, 9_999.5], "rotation": [0, 0.7071, 0, 0.7071]}
+    data["spawn_points"] = [{"position": [-10_000, 0, 10_000], "yaw_degrees": -360}]
+    data["zones"] = [{"id": "far", "shape": "box", "center": [10_000, 0, -10_000], "size": [10_000, 0.001, 10_000]}]
+    data["environment"] = {"lights": [{"kind": "point", "position": [10_000, 10_000, 10_000], "intensity": 100}]}
+    box = trimesh.creation.box(extents=(0.1, 0.1, 0.1)).export(file_type="stl")
+    with live.http() as http:
+        stored = upload(http, live, pack_files({"scene.json": _json.dumps(data).encode(), "assets/item.stl": box}))
+        assert stored.status_code == 201, stored.text
+        opened = http.post("/api/sessions", json={"scene": "edge-lab"}, headers=teacher(live))
+        assert opened.status_code == 201, opened.text
+    student = await AmaliyClient.join(live.base_url, opened.json()["join_code"], "Edge")
+    try:
+        assert student.welcome["snapshot"]["scene"]["zones"][0]["center"] == [10_000.0, 0.0, -10_000.0]
+        assert student.poses[student.id][:3].tolist() == pytest.approx([-10_000, 1.6, 10_000])
+        assert student.objects["obj-item"]["transform"][:3] == pytest.approx([9_999.5, -9_999.5, 9_999.5])
+    finally:
+        await student.close()
+        with live.http() as http:
+            http.post(f"/api/sessions/{opened.json()['id']}/end", headers=teacher(live))
