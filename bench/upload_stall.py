@@ -16,14 +16,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -34,45 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 
 from ingest import build_package  # noqa: E402
-
-
-def _free_port() -> int:
-    for _ in range(100):
-        with socket.socket() as a:
-            a.bind(("127.0.0.1", 0))
-            port = a.getsockname()[1]
-        with socket.socket() as b:
-            try:
-                b.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port pair")
-
-
-def _start(data_dir: Path, port: int) -> tuple[subprocess.Popen[str], str]:
-    env = {
-        **os.environ,
-        "AMALIY_VOICE": "false",
-        "AMALIY_JOIN_RATE_PER_MIN": "100000",
-        "AMALIY_UPLOAD_MAX_BYTES": str(256 * 1024 * 1024),
-        "AMALIY_BUDGETS": json.dumps({"desktop": {"triangles": 5_000_000, "materials": 1000, "file_bytes": 1 << 30}}),
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir)],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    assert proc.stdout is not None
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if line.startswith("API docs:"):
-            break
-    code = re.search(r"join code (\w+)", "".join(lines))
-    if code is None:
-        raise SystemExit("server did not start:\n" + "".join(lines))
-    threading.Thread(target=lambda: [None for _ in proc.stdout or ()], daemon=True).start()  # keep its pipe drained
-    return proc, code.group(1)
+from sync import Server  # noqa: E402
 
 
 def _ticks(base: str, window: float) -> dict[str, Any]:
@@ -80,53 +37,54 @@ def _ticks(base: str, window: float) -> dict[str, Any]:
 
 
 def run_once(package: bytes, bots: int, quiet: float) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
-        data_dir = Path(tmp) / "data"
-        designer = subprocess.run(
-            [sys.executable, "-m", "server.cli", "users", "add", "Bench", "--role", "designer", "--data-dir", str(data_dir)],
-            cwd=REPO, capture_output=True, text=True, check=True,
+    env = [
+        "AMALIY_VOICE=false",
+        f"AMALIY_UPLOAD_MAX_BYTES={256 * 1024 * 1024}",
+        "AMALIY_BUDGETS=" + json.dumps({"desktop": {"triangles": 5_000_000, "materials": 1000, "file_bytes": 1 << 30}}),
+    ]
+    server = Server(bots + 10, [], env_extra=env)
+    designer = subprocess.run(
+        [sys.executable, "-m", "server.cli", "users", "add", "Bench", "--role", "designer", "--data-dir", str(server.dir / "data")],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    )
+    key = designer.stdout.split()[-1]
+    base = server.base
+    crowd = subprocess.Popen(
+        [sys.executable, "-m", "amaliy_client.bots", "--url", base, "--code", server.code, "--count", str(bots)],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while _ticks(base, 1)["participants"] < bots:
+            if time.monotonic() > deadline:
+                raise SystemExit("the bots did not all join")
+            time.sleep(0.2)
+        # warm the ingest pool (its spares start on first use) with a small upload
+        small = build_package(2_000, 2, 1, 64)[0].replace(b"bench-large", b"bench-small")
+        httpx.post(f"{base}/api/scenes", files={"package": ("s.zip", small)}, headers={"Authorization": f"Bearer {key}"}, timeout=120)
+        time.sleep(quiet)
+        baseline = _ticks(base, quiet)["ticks"]
+        began = time.monotonic()
+        response = httpx.post(
+            f"{base}/api/scenes", files={"package": ("lab.zip", package, "application/zip")},
+            headers={"Authorization": f"Bearer {key}"}, timeout=600,
         )
-        key = designer.stdout.split()[-1]
-        port = _free_port()
-        server, code = _start(data_dir, port)
-        base = f"http://127.0.0.1:{port}"
-        crowd = subprocess.Popen(
-            [sys.executable, "-m", "amaliy_client.bots", "--url", base, "--code", code, "--count", str(bots)],
-            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while _ticks(base, 1)["participants"] < bots:
-                if time.monotonic() > deadline:
-                    raise SystemExit("the bots did not all join")
-                time.sleep(0.2)
-            # warm the ingest pool (its spares start on first use) with a small upload
-            small = build_package(2_000, 2, 1, 64)[0].replace(b"bench-large", b"bench-small")
-            httpx.post(f"{base}/api/scenes", files={"package": ("s.zip", small)}, headers={"Authorization": f"Bearer {key}"}, timeout=120)
-            time.sleep(quiet)
-            baseline = _ticks(base, quiet)["ticks"]
-            began = time.monotonic()
-            response = httpx.post(
-                f"{base}/api/scenes", files={"package": ("lab.zip", package, "application/zip")},
-                headers={"Authorization": f"Bearer {key}"}, timeout=600,
-            )
-            seconds = time.monotonic() - began
-            if response.status_code not in (200, 201):
-                raise SystemExit(f"upload refused: {response.status_code} {response.text[:2000]}")
-            state = _ticks(base, seconds + 0.5)
-            return {
-                "upload_seconds": seconds,
-                "triangles": response.json()["stats"]["triangles"],
-                "baseline_p99_ms": baseline["late_p99_ms"],
-                "during_p99_ms": state["ticks"]["late_p99_ms"],
-                "during_max_ms": state["ticks"]["late_max_ms"],
-                "worker_peak_rss_mb": state["ingest"]["last_peak_rss_mb"],
-            }
-        finally:
-            crowd.terminate()
-            crowd.wait()
-            server.terminate()
-            server.wait(30)
+        seconds = time.monotonic() - began
+        if response.status_code not in (200, 201):
+            raise SystemExit(f"upload refused: {response.status_code} {response.text[:2000]}")
+        state = _ticks(base, seconds + 0.5)
+        return {
+            "upload_seconds": seconds,
+            "triangles": response.json()["stats"]["triangles"],
+            "baseline_p99_ms": baseline["late_p99_ms"],
+            "during_p99_ms": state["ticks"]["late_p99_ms"],
+            "during_max_ms": state["ticks"]["late_max_ms"],
+            "worker_peak_rss_mb": state["ingest"]["last_peak_rss_mb"],
+        }
+    finally:
+        crowd.terminate()
+        crowd.wait()
+        server.stop()
 
 
 def main() -> None:

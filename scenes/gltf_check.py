@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scenes.images import header_size, size_problem
-from scenes.manifest import TEXTURE_FORMATS
+from scenes.manifest import is_texture
 from scenes.measure import Measure
 from scenes.references import resolve
 from scenes.report import Problem
@@ -335,7 +335,7 @@ class _Model:
                     target, why = resolve(self.base, image["uri"], self.names, uri=True)
                     if target is None:
                         raise _Bad(f"names {why}", _INSIDE)
-                    if "." + target.rsplit(".", 1)[-1].lower() not in TEXTURE_FORMATS:
+                    if not is_texture(target):
                         self.refuse(part, f"names {target}, which is not a PNG or JPEG file", "save the texture as PNG or JPEG")
                         continue
                     data = self.root / target

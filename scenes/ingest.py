@@ -441,7 +441,7 @@ def _material_stats(assets: dict[str, list[tuple[trimesh.Trimesh, np.ndarray]]])
 
 
 def _texture_files(names: set[str]) -> list[str]:
-    return sorted(n for n in names if "." + n.rsplit(".", 1)[-1].lower() in mf.TEXTURE_FORMATS)
+    return sorted(n for n in names if mf.is_texture(n))
 
 
 def _check_textures(root: Path, names: set[str], limits: IngestLimits) -> tuple[list[Problem], int]:

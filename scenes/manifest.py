@@ -30,6 +30,11 @@ MESH_FORMATS = {".glb": "glb", ".gltf": "gltf", ".obj": "obj", ".stl": "stl", ".
 TEXTURE_FORMATS = {".png", ".jpg", ".jpeg"}
 UNIT_METRES = {"m": 1.0, "cm": 0.01, "mm": 0.001, "in": 0.0254, "ft": 0.3048}
 
+
+def is_texture(path: str) -> bool:
+    """Whether a package file is a texture by its name (PNG or JPEG)."""
+    return "." + path.rsplit(".", 1)[-1].lower() in TEXTURE_FORMATS
+
 #: Largest magnitude of any coordinate in a scene, in metres: the live room refuses
 #: poses and objects beyond it, so a scene may not place anything there either.
 MAX_COORDINATE_M = 10_000.0

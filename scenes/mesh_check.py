@@ -20,15 +20,15 @@ own limit and readability are checked once, with every texture file.
 from __future__ import annotations
 
 import posixpath
-import struct
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from scenes.images import header_size
-from scenes.manifest import TEXTURE_FORMATS
+from scenes.manifest import is_texture
 from scenes.measure import Measure
 from scenes.references import resolve
 from scenes.report import Problem
+from scenes.sniff import binary_stl_triangles
 
 if TYPE_CHECKING:  # ingest imports this module
     from scenes.ingest import IngestLimits
@@ -54,7 +54,7 @@ def _texture(root: Path, names: set[str], base: str, reference: str, where: str,
     target, why = resolve(base, reference, names, uri=False)
     if target is None:
         return Problem(where, f"its '{line}' names the texture {why}", f"add the texture to the package, or fix the '{line}' line (a file name relative to the model)")
-    if "." + target.rsplit(".", 1)[-1].lower() not in TEXTURE_FORMATS:
+    if not is_texture(target):
         return Problem(where, f"its '{line}' names {target}, which is not a PNG or JPEG file", "save the texture as PNG or JPEG")
     measure.textures.append(target)
     # one over the limit for a single image is refused with the texture files, not added up
@@ -100,9 +100,8 @@ def check_stl(root: Path, name: str, limits: IngestLimits, measure: Measure) -> 
     path = root / name
     size = path.stat().st_size
     with path.open("rb") as file:
-        head = file.read(84)
-    if size >= 84 and 84 + 50 * struct.unpack_from("<I", head, 80)[0] == size:
-        triangles = struct.unpack_from("<I", head, 80)[0]
+        triangles = binary_stl_triangles(file.read(84), size)
+    if triangles is not None:
         measure.triangles += triangles
         measure.vertices += 3 * triangles
         measure.meshes += 1

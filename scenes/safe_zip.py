@@ -20,6 +20,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from scenes.plain_words import plain_words
 from scenes.report import PackageRejected, Problem
 
 _CHUNK = 1 << 20
@@ -140,7 +141,7 @@ def unpack(zip_path: Path, dest: Path, limits: ZipLimits) -> list[str]:
     try:
         archive = zipfile.ZipFile(zip_path)
     except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError) as exc:
-        reason = _os_reason(exc) if isinstance(exc, OSError) else str(exc)
+        reason = plain_words(exc, zip_path.parent)
         raise PackageRejected([Problem("package", f"not a readable zip file: {reason}", "upload a .zip made with 'amaliy scenes pack'")]) from None
     with archive:
         problems = check(archive, limits)
@@ -166,11 +167,6 @@ def unpack(zip_path: Path, dest: Path, limits: ZipLimits) -> list[str]:
             except (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError) as exc:
                 raise PackageRejected([Problem(info.filename, f"cannot be read: {exc}", "re-create the zip")]) from None
             except OSError as exc:  # the message would name our folder: say what it means instead
-                raise PackageRejected([Problem(info.filename, f"cannot be unpacked ({_os_reason(exc)})", "re-create the zip")]) from None
+                raise PackageRejected([Problem(info.filename, f"cannot be unpacked ({plain_words(exc, dest)})", "re-create the zip")]) from None
             names.append(info.filename)
         return names
-
-
-def _os_reason(exc: OSError) -> str:
-    """An OS error in words, without the errno or the path it happened at."""
-    return exc.strerror.lower() if exc.strerror else type(exc).__name__

@@ -38,6 +38,15 @@ _MAGIC = (
 )
 
 
+def binary_stl_triangles(head: bytes, size: int) -> int | None:
+    """The triangle count of a binary STL of ``size`` bytes starting with ``head``, or None if it is not one:
+    a binary STL is an 80-byte header, a triangle count, and 50 bytes per triangle."""
+    if size < 84 or len(head) < 84:
+        return None
+    (count,) = struct.unpack_from("<I", head, 80)
+    return count if 84 + 50 * count == size else None
+
+
 def sniff(path: Path) -> str | None:
     """The format the file holds (a key of NAMED), or None when it has no signature (OBJ is plain text)."""
     size = path.stat().st_size
@@ -46,8 +55,7 @@ def sniff(path: Path) -> str | None:
     for magic, kind in _MAGIC:
         if head.startswith(magic):
             return kind
-    # a binary STL is an 80-byte header, a triangle count, and 50 bytes per triangle
-    if size >= 84 and 84 + 50 * struct.unpack_from("<I", head, 80)[0] == size:
+    if binary_stl_triangles(head, size) is not None:
         return "stl"
     text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
     if head.startswith((b"ply\n", b"ply\r\n")):

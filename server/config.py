@@ -125,9 +125,11 @@ class Config:
         return values
 
     def ingest_pool(self) -> PoolSettings:
-        for name in ("ingest_workers", "ingest_queue", "ingest_memory_mb", "ingest_timeout"):
-            if getattr(self, name) <= 0 and not (name == "ingest_queue" and self.ingest_queue == 0):
+        for name in ("ingest_workers", "ingest_memory_mb", "ingest_timeout"):
+            if getattr(self, name) <= 0:
                 raise SystemExit(f"AMALIY_{name.upper()} must be positive, not {getattr(self, name)}")
+        if self.ingest_queue < 0:  # 0: no upload waits, every one past the workers gets 503
+            raise SystemExit(f"AMALIY_INGEST_QUEUE must be 0 or more, not {self.ingest_queue}")
         return PoolSettings(self.ingest_workers, self.ingest_queue, self.ingest_memory_mb, self.ingest_timeout)
 
     def media_settings(self) -> WorkerSettings:
