@@ -3,7 +3,8 @@
     unpack safely -> validate scene.json -> check and measure every model and
     texture from its headers (asset_check) -> load each asset with trimesh ->
     check (finite, degenerate faces, scale, budgets per target) -> safe repairs ->
-    bounds, colliders, zones -> one optimized GLB whose nodes are named by object id
+    bounds, colliders, zones, size notes (scale_check) -> one optimized GLB whose
+    nodes are named by object id, bare meshes given their asset's 'color' or matte
 
 Every problem is collected and reported together (PackageRejected), in the
 designer's words (plain_words): nothing else is raised, whatever the input.
@@ -28,6 +29,7 @@ import trimesh
 from PIL import Image
 
 from scenes import manifest as mf
+from scenes import scale_check
 from scenes.asset_check import check_model, package_problems
 from scenes.colliders import Hull, asset_hull, box_collider, hull_collider
 from scenes.gltf_check import CHUNK_HEADER, GLB_HEADER
@@ -36,6 +38,7 @@ from scenes.measure import Measure
 from scenes.plain_words import plain_words, scrub_problem
 from scenes.references import PackageResolver
 from scenes.report import PackageRejected, Problem, one_line
+from scenes.stations import expand, out_of_bounds
 from scenes.safe_zip import ZipLimits, unpack
 
 MANIFEST_NAME = "scene.json"
@@ -67,6 +70,13 @@ class IngestLimits:
     #: an object larger or smaller than this (metres) is almost surely in the wrong units
     max_extent_m: float = 500.0
     min_extent_m: float = 0.0005
+    # Sizes that are possible but unlikely get a note, not a refusal (scenes.scale_check says why).
+    #: an object taller than this as placed (metres; a generous classroom ceiling) gets a note
+    note_taller_than_m: float = 3.5
+    #: an object whose longest side is under this (metres) gets a note: too small to see or grab
+    note_smaller_than_m: float = 0.005
+    #: a lab whose objects together span less than this (metres) gets a note: a likely unit slip
+    note_lab_smaller_than_m: float = 0.5
     # The limits below bound ingest's own memory (its worker has 1 GB): each is checked
     # from what the files declare, before trimesh or PIL allocates.
     #: vertices of all models together, counted from their headers before loading
@@ -145,7 +155,10 @@ def _ingest_tree(root: Path, names: set[str], limits: IngestLimits) -> Processed
             continue
         measures[asset.id], found = check_model(root, names, asset.path, _kind(asset.path), limits)
         problems += found
-    uses = Counter(obj.asset for obj in manifest.objects)
+    expanded = expand(manifest)
+    problems += out_of_bounds(expanded)
+    placed = [obj for obj, _ in expanded.objects]
+    uses = Counter(obj.asset for obj in placed)
     texture_problems, largest_texture = _check_textures(root, names, limits)
     problems += texture_problems + package_problems([(a.path, measures[a.id], uses[a.id]) for a in manifest.assets if a.id in measures], limits)
     if problems:
@@ -157,14 +170,15 @@ def _ingest_tree(root: Path, names: set[str], limits: IngestLimits) -> Processed
             assets[asset.id] = loaded
     if problems:
         raise PackageRejected(problems)
-    hulls = _hulls(manifest, assets, limits, problems, notes)
+    hulls = _hulls(manifest, placed, assets, limits, problems, notes)
     if problems:
         raise PackageRejected(problems)
 
     graph = trimesh.Scene()
     server_objects = []
+    sizes: list[scale_check.Placed] = []
     triangles = 0
-    for obj in manifest.objects:
+    for obj, station in expanded.objects:
         parts = assets[obj.asset]
         scale = np.diag([*obj.transform.scale, 1.0])
         local = [(mesh, scale @ matrix) for mesh, matrix in parts]
@@ -179,6 +193,7 @@ def _ingest_tree(root: Path, names: set[str], limits: IngestLimits) -> Processed
                 )
             )
             continue
+        sizes.append(scale_check.placed(obj.id, low, high, obj.transform.rotation, obj.transform.position))
         triangles += sum(len(mesh.faces) for mesh, _ in parts)
         _add_node(graph, obj, parts)
         server_objects.append(
@@ -192,10 +207,19 @@ def _ingest_tree(root: Path, names: set[str], limits: IngestLimits) -> Processed
                 "collider": hull_collider(hulls[obj.asset], obj.transform.scale) if obj.collider == "hull" and obj.asset in hulls else box_collider(low, high),
                 "grab": obj.grab.model_dump() if obj.grab else None,
                 "snap_points": [sp.model_dump() for sp in obj.snap_points],
+                "station": station,
+                "properties": [prop.model_dump(exclude_none=True) for prop in obj.properties],
             }
         )
     if problems:
         raise PackageRejected(problems)
+    notes += scale_check.size_notes(
+        sizes,
+        manifest.units,
+        taller_than_m=limits.note_taller_than_m,
+        smaller_than_m=limits.note_smaller_than_m,
+        lab_smaller_than_m=limits.note_lab_smaller_than_m,
+    )
     glb = _matte_by_default(graph.export(file_type="glb"))
     materials, embedded_px = _material_stats(assets)
     texture_px = max(embedded_px, largest_texture)
@@ -207,9 +231,16 @@ def _ingest_tree(root: Path, names: set[str], limits: IngestLimits) -> Processed
         "id": manifest.id,
         "title": manifest.title,
         "objects": server_objects,
-        "zones": [zone.model_dump(exclude_none=True) for zone in manifest.zones],
+        "zones": [{**zone.model_dump(exclude_none=True), **({"station": station} if station else {})} for zone, station in expanded.zones],
         "spawn_points": [sp.model_dump() for sp in manifest.spawn_points],
         "environment": manifest.environment.model_dump(),
+        "stations": expanded.stations,
+        "station_rules": manifest.stations.model_dump(include={"group_size", "assignment"}) if manifest.stations else None,
+        "template": {"objects": [obj.id for obj in manifest.stations.template.objects], "zones": [zone.id for zone in manifest.stations.template.zones]}
+        if manifest.stations
+        else None,
+        "rules": [rule.model_dump(by_alias=True, exclude_none=True) for rule in manifest.rules],
+        "challenge": manifest.challenge.model_dump(by_alias=True, exclude_none=True) if manifest.challenge else None,
     }
     return Processed(manifest, glb, server, stats, notes)
 
@@ -234,6 +265,7 @@ def _load_asset(
     same paths the checks before loading accepted, and nothing outside the package.
     """
     kind = _kind(asset.path)
+    look, own = _asset_look(asset), 0
     resolver = PackageResolver(root, names, posixpath.dirname(asset.path), uri=kind in ("glb", "gltf"))
     try:
         scene = trimesh.load(str(root / asset.path), file_type=kind, resolver=resolver, force="scene", process=False)
@@ -287,10 +319,71 @@ def _load_asset(
             notes.append(
                 Problem(where, f"repaired: {before_faces - len(mesh.faces)} degenerate faces removed, {before_vertices - len(mesh.vertices)} duplicate vertices merged", "none needed")
             )
+        if look is not None:
+            if _has_own_look(mesh, textured):
+                own += 1
+            else:
+                _give_look(mesh, look)
         parts.append((mesh, convert @ matrix))
     if not parts and not any(p.where.startswith(asset.path) for p in problems):
         problems.append(Problem(asset.path, "contains no triangle mesh", "export the model with its geometry"))
+    if look is not None and own:
+        given = ", ".join(f"'{name}'" for name in ("color", "metalness", "roughness") if getattr(asset, name) is not None)
+        what = "every mesh" if own == len(parts) else f"{own} of its {len(parts)} meshes"
+        notes.append(
+            Problem(
+                asset.path,
+                f"{given} of asset {asset.id!r} ignored for {what}: they have their own material or colours, which are kept",
+                f"remove {given} from asset {asset.id!r} in scene.json, or the materials from the model, to use the manifest's",
+            )
+        )
     return parts or None
+
+
+#: what a mesh with no material of its own is given: the matte material (_matte_by_default), unless its asset says otherwise
+_MATTE_METALNESS, _MATTE_ROUGHNESS = 0.0, 0.8
+
+
+def _asset_look(asset: mf.Asset) -> trimesh.visual.material.PBRMaterial | None:
+    """The material the manifest gives an asset's bare meshes ('color', 'metalness', 'roughness'), if any.
+
+    '#rrggbb' is read as sRGB, as colour pickers and the environment's colours are,
+    and converted to the linear factor glTF's baseColorFactor is.
+    """
+    if asset.color is None and asset.metalness is None and asset.roughness is None:
+        return None
+    base = None
+    if asset.color is not None:
+        srgb = np.array([int(asset.color[i : i + 2], 16) for i in (1, 3, 5)]) / 255.0
+        linear = np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+        base = [*linear, 1.0]
+    return trimesh.visual.material.PBRMaterial(
+        name=f"{asset.id}-color",
+        baseColorFactor=base,
+        metallicFactor=float(_MATTE_METALNESS if asset.metalness is None else asset.metalness),
+        roughnessFactor=float(_MATTE_ROUGHNESS if asset.roughness is None else asset.roughness),
+    )
+
+
+def _has_own_look(mesh: trimesh.Trimesh, textured: bool) -> bool:
+    """Whether a mesh brings its own material or colours: vertex or face colours, or a
+    material from its file. trimesh gives a model with texture coordinates but no
+    material a stand-in (a one-colour image) that is not the model's own: a model that
+    names no texture file has an image only then (OBJ and PLY cannot embed one, and a
+    glTF's materials are PBR)."""
+    visual = mesh.visual
+    if isinstance(visual, trimesh.visual.TextureVisuals):
+        material = visual.material
+        return not (not textured and isinstance(material, trimesh.visual.material.SimpleMaterial) and material.image is not None)
+    return visual.kind is not None
+
+
+def _give_look(mesh: trimesh.Trimesh, look: trimesh.visual.material.PBRMaterial) -> None:
+    """Give a bare mesh the asset's material (shared by its meshes: one material in the GLB)."""
+    if isinstance(mesh.visual, trimesh.visual.TextureVisuals):
+        mesh.visual.material = look
+    else:
+        mesh.visual = trimesh.visual.TextureVisuals(material=look)
 
 
 def _matte_by_default(glb: bytes) -> bytes:
@@ -308,7 +401,7 @@ def _matte_by_default(glb: bytes) -> bytes:
     if not bare:
         return glb
     materials = gltf.setdefault("materials", [])
-    materials.append({"name": "matte", "pbrMetallicRoughness": {"metallicFactor": 0.0, "roughnessFactor": 0.8}})
+    materials.append({"name": "matte", "pbrMetallicRoughness": {"metallicFactor": _MATTE_METALNESS, "roughnessFactor": _MATTE_ROUGHNESS}})
     for prim in bare:
         prim["material"] = len(materials) - 1
     text = json.dumps(gltf, separators=(",", ":")).encode()
@@ -380,12 +473,14 @@ def _bounds(parts: list[tuple[trimesh.Trimesh, np.ndarray]]) -> tuple[np.ndarray
 
 
 def _hulls(
-    manifest: mf.Manifest, assets: dict[str, list[tuple[trimesh.Trimesh, np.ndarray]]], limits: IngestLimits, problems: list[Problem], notes: list[Problem]
+    manifest: mf.Manifest,
+    objects: list[mf.SceneObject],
+    assets: dict[str, list[tuple[trimesh.Trimesh, np.ndarray]]], limits: IngestLimits, problems: list[Problem], notes: list[Problem]
 ) -> dict[str, Hull]:
     """The hull of every asset an object with a hull collider uses, computed once per asset."""
     paths = {asset.id: asset.path for asset in manifest.assets}
     hulls: dict[str, Hull] = {}
-    for asset_id in dict.fromkeys(obj.asset for obj in manifest.objects if obj.collider == "hull"):
+    for asset_id in dict.fromkeys(obj.asset for obj in objects if obj.collider == "hull"):
         hull = asset_hull(assets[asset_id], limits.max_hull_vertices)
         if hull is None:
             notes.append(Problem(paths[asset_id], "is flat or thin, so it has no convex hull: its objects get a box collider", "none needed"))
@@ -399,7 +494,7 @@ def _hulls(
                     "none needed (for an exact hull, give the model a simpler shape)",
                 )
             )
-    total = sum(len(hulls[obj.asset].vertices) for obj in manifest.objects if obj.collider == "hull" and obj.asset in hulls)
+    total = sum(len(hulls[obj.asset].vertices) for obj in objects if obj.collider == "hull" and obj.asset in hulls)
     if total > limits.max_collider_vertices:
         problems.append(
             Problem("package", f"hull colliders have {total} vertices in all, over the limit of {limits.max_collider_vertices}", "use 'collider': 'box' for some objects")

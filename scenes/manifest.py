@@ -1,4 +1,8 @@
-"""The scene package manifest (`scene.json`), version 1.
+"""The scene package manifest (`scene.json`), versions 1 and 2.
+
+Version 2 adds what makes the lab a practical (scenes.challenge_format):
+object properties, derived-property rules, lab stations and the challenge.
+A version 1 package is read as it always was.
 
 A course designer writes this file; the pydantic models are the one definition
 of the format: ingest validates against them, `/api/scenes/schema` publishes
@@ -22,10 +26,11 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from scenes import bounded_json
+from scenes.challenge_format import KINDS, MAX_PROPERTIES_PER_OBJECT, MAX_RULES, MAX_STATIONS, Challenge, Grid, Placement, Property, Rule
 from scenes.report import Problem
 
-SCHEMA_VERSION = 1
-SUPPORTED_VERSIONS = (1,)
+SCHEMA_VERSION = 2
+SUPPORTED_VERSIONS = (1, 2)
 MESH_FORMATS = {".glb": "glb", ".gltf": "gltf", ".obj": "obj", ".stl": "stl", ".ply": "ply"}
 TEXTURE_FORMATS = {".png", ".jpg", ".jpeg"}
 UNIT_METRES = {"m": 1.0, "cm": 0.01, "mm": 0.001, "in": 0.0254, "ft": 0.3048}
@@ -92,6 +97,14 @@ class Transform(_Model):
 class Asset(_Model):
     id: Id
     path: Annotated[str, Field(min_length=1, max_length=255, description="path inside the zip, '/' separated")]
+    #: the look of the asset's meshes that have none of their own (an STL, an OBJ without
+    #: an MTL, a PLY without colours, a glTF primitive without a material); a mesh with its
+    #: own material or colours keeps them (ingest notes that these were ignored)
+    color: Annotated[
+        str, Field(description="'#rrggbb' (sRGB), the base colour of meshes with no material or colours of their own", json_schema_extra={"pattern": "^#[0-9a-fA-F]{6}$"})
+    ] | None = None
+    metalness: Annotated[float, Field(ge=0, le=1, description="0 (default) to 1, for meshes with no material of their own")] | None = None
+    roughness: Annotated[float, Field(ge=0, le=1, description="0 to 1 (default 0.8), for meshes with no material of their own")] | None = None
 
     @field_validator("path")
     @classmethod
@@ -99,6 +112,13 @@ class Asset(_Model):
         suffix = "." + value.rsplit(".", 1)[-1].lower() if "." in value else ""
         if suffix not in MESH_FORMATS:
             raise ValueError(f"asset must be one of {', '.join(sorted(MESH_FORMATS))}")
+        return value
+
+    @field_validator("color")
+    @classmethod
+    def _hex_colour(cls, value: str | None) -> str | None:
+        if value is not None and not (len(value) == 7 and value[0] == "#" and all(c in "0123456789abcdefABCDEF" for c in value[1:])):
+            raise ValueError(f"color must be '#rrggbb' (six hex digits), e.g. '#ff0000' for red, not {value[:20]!r}")
         return value
 
 
@@ -123,6 +143,8 @@ class SceneObject(_Model):
     grab: Grab | None = None
     collider: Literal["box", "hull"] = "box"
     snap_points: Annotated[list[SnapPoint], Field(max_length=64)] = []
+    #: schema_version 2: states the room keeps and students change with ``interact``
+    properties: Annotated[list[Property], Field(max_length=MAX_PROPERTIES_PER_OBJECT)] = []
 
 
 class Zone(_Model):
@@ -173,12 +195,48 @@ class Challenges(_Model):
     version: int = 1
 
 
+class StationTemplate(_Model):
+    """One lab station's own equipment and places, copied to every station.
+
+    Positions are relative to the station's placement (its origin and quarter-turn yaw).
+    """
+
+    objects: Annotated[list[SceneObject], Field(min_length=1, max_length=200)]
+    zones: Annotated[list[Zone], Field(max_length=50)] = []
+    spawn_points: Annotated[list[SpawnPoint], Field(min_length=1, max_length=16)]
+
+
+class Stations(_Model):
+    """Lab stations: the template instantiated on a ``grid`` or at explicit ``placements``.
+
+    Students are put at stations alone or in groups of up to ``group_size``:
+    ``auto`` (the least-filled station, then the lowest number), by the ``teacher``,
+    or ``choose`` (each student picks on joining; the teacher can still move them).
+    """
+
+    template: StationTemplate
+    grid: Grid | None = None
+    placements: Annotated[list[Placement], Field(min_length=1, max_length=MAX_STATIONS)] | None = None
+    group_size: Annotated[int, Field(ge=1, le=16)] = 2
+    assignment: Literal["auto", "teacher", "choose"] = "auto"
+
+    @model_validator(mode="after")
+    def _one_layout(self) -> "Stations":
+        if (self.grid is None) == (self.placements is None):
+            raise ValueError("stations need either a 'grid' or a list of 'placements'")
+        return self
+
+
 #: package ids that would collide with fixed routes under /api/scenes/
 RESERVED_IDS = frozenset({"schema"})
 
 
+#: fields a version 1 manifest may not use
+V2_FIELDS = ("stations", "rules", "challenge")
+
+
 class Manifest(_Model):
-    schema_version: Literal[1] = Field(description="format version of this manifest")
+    schema_version: Literal[1, 2] = Field(description="format version of this manifest")
     id: Id
     title: Annotated[str, Field(min_length=1, max_length=120)]
     description: Text = ""
@@ -191,7 +249,23 @@ class Manifest(_Model):
     spawn_points: Annotated[list[SpawnPoint], Field(min_length=1, max_length=200)]
     environment: Environment = Field(default_factory=Environment)
     targets: Annotated[list[Literal["headset", "desktop"]], Field(min_length=1)] = ["headset", "desktop"]
+    #: schema_version 1 only: the reserved block, kept and not read
     challenges: Challenges | None = None
+    stations: Stations | None = None
+    rules: Annotated[list[Rule], Field(max_length=MAX_RULES)] = []
+    challenge: Challenge | None = None
+
+    @model_validator(mode="after")
+    def _version_fields(self) -> "Manifest":
+        if self.schema_version == 1:
+            used = [name for name in V2_FIELDS if name in self.model_fields_set]
+            if used or any(obj.properties for obj in self.objects):
+                raise ValueError(
+                    f"{', '.join(used) or 'object properties'} need schema_version 2; set \"schema_version\": 2"
+                )
+        elif self.challenges is not None:
+            raise ValueError("'challenges' is the reserved block of schema_version 1; declare the challenge in 'challenge'")
+        return self
 
     @field_validator("id")
     @classmethod
@@ -225,6 +299,7 @@ _HINTS = {
     "string_pattern_mismatch": "use lower-case letters, digits, '-' or '_'",
     "too_short": "add at least one entry",
     "finite_number": "use a finite number",
+    "condition": "see docs/scene-package.md, Conditions, for every kind and its fields",
 }
 
 
@@ -258,6 +333,13 @@ def _reference_problems(data: dict[str, Any]) -> list[Problem]:
     return problems
 
 
+def json_path(loc: tuple[int | str, ...]) -> str:
+    """A pydantic error location as a JSON path. A condition's kind appears in the location
+    twice (the union's tag, then the field of the same name); it is shown once."""
+    parts = [part for i, part in enumerate(loc) if not (i + 1 < len(loc) and part == loc[i + 1] and part in KINDS)]
+    return "$" + "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in parts)
+
+
 def parse(raw: bytes, limits: ManifestLimits = ManifestLimits()) -> tuple[Manifest | None, list[Problem]]:
     """Parse scene.json; returns the manifest, or every problem with its JSON path and a fix."""
     if len(raw) > limits.max_bytes:
@@ -284,8 +366,13 @@ def parse(raw: bytes, limits: ManifestLimits = ManifestLimits()) -> tuple[Manife
         manifest = Manifest.model_validate(data)
     except ValidationError as exc:
         for err in exc.errors():
-            path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"])
+            path = json_path(err["loc"])
             hint = _HINTS.get(err["type"], "see docs/scene-package.md")
+            if err["type"] == "string_pattern_mismatch" and str((err.get("ctx") or {}).get("pattern", "")).startswith("^#"):
+                hint = "use a colour '#rrggbb' (six hex digits), e.g. '#ff8800'"
             problems.append(Problem(f"scene.json {path}", err["msg"].removeprefix("Value error, "), hint))
         return None, problems
+    from scenes import challenge_check  # it reads Manifest models, so it imports this module
+
+    problems += challenge_check.problems(manifest)
     return (None, problems) if problems else (manifest, [])

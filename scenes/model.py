@@ -31,6 +31,14 @@ class SceneObject:
     interactable: bool = True
     #: seconds a grab lasts without a move; None uses the room's default
     lease: float | None = None
+    #: the lab station (from 1) whose equipment this is; None: shared by the room
+    station: int | None = None
+    #: declared properties (scenes.challenge_format.Property as JSON)
+    properties: tuple[dict[str, Any], ...] = ()
+    #: snap points in the object's own frame: (id, position, rotation)
+    snap_points: tuple[tuple[str, tuple[float, float, float], tuple[float, float, float, float]], ...] = ()
+    #: the object's box in its own frame (scaled, not rotated): min then max corner
+    bounds: tuple[tuple[float, float, float], tuple[float, float, float]] = ((0.0, 0.0, 0.0), (0.0, 0.0, 0.0))
 
 
 @dataclass(frozen=True)
@@ -40,9 +48,12 @@ class Zone:
     center: tuple[float, float, float]
     size: tuple[float, float, float] | None = None
     radius: float | None = None
+    station: int | None = None
 
     def public(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id, "shape": self.shape, "center": list(self.center)}
+        if self.station is not None:
+            out["station"] = self.station
         if self.size is not None:
             out["size"] = list(self.size)
         if self.radius is not None:
@@ -63,6 +74,15 @@ class Scene:
     glb_url: str = ""
     #: background colour and lights for clients (scene.json "environment")
     environment: dict[str, Any] = field(default_factory=dict)
+    #: lab stations (scenes.stations): number, title, position, yaw_degrees, spawn_points
+    stations: tuple[dict[str, Any], ...] = ()
+    #: "group_size" and "assignment" of the stations, or None without stations
+    station_rules: dict[str, Any] | None = None
+    #: ids of the station template's objects and zones, which conditions name
+    template: dict[str, list[str]] | None = None
+    #: derived-property rules and the challenge, as scene.json declares them (schema_version 2)
+    rules: tuple[dict[str, Any], ...] = ()
+    challenge: dict[str, Any] | None = None
 
     def object_index(self) -> dict[str, int]:
         """Object id -> index used in binary frames."""
@@ -81,6 +101,9 @@ class Scene:
             _within(obj.transform, f"object {obj.id!r} transform")
         for i, spawn in enumerate(self.spawn_points):
             _within(spawn, f"spawn point {i}")
+        for station in self.stations:
+            for spawn in station["spawn_points"]:
+                _within(spawn["position"], f"station {station['number']} spawn point")
         for zone in self.zones:
             _within((*zone.center, *(zone.size or ()), *(() if zone.radius is None else (zone.radius,))), f"zone {zone.id!r}")
         for i, light in enumerate(self.environment.get("lights") or ()):
@@ -99,16 +122,25 @@ class Scene:
                     tuple(obj["transform"]),  # type: ignore[arg-type]
                     obj["interactable"],
                     (obj.get("grab") or {}).get("lease_seconds"),
+                    obj.get("station"),
+                    tuple(obj.get("properties") or ()),
+                    tuple((sp["id"], tuple(sp["position"]), tuple(sp["rotation"])) for sp in obj.get("snap_points") or ()),  # type: ignore[misc]
+                    (tuple(obj["bounds"]["min"]), tuple(obj["bounds"]["max"])) if "bounds" in obj else ((0.0,) * 3, (0.0,) * 3),  # type: ignore[arg-type]
                 )
                 for obj in data["objects"]
             ),
             spawn_points=tuple((*sp["position"], sp.get("yaw_degrees", 0.0)) for sp in data["spawn_points"]),  # type: ignore[misc]
             zones=tuple(
-                Zone(z["id"], z["shape"], tuple(z["center"]), tuple(z["size"]) if "size" in z else None, z.get("radius"))  # type: ignore[arg-type]
+                Zone(z["id"], z["shape"], tuple(z["center"]), tuple(z["size"]) if "size" in z else None, z.get("radius"), z.get("station"))  # type: ignore[arg-type]
                 for z in data["zones"]
             ),
             glb_url=glb_url,
             environment=data.get("environment", {}),
+            stations=tuple(data.get("stations") or ()),
+            station_rules=data.get("station_rules"),
+            template=data.get("template"),
+            rules=tuple(data.get("rules") or ()),
+            challenge=data.get("challenge"),
         )
 
 

@@ -10,6 +10,7 @@ import io
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import trimesh
 
@@ -38,8 +39,12 @@ def read_folder(folder: Path) -> dict[str, bytes]:
     return files
 
 
-def scaffold(folder: Path, package_id: str) -> None:
-    """A minimal valid package to start from: one table and one interactable cube."""
+def scaffold(folder: Path, package_id: str) -> dict[str, Any]:
+    """A minimal valid package to start from: one table and one interactable cube.
+
+    Returns the manifest written, so the caller can say what it chose (its 'units' are
+    metres, the unit of the models written here).
+    """
     if folder.exists() and any(folder.iterdir()):
         raise FileExistsError(f"{folder} exists and is not empty")
     (folder / "assets").mkdir(parents=True, exist_ok=True)
@@ -66,3 +71,4 @@ def scaffold(folder: Path, package_id: str) -> None:
         "targets": ["headset", "desktop"],
     }
     (folder / "scene.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest

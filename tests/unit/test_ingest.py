@@ -111,7 +111,7 @@ def test_references_and_fields_are_reported_together_at_their_paths(tmp_path: Pa
     assert "$.environment.lights[0]" in problems and "needs a 'position'" in problems
 
 
-@pytest.mark.parametrize("version", [True, 1.0, 2, "1"])
+@pytest.mark.parametrize("version", [True, 1.0, 3, "2"])
 def test_only_integer_schema_versions_we_know(tmp_path: Path, version: object) -> None:
     from tests.scene_packages import manifest
 
