@@ -20,7 +20,7 @@ from typing import Any, Callable, Protocol
 from websockets.frames import Frame, Opcode
 
 from realtime import protocol as p
-from realtime.room import CallEnded, Close, Disconnect, Media, Outgoing, Room, Send
+from realtime.room import CallEnded, Close, Disconnect, Media, Outgoing, Record, Room, Send
 from realtime.tick_lateness import TickLateness
 
 
@@ -63,6 +63,8 @@ class RoomRunner:
         self.media: Callable[[RoomRunner, Media], None] | None = None
         #: called after every tick (the node sends the room's voice table to the media worker)
         self.after_tick: Callable[[RoomRunner], None] | None = None
+        #: where the room's records go (the node stores challenge results); None: dropped
+        self.record: Callable[[RoomRunner, Record], None] | None = None
         #: participants cut off for being too slow during the current dispatch
         self._too_slow: list[str] = []
         self._period = 1.0 / room.limits.tick_rate
@@ -120,6 +122,9 @@ class RoomRunner:
                     conn.close(item.code, item.reason)
             elif isinstance(item, Media):
                 self._media(item)
+            elif isinstance(item, Record):
+                if self.record is not None:
+                    self.record(self, item)
             elif item.to is None:
                 self._broadcast(item)
             else:

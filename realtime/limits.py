@@ -38,6 +38,13 @@ class RoomLimits:
     #: voice call offers (new calls and renegotiations) per second per participant, and burst
     rtc_offer_rate: float = 0.2
     rtc_offer_burst: float = 4.0
+    #: checkpoint answers per second per participant, and burst: every wrong one costs points,
+    #: and the rate keeps a script from trying every choice at once
+    answer_rate: float = 0.5
+    answer_burst: float = 3.0
+    #: ``interact`` messages per second per participant, and burst (each is an event to everyone)
+    interact_rate: float = 10.0
+    interact_burst: float = 20.0
 
     def public(self) -> dict[str, Any]:
         """The limits as sent to clients in ``welcome``."""

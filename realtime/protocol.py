@@ -25,7 +25,7 @@ from enum import IntEnum, StrEnum
 from typing import Annotated, Any, Literal, NamedTuple
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, TypeAdapter, ValidationError
 
 from scenes import bounded_json
 from scenes.manifest import MAX_COORDINATE_M
@@ -236,6 +236,15 @@ class ErrorCode(StrEnum):
     FROZEN = "frozen"
     UNKNOWN_PARTICIPANT = "unknown_participant"
     RATE_LIMITED = "rate_limited"
+    # challenges
+    UNKNOWN_PROPERTY = "unknown_property"
+    BAD_VALUE = "bad_value"
+    WRONG_STATION = "wrong_station"
+    NO_STATION = "no_station"
+    UNKNOWN_STATION = "unknown_station"
+    STATION_FULL = "station_full"
+    UNKNOWN_STEP = "unknown_step"
+    STEP_NOT_OPEN = "step_not_open"
     #: the server failed on a message through a fault of its own (a bug); the message was dropped
     SERVER_ERROR = "server_error"
     # voice (WebRTC)
@@ -350,6 +359,42 @@ class Broadcast(_Msg):
     on: bool
 
 
+_Value = Annotated[StrictBool | StrictInt | float | Annotated[str, Field(max_length=64)], Field(description="true/false, a number or a choice")]
+_Station = Annotated[int, Field(ge=1, le=64)]
+
+
+class Interact(_Msg):
+    """Set an interactive property of an object: a burner on, a dial to 7, a switch closed."""
+
+    type: Literal["interact"]
+    object: _Name
+    property: _Name
+    value: _Value
+
+
+class Answer(_Msg):
+    """Answer a checkpoint question of your station's challenge: a choice's index from 0, or a number."""
+
+    type: Literal["answer"]
+    step: _Name
+    value: StrictInt | float
+
+
+class ChooseStation(_Msg):
+    """Student, where the scene lets students choose: work at this station."""
+
+    type: Literal["choose_station"]
+    station: _Station
+
+
+class AssignStation(_Msg):
+    """Teacher: put a student at a station (``null``: at none)."""
+
+    type: Literal["assign_station"]
+    participant: _Name
+    station: _Station | None
+
+
 #: Largest ``rtc_offer`` message: the only message allowed past RoomLimits.max_message_bytes
 #: (a complete SDP with every ICE candidate outgrows 16 KiB), and the SDP inside it.
 MAX_OFFER_MESSAGE_BYTES = 64 * 1024
@@ -375,14 +420,15 @@ class RtcClose(_Msg):
 
 
 ClientMessage = Annotated[
-    Join | Ping | Grab | Release | Leave | Kick | Lock | Summon | Freeze | Reset | End | Mute | Broadcast | RtcOffer | RtcClose,
+    Join | Ping | Grab | Release | Leave | Kick | Lock | Summon | Freeze | Reset | End | Mute | Broadcast | RtcOffer | RtcClose
+    | Interact | Answer | ChooseStation | AssignStation,
     Field(discriminator="type"),
 ]
 _CLIENT_MESSAGE: TypeAdapter[Any] = TypeAdapter(ClientMessage)
 CLIENT_TYPES = frozenset(
     (
         "join", "ping", "grab", "release", "leave", "kick", "lock", "summon", "freeze", "reset", "end",
-        "mute", "broadcast", "rtc_offer", "rtc_close",
+        "mute", "broadcast", "rtc_offer", "rtc_close", "interact", "answer", "choose_station", "assign_station",
     )
 )
 

@@ -32,6 +32,11 @@ class Action(StrEnum):
     FREEZE = "freeze"
     RESET = "reset"
     END = "end"
+    # challenges
+    INTERACT = "interact"
+    ANSWER = "answer"
+    CHOOSE_STATION = "choose_station"
+    ASSIGN_STATION = "assign_station"
     # voice
     LISTEN = "listen"  # open a voice call that only receives the room's mix
     SPEAK = "speak"  # send voice into the mix, and mute yourself
@@ -43,12 +48,15 @@ class Action(StrEnum):
     LIST_SCENES = "list_scenes"
     UPLOAD_SCENE = "upload_scene"
     DELETE_SCENE = "delete_scene"
+    VIEW_RESULTS = "view_results"
+    PREVIEW_SCENE = "preview_scene"
 
 
 _IN_ROOM = frozenset({Role.TEACHER, Role.STUDENT, Role.OBSERVER})
 _ACTORS = frozenset({Role.TEACHER, Role.STUDENT})
 _TEACHER = frozenset({Role.TEACHER})
 _DESIGNER = frozenset({Role.DESIGNER})
+_STUDENT = frozenset({Role.STUDENT})
 
 #: Every action and the roles that may perform it. Observers watch and listen only
 #: (a voice call that receives the mix but sends nothing);
@@ -67,6 +75,10 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.FREEZE: _TEACHER,
     Action.RESET: _TEACHER,
     Action.END: _TEACHER,
+    Action.INTERACT: _ACTORS,
+    Action.ANSWER: _STUDENT,
+    Action.CHOOSE_STATION: _STUDENT,
+    Action.ASSIGN_STATION: _TEACHER,
     Action.LISTEN: _IN_ROOM,
     Action.SPEAK: _ACTORS,
     Action.MUTE_OTHERS: _TEACHER,
@@ -76,6 +88,8 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.LIST_SCENES: frozenset({Role.TEACHER, Role.DESIGNER}),
     Action.UPLOAD_SCENE: _DESIGNER,
     Action.DELETE_SCENE: _DESIGNER,
+    Action.VIEW_RESULTS: _TEACHER,
+    Action.PREVIEW_SCENE: _DESIGNER,
 }
 
 

@@ -25,6 +25,7 @@ from typing import Any, Callable, NamedTuple
 import numpy as np
 
 from realtime import protocol as p
+from realtime.challenges import Challenges, Event, Refused
 from realtime.limits import RoomLimits, TokenBucket
 from realtime.roles import Action, Role, allowed, refusal
 from scenes.model import Scene
@@ -85,7 +86,16 @@ class Media(NamedTuple):
     re: str | int | None = None
 
 
-Outgoing = Send | Close | Media
+class Record(NamedTuple):
+    """A challenge event for the node to store (results), under an id unique in the room:
+    storing by id makes a replayed or repeated record count once."""
+
+    id: str
+    kind: str
+    data: dict[str, Any]
+
+
+Outgoing = Send | Close | Media | Record
 
 _MESSAGE_ACTIONS: dict[type, Action] = {
     p.PoseFrame: Action.POSE,
@@ -102,6 +112,10 @@ _MESSAGE_ACTIONS: dict[type, Action] = {
     p.Broadcast: Action.BROADCAST,
     p.RtcOffer: Action.LISTEN,
     p.RtcClose: Action.LISTEN,
+    p.Interact: Action.INTERACT,
+    p.Answer: Action.ANSWER,
+    p.ChooseStation: Action.CHOOSE_STATION,
+    p.AssignStation: Action.ASSIGN_STATION,
 }
 
 # quaternion columns inside a pose: head, left, right
@@ -124,6 +138,7 @@ class Participant:
     #: has an open voice call at the media worker
     in_call: bool = False
     offers: TokenBucket | None = None
+    interacts: TokenBucket | None = None
 
     @property
     def muted(self) -> bool:
@@ -144,7 +159,7 @@ class Participant:
 class Room:
     """One live practical: its participants, poses, objects and events."""
 
-    def __init__(self, room_id: str, scene: Scene, limits: RoomLimits, record: bool = False) -> None:
+    def __init__(self, room_id: str, scene: Scene, limits: RoomLimits, record: bool = False, run: str = "") -> None:
         self.id = room_id
         self.scene = scene
         self.limits = limits
@@ -153,6 +168,8 @@ class Room:
         self.ended = False
         self.tick_no = 0
         self.seq = 0
+        #: the latest time an input brought (the room never reads the clock)
+        self.now = 0.0
         self.participants: dict[str, Participant] = {}
         self._kicked: set[str] = set()
         #: teachers broadcasting their voice to every zone
@@ -180,6 +197,9 @@ class Room:
         self._object_dirty = np.zeros(n, bool)
         self._lease_until = np.zeros(n)
         self._lease = np.array([obj.lease or limits.grab_lease for obj in scene.objects])
+        #: this run of the room (the node names each start): part of the ids of the room's records
+        self.run = run
+        self.challenges = Challenges(scene, limits.answer_rate, limits.answer_burst, run)
 
         self._handlers: dict[type, Callable[[Participant, Any, float], list[Outgoing]]] = {
             p.PoseFrame: self._on_pose,
@@ -197,6 +217,10 @@ class Room:
             p.Broadcast: self._on_broadcast,
             p.RtcOffer: self._on_rtc_offer,
             p.RtcClose: self._on_rtc_close,
+            p.Interact: self._on_interact,
+            p.Answer: self._on_answer,
+            p.ChooseStation: self._on_choose_station,
+            p.AssignStation: self._on_assign_station,
         }
 
     # ------------------------------------------------------------------ inputs
@@ -205,6 +229,7 @@ class Room:
         """Apply one input from one participant; return what to send and close."""
         if self.inputs is not None:
             self.inputs.append(("handle", now, participant_id, message))
+        self.now = now
         if isinstance(message, Enter):
             return self._on_enter(participant_id, message, now)
         if participant_id == SYSTEM:
@@ -235,11 +260,13 @@ class Room:
         resume windows, and encode one frame of every change for everyone."""
         if self.inputs is not None:
             self.inputs.append(("tick", now, None, None))
+        self.now = now
         self.tick_no += 1
         out = self._accept_staged_poses()
         out += self._expire(now)
         poses = np.flatnonzero(self._pose_dirty)
         objects = np.flatnonzero(self._object_dirty)
+        out += self._evaluate(now, poses, objects)
         if len(poses) or len(objects):
             frame = p.encode_tick(self.tick_no, self.seq, self._poses[poses], self._objects[objects])
             self._pose_dirty[poses] = False
@@ -268,6 +295,7 @@ class Room:
             },
             "tick": self.tick_no,
             "seq": self.seq,
+            "now": self.now,
             "locked": self.locked,
             "frozen": self.frozen,
             "broadcast": sorted(self.broadcasting),
@@ -281,9 +309,13 @@ class Room:
                     "lease": float(self._lease[i]),
                     "holder": None if self._objects["holder"][i] == p.NO_HOLDER else slots[self._objects["holder"][i]],
                     "transform": [round(float(v), 6) for v in self._objects["transform"][i]],
+                    "station": obj.station,
+                    "properties": list(obj.properties),
+                    "snap_points": [{"id": ident, "position": list(pos), "rotation": list(rot)} for ident, pos, rot in obj.snap_points],
                 }
                 for i, obj in enumerate(self.scene.objects)
             ],
+            **self.challenges.snapshot(),
         }
 
     def holder_of(self, object_id: str) -> str | None:
@@ -362,9 +394,12 @@ class Room:
             self._grow()
             return self._slot_owner.index(None)
 
-    def _spawn_pose(self) -> np.ndarray:
-        x, y, z, yaw = self.scene.spawn_points[self._spawn_next % len(self.scene.spawn_points)]
-        self._spawn_next += 1
+    def _spawn_pose(self, at: tuple[float, float, float, float] | None = None) -> np.ndarray:
+        """A standing pose at ``at`` (x, y, z, yaw degrees) or the scene's next spawn point."""
+        if at is None:
+            at = self.scene.spawn_points[self._spawn_next % len(self.scene.spawn_points)]
+            self._spawn_next += 1
+        x, y, z, yaw = at
         half = math.radians(yaw) / 2
         facing = (0.0, math.sin(half), 0.0, math.cos(half))  # turned about y, the up axis
         sin, cos = math.sin(2 * half), math.cos(2 * half)
@@ -401,7 +436,32 @@ class Room:
         self._pending[part.slot] = False
         self._pose_dirty[part.slot] = False
         out.append(self._event("left", participant=part.id, reason=reason))
+        out += self._challenge_events(self.challenges.leave(part.id, self.now))
         return out
+
+    def _challenge_events(self, events: list[Event]) -> list[Outgoing]:
+        """The engine's events as sequenced room events, and records for the node to store."""
+        out: list[Outgoing] = []
+        for event in events:
+            out.append(self._event(event.kind, **event.fields))
+            if event.record is not None:
+                out.append(Record(event.record, event.kind, {**event.fields, **(event.private or {})}))
+        return out
+
+    def _evaluate(self, now: float, poses: np.ndarray, objects: np.ndarray) -> list[Outgoing]:
+        """Tell the challenge engine what changed this tick and let it evaluate."""
+        engine = self.challenges
+        if len(objects):
+            holders = self._objects["holder"][objects].tolist()
+            owners = self._slot_owner
+            engine.moved(objects.tolist(), self._objects["transform"][objects].tolist(), [None if h == p.NO_HOLDER else owners[h] for h in holders])
+        if len(poses) and engine.watches_members:
+            heads = self._poses["pose"][poses, 0:3].tolist()
+            engine.walked({pid: tuple(head) for pid, head in zip((self._slot_owner[s] for s in poses.tolist()), heads) if pid is not None})
+        return self._challenge_events(engine.tick(now))
+
+    def _refused(self, part: Participant, refused: Refused, re: str | int | None) -> list[Outgoing]:
+        return [self._error(part, p.ErrorCode(refused.code), refused.message, re)]
 
     def _welcome(self, part: Participant, resumed: bool, last_seq: int | None) -> list[Outgoing]:
         replay: list[tuple[int, str]] | None = None
@@ -466,14 +526,18 @@ class Room:
         part = Participant(pid, slot, msg.name, msg.role)
         self.participants[pid] = part
         self._slot_owner[slot] = pid
+        placed: list[Event] = []
+        spawn = None
+        if msg.role == Role.STUDENT:
+            placed, spawn = self.challenges.join(pid, msg.name, now)
         if msg.role != Role.OBSERVER:
-            self._poses["pose"][slot] = self._spawn_pose()
+            self._poses["pose"][slot] = self._spawn_pose(spawn)  # at their station, else the scene's next spawn point
             self._poses["flags"][slot] = 0
             self._poses["stamp"][slot] = 0
             self._active[slot] = True
             self._pose_dirty[slot] = True
         joined = self._event("joined", participant=part.public())
-        return [*self._welcome(part, resumed=False, last_seq=None), joined]
+        return [*self._welcome(part, resumed=False, last_seq=None), joined, *self._challenge_events(placed)]
 
     def _on_disconnect(self, part: Participant, now: float) -> list[Outgoing]:
         if not part.connected:
@@ -545,6 +609,7 @@ class Room:
             return [self._error(part, p.ErrorCode.NOT_HOLDER, f"You do not hold {obj!r}; grab it first.")]
         self._objects["transform"][msg.object_index] = msg.transform
         self._object_dirty[msg.object_index] = True
+        self.challenges.touched(msg.object_index, part.id, now)
         self._lease_until[msg.object_index] = now + self._lease[msg.object_index]
         return []
 
@@ -561,11 +626,12 @@ class Room:
             self._lease_until[index] = now + self._lease[index]
             return []
         if holder != p.NO_HOLDER:
-            return [
-                self._error(
-                    part, p.ErrorCode.OBJECT_HELD, f"{msg.object!r} is held by {self.participants[self._slot_owner[holder] or ''].name}.", msg.id
-                )
-            ]
+            return [self._held_by_other(part, msg.object, holder, msg.id)]
+        if part.role != Role.TEACHER:
+            elsewhere = self.challenges.may_touch(part.id, index)
+            if elsewhere:
+                return [self._error(part, p.ErrorCode.WRONG_STATION, elsewhere, msg.id)]
+        self.challenges.touched(index, part.id, now)
         self._objects["holder"][index] = part.slot
         self._object_dirty[index] = True
         self._lease_until[index] = now + self._lease[index]
@@ -578,7 +644,63 @@ class Room:
             return [index]
         if index not in part.held:
             return [self._error(part, p.ErrorCode.NOT_HOLDER, f"You do not hold {msg.object!r}.", msg.id)]
+        self.challenges.touched(index, part.id, now)
         return [self._release(index, "released")]
+
+    def _held_by_other(self, part: Participant, object_id: str, holder: int, re: str | int | None) -> Send:
+        name = self.participants[self._slot_owner[holder] or ""].name
+        return self._error(part, p.ErrorCode.OBJECT_HELD, f"{object_id!r} is held by {name}.", re)
+
+    def _on_interact(self, part: Participant, msg: p.Interact, now: float) -> list[Outgoing]:
+        index = self._object_index(part, msg.object, msg.id)
+        if isinstance(index, Send):
+            return [index]
+        if self.frozen and part.role != Role.TEACHER:
+            return [self._error(part, p.ErrorCode.FROZEN, "The teacher has paused interaction.", msg.id)]
+        holder = int(self._objects["holder"][index])
+        if holder not in (p.NO_HOLDER, part.slot):
+            return [self._held_by_other(part, msg.object, holder, msg.id)]
+        if part.role != Role.TEACHER:
+            elsewhere = self.challenges.may_touch(part.id, index)
+            if elsewhere:
+                return [self._error(part, p.ErrorCode.WRONG_STATION, elsewhere, msg.id)]
+        if part.interacts is None:
+            part.interacts = TokenBucket(self.limits.interact_rate, self.limits.interact_burst, now)
+        if not part.interacts.take(now):
+            return [self._error(part, p.ErrorCode.RATE_LIMITED, f"Too many interactions: at most {self.limits.interact_rate:g} a second.", msg.id)]
+        try:
+            return self._challenge_events(self.challenges.interact(part.id, index, msg.property, msg.value, now))
+        except Refused as refused:
+            return self._refused(part, refused, msg.id)
+
+    def _on_answer(self, part: Participant, msg: p.Answer, now: float) -> list[Outgoing]:
+        if self.frozen:
+            return [self._error(part, p.ErrorCode.FROZEN, "The teacher has paused the practical; answer when it resumes.", msg.id)]
+        try:
+            return self._challenge_events(self.challenges.answer(part.id, msg.step, msg.value, now))
+        except Refused as refused:
+            return self._refused(part, refused, msg.id)
+
+    def _on_choose_station(self, part: Participant, msg: p.ChooseStation, now: float) -> list[Outgoing]:
+        if self.challenges.stations.assignment != "choose":
+            who = "the teacher assigns them" if self.challenges.stations.assignment == "teacher" else "the server assigns them"
+            return [self._error(part, p.ErrorCode.FORBIDDEN, f"Stations are not chosen in this practical: {who}.", msg.id)]
+        return self._move_to_station(part, part, msg.station, now, msg.id)
+
+    def _on_assign_station(self, part: Participant, msg: p.AssignStation, now: float) -> list[Outgoing]:
+        target = self.participants.get(msg.participant)
+        if target is None or target.role != Role.STUDENT:
+            return [self._error(part, p.ErrorCode.UNKNOWN_PARTICIPANT, f"No student {msg.participant!r} in this practical.", msg.id)]
+        return self._move_to_station(part, target, msg.station, now, msg.id)
+
+    def _move_to_station(self, part: Participant, target: Participant, station: int | None, now: float, re: str | int | None) -> list[Outgoing]:
+        try:
+            events, _ = self.challenges.assign(target.id, target.name, station, now)
+        except Refused as refused:
+            return self._refused(part, refused, re)
+        # what they held belongs to the station they left
+        out: list[Outgoing] = [self._release(i, "moved") for i in sorted(target.held) if self.challenges.may_touch(target.id, i)]
+        return out + self._challenge_events(events)
 
     def _on_leave(self, part: Participant, msg: p.Leave, now: float) -> list[Outgoing]:
         return [*self._remove(part, "left"), Close(part.id, p.CloseCode.LEFT, "left the practical")]
@@ -620,7 +742,8 @@ class Room:
             other.held.clear()
         self._reset_objects()
         self._object_dirty[:] = True
-        return [self._event("reset", by=part.id, objects=self.snapshot()["objects"])]
+        out: list[Outgoing] = [self._event("reset", by=part.id, objects=self.snapshot()["objects"])]
+        return out + self._challenge_events(self.challenges.reset())
 
     def _on_end(self, part: Participant, msg: p.End, now: float) -> list[Outgoing]:
         self.ended = True
@@ -697,9 +820,9 @@ class Room:
         return out
 
 
-def replay(room_id: str, scene: Scene, limits: RoomLimits, inputs: list[tuple[str, float, str | None, Any]]) -> Room:
+def replay(room_id: str, scene: Scene, limits: RoomLimits, inputs: list[tuple[str, float, str | None, Any]], run: str = "") -> Room:
     """Rebuild a room from a recorded input log (session replay, recovery)."""
-    room = Room(room_id, scene, limits)
+    room = Room(room_id, scene, limits, run=run)
     for kind, now, pid, message in inputs:
         if kind == "tick":
             room.tick(now)

@@ -29,10 +29,11 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import IO, Any  # noqa: E402
 
-from scenes.ingest import IngestLimits, ingest_zip  # noqa: E402
+from scenes.ingest import IngestLimits  # noqa: E402
 from scenes.report import PackageRejected, Problem, one_line  # noqa: E402
 from scenes.store import Blobs  # noqa: E402
 from server.ingest_pool import FRAME  # noqa: E402
+from server.package_check import ingest_package  # noqa: E402
 #: niceness added to the worker: rooms tick on the node's process and must win the CPU
 NICENESS = 10
 
@@ -73,7 +74,7 @@ def _out_of_memory(limit_mb: int) -> Problem:
 def run_job(package: Path, blobs: Path, limits: IngestLimits, memory_mb: int) -> tuple[str, Any]:
     """Ingest and stage one package; the outcome as the pipe protocol's (kind, payload)."""
     try:
-        return "ok", Blobs(blobs).stage(ingest_zip(package, limits), package)
+        return "ok", Blobs(blobs).stage(ingest_package(package, limits), package)
     except PackageRejected as exc:
         return "rejected", exc.problems
     except MemoryError:  # the one error ingest_zip lets through: the limit is this process's

@@ -95,7 +95,7 @@ async def test_event_backlog_disconnects_with_resume_kept() -> None:
     room, runner, conns = joined("fast", "slow", pose_backlog_bytes=1000, event_backlog_bytes=5000)
     fast, slow = conns["fast"], conns["slow"]
     slow.pending = 6000
-    runner.handle("fast", p.Grab(type="grab", object="beaker-1"))  # an event for everyone
+    runner.handle("fast", p.Grab(type="grab", object="beaker-water@1"))  # an event for everyone
     assert slow.closed is not None and slow.closed[0] == p.CloseCode.TOO_SLOW
     assert "slow" not in runner.conns
     assert room.participants["slow"].connected is False  # its place is kept for the resume window
@@ -106,7 +106,7 @@ async def test_event_backlog_disconnects_with_resume_kept() -> None:
 async def test_a_cut_off_client_never_reorders_events_for_the_others() -> None:
     room, runner, conns = joined("a", "slow", "z", pose_backlog_bytes=1000, event_backlog_bytes=5000)  # slow mid-iteration
     conns["slow"].pending = 6000
-    runner.handle("a", p.Grab(type="grab", object="beaker-1"))
+    runner.handle("a", p.Grab(type="grab", object="beaker-water@1"))
     for pid in ("a", "z"):
         seqs = [json.loads(f[2:])["seq"] for f in conns[pid].frames if f[0] == 0x81]
         kinds = [json.loads(f[2:])["type"] for f in conns[pid].frames if f[0] == 0x81]

@@ -65,8 +65,8 @@ def test_control_validation_errors(text: str, code: p.ErrorCode) -> None:
 
 
 def test_control_messages_parse() -> None:
-    msg = p.decode_control('{"type": "grab", "object": "beaker-1", "id": "r1"}')
-    assert isinstance(msg, p.Grab) and msg.object == "beaker-1" and msg.id == "r1"
+    msg = p.decode_control('{"type": "grab", "object": "beaker-water@1", "id": "r1"}')
+    assert isinstance(msg, p.Grab) and msg.object == "beaker-water@1" and msg.id == "r1"
 
 
 @pytest.mark.parametrize("kind", ["[]", "{}", "[1, [2]]", '{"a": 1}', "1.5", "null", "true"])

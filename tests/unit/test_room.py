@@ -15,6 +15,8 @@ from realtime.room import SYSTEM, Close, Disconnect, Enter, Room, Send, replay
 from tests.conftest import sample_scene
 
 SCENE = sample_scene()
+#: station 1's equipment: the first student to join works there
+BEAKER, OTHER_BEAKER, BURNER = "beaker-water@1", "beaker-cuso4@1", "burner@1"
 
 
 def make_room(**limits: object) -> Room:
@@ -53,7 +55,7 @@ def test_join_gets_welcome_snapshot_and_full_frame_and_others_see_joined() -> No
     welcome = of_type(out, "welcome")[0]
     assert welcome["participant"]["id"] == "b"
     assert {q["id"] for q in welcome["snapshot"]["participants"]} == {"a", "b"}
-    assert {o["id"] for o in welcome["snapshot"]["objects"]} >= {"beaker-1", "burner"}
+    assert {o["id"] for o in welcome["snapshot"]["objects"]} >= {BEAKER, BURNER}
     joined = [item for item in out if isinstance(item, Send) and item.to is None]
     assert json.loads(joined[0].data)["type"] == "joined"
     full = [f for f in frames(out) if f.full]
@@ -101,34 +103,35 @@ def test_observer_cannot_send_poses_or_grab() -> None:
     enter(room, "obs", Role.OBSERVER)
     out = room.handle("obs", p.PoseFrame(p.encode_pose(pose_at(1.0))), 0.0)
     assert [m["code"] for m in messages(out)] == ["forbidden"]
-    out = room.handle("obs", p.Grab(type="grab", object="beaker-1"), 0.0)
+    out = room.handle("obs", p.Grab(type="grab", object=BEAKER), 0.0)
     assert [m["code"] for m in messages(out)] == ["forbidden"]
-    assert room.holder_of("beaker-1") is None
+    assert room.holder_of(BEAKER) is None
 
 
 def test_one_holder_and_moves_from_non_holders_refused() -> None:
     room = make_room()
     enter(room, "a")
     enter(room, "b")
-    out = room.handle("a", p.Grab(type="grab", object="beaker-1"), 1.0)
+    room.handle(SYSTEM, p.AssignStation(type="assign_station", participant="b", station=1), 0.5)  # a's bench partner
+    out = room.handle("a", p.Grab(type="grab", object=BEAKER), 1.0)
     assert of_type(out, "grabbed")[0]["participant"] == "a"
-    out = room.handle("b", p.Grab(type="grab", object="beaker-1", id=7), 1.1)
+    out = room.handle("b", p.Grab(type="grab", object=BEAKER, id=7), 1.1)
     err = messages(out, "b")[0]
     assert err["code"] == "object_held" and err["re"] == 7
-    index = room.scene.object_index()["beaker-1"]
-    before = room.transform_of("beaker-1")
+    index = room.scene.object_index()[BEAKER]
+    before = room.transform_of(BEAKER)
     out = room.handle("b", p.ObjectMove(index, (0.0, 2.0, 0.0, 0.0, 0.0, 0.0, 1.0)), 1.2)
     assert messages(out, "b")[0]["code"] == "not_holder"
-    np.testing.assert_array_equal(room.transform_of("beaker-1"), before)
+    np.testing.assert_array_equal(room.transform_of(BEAKER), before)
     room.handle("a", p.ObjectMove(index, (0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0)), 1.3)
     frame = frames(room.tick(1.33))[0]
     assert frame.objects[0]["transform"][1] == pytest.approx(1.0)
     assert frame.objects[0]["holder"] == room.participants["a"].slot
-    out = room.handle("b", p.Release(type="release", object="beaker-1"), 1.4)
+    out = room.handle("b", p.Release(type="release", object=BEAKER), 1.4)
     assert messages(out, "b")[0]["code"] == "not_holder"
-    out = room.handle("a", p.Release(type="release", object="beaker-1"), 1.5)
+    out = room.handle("a", p.Release(type="release", object=BEAKER), 1.5)
     assert of_type(out, "released")[0]["transform"][1] == pytest.approx(1.0)
-    out = room.handle("b", p.Grab(type="grab", object="beaker-1"), 1.6)
+    out = room.handle("b", p.Grab(type="grab", object=BEAKER), 1.6)
     assert of_type(out, "grabbed")[0]["participant"] == "b"
 
 
@@ -144,22 +147,22 @@ def test_unknown_object_errors() -> None:
 def test_lease_times_out_only_for_a_silent_connected_holder() -> None:
     room = make_room(grab_lease=2.0)
     enter(room, "a")
-    room.handle("a", p.Grab(type="grab", object="beaker-1"), 0.0)
-    index = room.scene.object_index()["beaker-1"]
+    room.handle("a", p.Grab(type="grab", object=BEAKER), 0.0)
+    index = room.scene.object_index()[BEAKER]
     room.handle("a", p.ObjectMove(index, (0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0)), 1.5)
     assert not of_type(room.tick(3.0), "released")  # the move renewed the lease
     out = room.tick(3.6)
     assert of_type(out, "released")[0]["reason"] == "lease"
-    assert room.holder_of("beaker-1") is None
+    assert room.holder_of(BEAKER) is None
 
 
 def test_leave_releases_holds_and_frees_the_slot() -> None:
     room = make_room()
     enter(room, "a")
     enter(room, "b")
-    room.handle("a", p.Grab(type="grab", object="burner"), 0.0)
+    room.handle("a", p.Grab(type="grab", object=BURNER), 0.0)
     out = room.handle("a", p.Leave(type="leave"), 1.0)
-    assert of_type(out, "released")[0]["object"] == "burner"
+    assert of_type(out, "released")[0]["object"] == BURNER
     assert of_type(out, "left")[0]["reason"] == "left"
     assert any(isinstance(item, Close) and item.to == "a" for item in out)
     slot = room.participants["b"].slot
@@ -172,17 +175,18 @@ def test_disconnect_keeps_identity_and_holds_within_resume_window() -> None:
     room = make_room(resume_window=30.0)
     enter(room, "a")
     enter(room, "b")
-    room.handle("a", p.Grab(type="grab", object="beaker-2"), 0.0)
+    room.handle("a", p.Grab(type="grab", object=OTHER_BEAKER), 0.0)
+    seen = room.seq
     out = room.handle("a", Disconnect(), 1.0)
-    assert of_type(out, "presence")[0] == {"type": "presence", "seq": 4, "participant": "a", "connected": False}
+    assert of_type(out, "presence")[0] == {"type": "presence", "seq": seen + 1, "participant": "a", "connected": False}
     room.tick(20.0)  # lease (15 s) does not run out while disconnected
-    assert room.holder_of("beaker-2") == "a"
-    out = room.handle("a", Enter("a", Role.STUDENT, last_seq=3), 25.0)
+    assert room.holder_of(OTHER_BEAKER) == "a"
+    out = room.handle("a", Enter("a", Role.STUDENT, last_seq=seen), 25.0)
     welcome = of_type(out, "welcome")[0]
-    assert welcome["resumed"] is True and welcome["replayed"] == 1 and welcome["held"] == ["beaker-2"]
+    assert welcome["resumed"] is True and welcome["replayed"] == 1 and welcome["held"] == [OTHER_BEAKER]
     replayed = [m for m in messages(out, "a") if m["type"] == "presence"]
-    assert replayed and replayed[0]["seq"] == 4
-    assert room.participants["a"].slot == 0 and room.holder_of("beaker-2") == "a"
+    assert replayed and replayed[0]["seq"] == seen + 1
+    assert room.participants["a"].slot == 0 and room.holder_of(OTHER_BEAKER) == "a"
 
 
 def test_resume_too_old_gets_a_fresh_snapshot() -> None:
@@ -198,7 +202,7 @@ def test_resume_too_old_gets_a_fresh_snapshot() -> None:
 def test_resume_window_expiry_removes_participant_and_releases() -> None:
     room = make_room(resume_window=5.0)
     enter(room, "a")
-    room.handle("a", p.Grab(type="grab", object="beaker-1"), 0.0)
+    room.handle("a", p.Grab(type="grab", object=BEAKER), 0.0)
     room.handle("a", Disconnect(), 1.0)
     assert not of_type(room.tick(5.9), "left")
     out = room.tick(6.1)
@@ -236,11 +240,11 @@ def test_kick_removes_and_bans_the_participant() -> None:
     room = make_room()
     enter(room, "t", Role.TEACHER)
     enter(room, "a")
-    room.handle("a", p.Grab(type="grab", object="beaker-1"), 0.0)
+    room.handle("a", p.Grab(type="grab", object=BEAKER), 0.0)
     out = room.handle("t", p.Kick(type="kick", participant="a"), 1.0)
     assert of_type(out, "left")[0]["reason"] == "kicked"
     assert [(c.to, c.code) for c in out if isinstance(c, Close)] == [("a", p.CloseCode.KICKED)]
-    assert room.holder_of("beaker-1") is None
+    assert room.holder_of(BEAKER) is None
     out = enter(room, "a")
     assert messages(out)[0]["code"] == "forbidden" and "a" not in room.participants
     out = room.handle("t", p.Kick(type="kick", participant="t"), 2.0)
@@ -251,28 +255,28 @@ def test_freeze_releases_student_holds_and_blocks_grabs() -> None:
     room = make_room()
     enter(room, "t", Role.TEACHER)
     enter(room, "a")
-    room.handle("a", p.Grab(type="grab", object="beaker-1"), 0.0)
+    room.handle("a", p.Grab(type="grab", object=BEAKER), 0.0)
     out = room.handle("t", p.Freeze(type="freeze", frozen=True), 1.0)
     assert of_type(out, "released")[0]["reason"] == "frozen"
     assert of_type(out, "frozen")[0]["frozen"] is True
-    assert messages(room.handle("a", p.Grab(type="grab", object="beaker-1"), 1.1))[0]["code"] == "frozen"
-    assert of_type(room.handle("t", p.Grab(type="grab", object="beaker-1"), 1.2), "grabbed")
+    assert messages(room.handle("a", p.Grab(type="grab", object=BEAKER), 1.1))[0]["code"] == "frozen"
+    assert of_type(room.handle("t", p.Grab(type="grab", object=BEAKER), 1.2), "grabbed")
     room.handle("t", p.Freeze(type="freeze", frozen=False), 2.0)
-    assert of_type(room.handle("a", p.Grab(type="grab", object="beaker-2"), 2.1), "grabbed")
+    assert of_type(room.handle("a", p.Grab(type="grab", object=OTHER_BEAKER), 2.1), "grabbed")
 
 
 def test_reset_restores_objects_and_releases_holds() -> None:
     room = make_room()
     enter(room, "t", Role.TEACHER)
     enter(room, "a")
-    room.handle("a", p.Grab(type="grab", object="beaker-1"), 0.0)
-    index = room.scene.object_index()["beaker-1"]
+    room.handle("a", p.Grab(type="grab", object=BEAKER), 0.0)
+    index = room.scene.object_index()[BEAKER]
     room.handle("a", p.ObjectMove(index, (3.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0)), 0.1)
     out = room.handle("t", p.Reset(type="reset"), 1.0)
     event = of_type(out, "reset")[0]
-    beaker = next(o for o in event["objects"] if o["id"] == "beaker-1")
-    assert beaker["holder"] is None and beaker["transform"][0] == pytest.approx(-0.6)
-    assert room.holder_of("beaker-1") is None
+    beaker = next(o for o in event["objects"] if o["id"] == BEAKER)
+    assert beaker["holder"] is None and beaker["transform"][0] == pytest.approx(SCENE.objects[index].transform[0])
+    assert room.holder_of(BEAKER) is None
     assert len(frames(room.tick(1.1))[0].objects) == len(SCENE.objects)
 
 
@@ -290,7 +294,7 @@ def test_end_closes_everyone_and_refuses_further_input() -> None:
     out = room.handle(SYSTEM, p.End(type="end"), 0.0)
     assert of_type(out, "ended")
     assert {c.to for c in out if isinstance(c, Close)} == {"t", "a"}
-    assert messages(room.handle("a", p.Grab(type="grab", object="burner"), 1.0))[0]["code"] == "session_ended"
+    assert messages(room.handle("a", p.Grab(type="grab", object=BURNER), 1.0))[0]["code"] == "session_ended"
     assert messages(enter(room, "late"))[0]["code"] == "session_ended"
 
 
@@ -298,7 +302,7 @@ def test_event_sequence_numbers_increase_by_one() -> None:
     room = make_room()
     out = enter(room, "t", Role.TEACHER) + enter(room, "a")
     out += room.handle("t", p.Lock(type="lock", locked=True), 0.0)
-    out += room.handle("a", p.Grab(type="grab", object="burner"), 0.0)
+    out += room.handle("a", p.Grab(type="grab", object=BURNER), 0.0)
     seqs = [m["seq"] for m in messages(out) if "seq" in m and m["type"] != "welcome"]
     assert seqs == list(range(1, len(seqs) + 1))
 
@@ -320,8 +324,8 @@ def test_recorded_inputs_replay_to_the_same_state() -> None:
     enter(room, "b", now=0.2)
     room.handle("a", p.PoseFrame(p.encode_pose(pose_at(1.5), stamp=9)), 0.3)
     room.tick(0.33)
-    room.handle("a", p.Grab(type="grab", object="beaker-1"), 0.4)
-    room.handle("a", p.ObjectMove(0, (0.5, 1.2, 0.0, 0.0, 0.0, 0.0, 1.0)), 0.5)
+    room.handle("a", p.Grab(type="grab", object=BEAKER), 0.4)
+    room.handle("a", p.ObjectMove(SCENE.object_index()[BEAKER], (0.5, 1.2, 0.0, 0.0, 0.0, 0.0, 1.0)), 0.5)
     room.handle("b", Disconnect(), 0.6)
     room.handle("t", p.Freeze(type="freeze", frozen=True), 0.7)
     room.tick(0.8)
@@ -336,9 +340,13 @@ def test_spawn_points_place_and_turn_newcomers() -> None:
 
     scene = replace(SCENE, spawn_points=((2.0, 0.0, 3.0, 90.0),))
     room = Room("s", scene, RoomLimits())
-    enter(room, "a")
+    enter(room, "a", Role.TEACHER)  # the scene's own spawn points: for whoever is at no station
     pose = room.pose_of("a")
     assert pose[0:3].tolist() == pytest.approx([2.0, 1.6, 3.0])
     assert pose[3:7].tolist() == pytest.approx([0, math.sin(math.pi / 4), 0, math.cos(math.pi / 4)], abs=1e-6)
     # facing +90° (left turn) the hands are ahead along -x
     assert pose[7] < 2.0 and pose[14] < 2.0 and pose[9] > pose[16]
+    # a student appears at the spawn point of the station they are put at
+    enter(room, "s")
+    x, y, z = scene.stations[0]["spawn_points"][0]["position"]
+    assert room.pose_of("s")[0:3].tolist() == pytest.approx([x, y + 1.6, z])
