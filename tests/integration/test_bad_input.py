@@ -53,7 +53,7 @@ async def assert_room_still_works(sender: AmaliyClient, watcher: AmaliyClient) -
         ('{"a":' * 40 + "1" + "}" * 40, "invalid_json"),  # past MAX_JSON_DEPTH
         ('{"type": "grab", "object": 5}', "invalid_message"),
         ('{"type": "grab"}', "invalid_message"),
-        ('{"type": "grab", "object": "beaker-1", "extra": true}', "invalid_message"),
+        ('{"type": "grab", "object": "beaker-water@1", "extra": true}', "invalid_message"),
         ('{"type": "summon", "position": [1, 2]}', "invalid_message"),
         ('{"type": "grab", "object": "unicorn"}', "unknown_object"),
         ('{"type": "join", "token": "x"}', "already_joined"),
@@ -123,7 +123,7 @@ async def test_messages_before_join_are_refused(server: LiveServer) -> None:
     async with connect(server.ws_url) as ws:
         await ws.send(p.encode_pose([0.0] * 21))
         assert json.loads(await ws.recv())["code"] == "not_joined"
-        await ws.send(json.dumps({"type": "grab", "object": "beaker-1"}))
+        await ws.send(json.dumps({"type": "grab", "object": "beaker-water@1"}))
         assert json.loads(await ws.recv())["code"] == "not_joined"
 
 

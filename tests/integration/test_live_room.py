@@ -40,33 +40,40 @@ async def test_two_students_see_each_other_move(server: LiveServer) -> None:
 
 async def test_grab_is_exclusive_and_moves_reach_others(server: LiveServer) -> None:
     session = server.open_session()
+    teacher = await teacher_of(server, session)
     ali, bea = await students(server, session["join_code"], "Ali", "Bea")
     try:
-        await ali.grab("beaker-1")
-        await bea.expect("grabbed", object="beaker-1", participant=ali.id)
-        await bea.grab("beaker-1")
+        station = await ali.wait_station()
+        await teacher.assign_station(bea.id, station)  # Bea works at Ali's bench
+        await bea.wait_station(station)
+        beaker = f"beaker-water@{station}"
+        await ali.grab(beaker)
+        await bea.expect("grabbed", object=beaker, participant=ali.id)
+        await bea.grab(beaker)
         assert (await bea.expect("error"))["code"] == "object_held"
-        await ali.move("beaker-1", [0.1, 1.2, -0.8, 0, 0, 0, 1])
-        await bea.wait_until(lambda: abs(bea.objects["beaker-1"]["transform"][1] - 1.2) < 1e-5, what="beaker moved")
-        await bea.move("beaker-1", [5, 5, 5, 0, 0, 0, 1])
+        await ali.move(beaker, [0.1, 1.2, -0.8, 0, 0, 0, 1])
+        await bea.wait_until(lambda: abs(bea.objects[beaker]["transform"][1] - 1.2) < 1e-5, what="beaker moved")
+        await bea.move(beaker, [5, 5, 5, 0, 0, 0, 1])
         assert (await bea.expect("error"))["code"] == "not_holder"
-        await ali.release("beaker-1")
-        released = await bea.expect("released", object="beaker-1")
+        await ali.release(beaker)
+        released = await bea.expect("released", object=beaker)
         assert released["transform"][1] == pytest.approx(1.2)
-        await bea.grab("beaker-1")
-        await ali.expect("grabbed", object="beaker-1", participant=bea.id)
+        await bea.grab(beaker)
+        await ali.expect("grabbed", object=beaker, participant=bea.id)
     finally:
         await ali.close()
         await bea.close()
+        await teacher.close()
 
 
 async def test_holder_leaving_releases_the_object(server: LiveServer) -> None:
     session = server.open_session()
     ali, bea = await students(server, session["join_code"], "Ali", "Bea")
-    await ali.grab("burner")
-    await bea.expect("grabbed", object="burner")
+    burner = f"burner@{await ali.wait_station()}"
+    await ali.grab(burner)
+    await bea.expect("grabbed", object=burner)
     await ali.close()
-    released = await bea.expect("released", object="burner")
+    released = await bea.expect("released", object=burner)
     assert released["reason"] == "left"
     assert (await bea.expect("left", participant=ali.id))["reason"] == "left"
     await bea.close()
@@ -76,21 +83,22 @@ async def test_reconnect_within_window_keeps_identity_holds_and_missed_events(se
     session = server.open_session()
     ali, bea = await students(server, session["join_code"], "Ali", "Bea")
     try:
-        await ali.grab("beaker-2")
+        beaker, burner = f"beaker-cuso4@{await ali.wait_station()}", f"burner@{await bea.wait_station()}"
+        await ali.grab(beaker)
         await ali.expect("grabbed")
         ali_id = ali.id
         await ali.drop()
         await bea.expect("presence", participant=ali_id, connected=False)
-        await bea.grab("burner")  # an event Ali misses while away
-        await bea.expect("grabbed", object="burner")
+        await bea.grab(burner)  # an event Ali misses while away
+        await bea.expect("grabbed", object=burner)
         welcome = await ali.connect(last_seq=ali.seq)
         assert welcome["resumed"] is True and welcome["participant"]["id"] == ali_id
-        assert welcome["held"] == ["beaker-2"]
+        assert welcome["held"] == [beaker]
         assert welcome["replayed"] >= 2  # presence(False) and Bea's grab
-        await ali.wait_until(lambda: ali.objects["burner"]["holder"] == bea.id, what="missed grab replayed")
+        await ali.wait_until(lambda: ali.objects[burner]["holder"] == bea.id, what="missed grab replayed")
         await bea.expect("presence", participant=ali_id, connected=True)
-        await ali.move("beaker-2", [0.0, 1.3, -1.0, 0, 0, 0, 1])  # still the holder
-        await bea.wait_until(lambda: abs(bea.objects["beaker-2"]["transform"][1] - 1.3) < 1e-5, what="move after resume")
+        await ali.move(beaker, [0.0, 1.3, -1.0, 0, 0, 0, 1])  # still the holder
+        await bea.wait_until(lambda: abs(bea.objects[beaker]["transform"][1] - 1.3) < 1e-5, what="move after resume")
     finally:
         await ali.close()
         await bea.close()
@@ -99,7 +107,7 @@ async def test_reconnect_within_window_keeps_identity_holds_and_missed_events(se
 async def test_reconnect_after_window_is_a_new_arrival(server_factory) -> None:
     live = server_factory(env={"AMALIY_RESUME_WINDOW": "1"})
     ali, bea = await students(live, live.demo_code, "Ali", "Bea")
-    await ali.grab("beaker-3")
+    await ali.grab(f"flask@{await ali.wait_station()}")
     await ali.expect("grabbed")
     await ali.drop()
     left = await bea.expect("left", participant=ali.id, timeout=5)
@@ -120,23 +128,25 @@ async def test_teacher_powers_end_to_end(server: LiveServer) -> None:
     await teacher.summon([1.0, 0.0, 2.0])
     assert (await ali.expect("summoned"))["position"] == [1.0, 0.0, 2.0]
 
-    await ali.grab("beaker-1")
+    ali_beaker, bea_beaker = f"beaker-water@{await ali.wait_station()}", f"beaker-cuso4@{await bea.wait_station()}"
+    await ali.grab(ali_beaker)
     await ali.expect("grabbed")
     await teacher.freeze(True)
-    assert (await ali.expect("released", object="beaker-1"))["reason"] == "frozen"
+    assert (await ali.expect("released", object=ali_beaker))["reason"] == "frozen"
     await ali.expect("frozen", frozen=True)
-    await bea.grab("beaker-2")
+    await bea.grab(bea_beaker)
     assert (await bea.expect("error"))["code"] == "frozen"
     await teacher.freeze(False)
     await bea.expect("frozen", frozen=False)
 
-    await bea.grab("beaker-2")
+    where = bea.objects[bea_beaker]["transform"][0]
+    await bea.grab(bea_beaker)
     await bea.expect("grabbed")
-    await bea.move("beaker-2", [2.0, 1.0, 2.0, 0, 0, 0, 1])
+    await bea.move(bea_beaker, [2.0, 1.0, 2.0, 0, 0, 0, 1])
     await teacher.reset()
     reset = await ali.expect("reset")
-    beaker = next(o for o in reset["objects"] if o["id"] == "beaker-2")
-    assert beaker["holder"] is None and beaker["transform"][0] == pytest.approx(-0.35)
+    beaker = next(o for o in reset["objects"] if o["id"] == bea_beaker)
+    assert beaker["holder"] is None and beaker["transform"][0] == pytest.approx(where)
 
     await teacher.lock(True)
     await ali.expect("locked", locked=True)
@@ -169,9 +179,10 @@ async def test_rooms_are_isolated(server: LiveServer) -> None:
     one, two = server.open_session(), server.open_session()
     ali = (await students(server, one["join_code"], "Ali"))[0]
     bea = (await students(server, two["join_code"], "Bea"))[0]
-    await ali.grab("beaker-1")
+    assert await ali.wait_station() == await bea.wait_station() == 1  # the first student of each
+    await ali.grab("beaker-water@1")
     await ali.expect("grabbed")
-    await bea.grab("beaker-1")  # same object id, different room
+    await bea.grab("beaker-water@1")  # same object id, different room
     await bea.expect("grabbed")
     assert ali.id not in bea.participants and bea.id not in ali.participants
     await ali.close()

@@ -38,6 +38,10 @@ EXPECTED: dict[Action, set[Role]] = {
     Action.FREEZE: {T},
     Action.RESET: {T},
     Action.END: {T},
+    Action.INTERACT: {T, S},
+    Action.ANSWER: {S},
+    Action.CHOOSE_STATION: {S},
+    Action.ASSIGN_STATION: {T},
     Action.LISTEN: {T, S, O},
     Action.SPEAK: {T, S},
     Action.MUTE_OTHERS: {T},
@@ -47,8 +51,13 @@ EXPECTED: dict[Action, set[Role]] = {
     Action.LIST_SCENES: {T, D},
     Action.UPLOAD_SCENE: {D},
     Action.DELETE_SCENE: {D},
+    Action.VIEW_RESULTS: {T},
+    Action.PREVIEW_SCENE: {D},
 }
-REST_ACTIONS = {Action.OPEN_SESSION, Action.VIEW_SESSION, Action.LIST_SCENES, Action.UPLOAD_SCENE, Action.DELETE_SCENE}
+REST_ACTIONS = {
+    Action.OPEN_SESSION, Action.VIEW_SESSION, Action.LIST_SCENES, Action.UPLOAD_SCENE, Action.DELETE_SCENE,
+    Action.VIEW_RESULTS, Action.PREVIEW_SCENE,
+}
 
 
 def scaffold_files(tmp_path: Path, package_id: str) -> dict[str, bytes]:
@@ -68,7 +77,14 @@ async def connect_as(server: LiveServer, session: dict, role: Role, name: str) -
         info = await join_code(server.base_url, session["join_code"], name, str(role))
         client = AmaliyClient(info["ws_url"], info["token"])
     await client.connect()
+    if role == S:  # the sample lab puts each student at a bench of their own
+        await client.wait_station(timeout=2)
     return client
+
+
+def beaker(actor: AmaliyClient, target: AmaliyClient) -> str:
+    """The beaker the actor reaches for: at their own station, else (teacher, observer) at the target's."""
+    return f"beaker-water@{actor.station or target.station}"
 
 
 Attempt = Callable[[AmaliyClient, AmaliyClient, AmaliyClient], Awaitable[None]]
@@ -82,24 +98,26 @@ async def _pose(actor: AmaliyClient, witness: AmaliyClient, target: AmaliyClient
     await witness.wait_until(lambda: actor.id in witness.poses and abs(witness.poses[actor.id][0] - pose[0]) < 1e-5, 2)
 
 
-async def _grabbed(actor: AmaliyClient, witness: AmaliyClient) -> None:
-    await actor.grab("beaker-1")
-    await witness.expect("grabbed", object="beaker-1", participant=actor.id, timeout=2)
+async def _grabbed(actor: AmaliyClient, witness: AmaliyClient, target: AmaliyClient) -> None:
+    await actor.grab(beaker(actor, target))
+    await witness.expect("grabbed", object=beaker(actor, target), participant=actor.id, timeout=2)
 
 
 async def _move(actor: AmaliyClient, witness: AmaliyClient, target: AmaliyClient) -> None:
-    if witness.objects["beaker-1"]["holder"] != actor.id:
-        await actor.grab("beaker-1")
-    await actor.move("beaker-1", [0.3, 1.4, -0.9, 0, 0, 0, 1])
-    await witness.wait_until(lambda: abs(witness.objects["beaker-1"]["transform"][1] - 1.4) < 1e-5, 2)
+    held = beaker(actor, target)
+    if witness.objects[held]["holder"] != actor.id:
+        await actor.grab(held)
+    await actor.move(held, [0.3, 1.4, -0.9, 0, 0, 0, 1])
+    await witness.wait_until(lambda: abs(witness.objects[held]["transform"][1] - 1.4) < 1e-5, 2)
 
 
 async def _release(actor: AmaliyClient, witness: AmaliyClient, target: AmaliyClient) -> None:
-    if witness.objects["beaker-1"]["holder"] is None:
-        await actor.grab("beaker-1")
-        await witness.expect("grabbed", object="beaker-1", participant=actor.id, timeout=2)
-    await actor.release("beaker-1")
-    await witness.expect("released", object="beaker-1", timeout=2)
+    held = beaker(actor, target)
+    if witness.objects[held]["holder"] is None:
+        await actor.grab(held)
+        await witness.expect("grabbed", object=held, participant=actor.id, timeout=2)
+    await actor.release(held)
+    await witness.expect("released", object=held, timeout=2)
 
 
 SOCKET: dict[Action, Attempt] = {
@@ -107,7 +125,7 @@ SOCKET: dict[Action, Attempt] = {
     Action.PING: lambda a, w, t: _ping(a),
     Action.LEAVE: lambda a, w, t: _leave(a),
     Action.POSE: _pose,
-    Action.GRAB: lambda a, w, t: _grabbed(a, w),
+    Action.GRAB: _grabbed,
     Action.MOVE_OBJECT: _move,
     Action.RELEASE: _release,
     Action.KICK: lambda a, w, t: _kick(a, t),
@@ -120,7 +138,31 @@ SOCKET: dict[Action, Attempt] = {
     Action.SPEAK: lambda a, w, t: _speak(a, w),
     Action.MUTE_OTHERS: lambda a, w, t: _event(a, w, {"type": "mute", "participant": t.id, "muted": True}, "muted"),
     Action.BROADCAST: lambda a, w, t: _event(a, w, {"type": "broadcast", "on": True}, "broadcast"),
+    Action.INTERACT: lambda a, w, t: _interact(a, w),
+    Action.ANSWER: lambda a, w, t: _judged(a, {"type": "answer", "step": "read-temperature", "value": 80}, code="step_not_open"),
+    # the sample places students itself: a student may ask (the role allows it), and is told why not
+    Action.CHOOSE_STATION: lambda a, w, t: _judged(
+        a, {"type": "choose_station", "station": 2}, code="forbidden", message="Stations are not chosen in this practical: the server assigns them."
+    ),
+    Action.ASSIGN_STATION: lambda a, w, t: _assign(a, w, t),
 }
+
+
+async def _interact(actor: AmaliyClient, witness: AmaliyClient) -> None:
+    burner = f"burner@{actor.station or 1}"  # a student's own bench; a teacher may set any
+    await actor.interact(burner, "lit", True)
+    await witness.expect("property", object=burner, property="lit", value=True, timeout=2)
+
+
+async def _judged(actor: AmaliyClient, sent: dict, **error: str) -> None:
+    """The role may send it: the room judges the message itself (and here refuses it for its own reason)."""
+    await actor.send(sent)
+    await actor.expect("error", timeout=2, **error)
+
+
+async def _assign(actor: AmaliyClient, witness: AmaliyClient, target: AmaliyClient) -> None:
+    await actor.assign_station(target.id, 3)
+    await witness.expect("station", participant=target.id, station=3, timeout=2)
 
 
 async def _listen(actor: AmaliyClient) -> None:
@@ -168,7 +210,7 @@ async def test_socket_action(server: LiveServer, action: Action, role: Role) -> 
     try:
         if role == O and action in (Action.MOVE_OBJECT, Action.RELEASE):
             # observers cannot hold anything; give the object to the target first
-            await target.grab("beaker-1")
+            await target.grab(beaker(actor, target))
             await witness.expect("grabbed", timeout=2)
         attempt = SOCKET[action](actor, witness, target)
         if role in EXPECTED[action]:
@@ -217,6 +259,10 @@ async def test_rest_action(server: LiveServer, action: Action, role: Role, tmp_p
             response = await http.get("/api/scenes", headers=headers)
         elif action == Action.UPLOAD_SCENE:
             response = await http.post("/api/scenes", files={"package": ("p.zip", package)}, headers=headers)
+        elif action == Action.VIEW_RESULTS:
+            response = await http.get(f"/api/sessions/{session['id']}/results", headers=headers)
+        elif action == Action.PREVIEW_SCENE:
+            response = await http.post(f"/api/scenes/{session['scene']}/versions/{session['scene_version']}/preview", headers=headers)
         else:
             stored = await http.post("/api/scenes", files={"package": ("p.zip", package)}, headers=designer)
             assert stored.status_code == 201, stored.text

@@ -208,16 +208,17 @@ async def test_self_mute_and_teacher_mute_silence_a_speaker(server: LiveServer) 
 
 
 async def test_zones_isolate_and_the_teacher_broadcast_reaches_every_zone(server: LiveServer) -> None:
-    # chemistry-bench: zone "bench" is a box centred at (0, 1, -1), 2.4 x 0.3 x 0.9; "shelves" at (0, 0.9, -2.6)
+    # chemistry-bench: every station has a zone "bench" over its worktop, 1.6 x 0.3 x 0.7 m from y = 0.9;
+    # station 1's is centred at (-4.5, 1.05, -1.5), station 2's at (-1.5, 1.05, -1.5)
     people = await room_of(
         server,
-        ("Bench1", (-0.6, 1.0, -1.0), 440.0),
-        ("Bench2", (0.6, 1.0, -1.0), None),
-        ("Shelf", (0.3, 1.0, -2.6), 660.0),
+        ("Bench1", (-4.9, 1.0, -1.5), 440.0),
+        ("Bench2", (-4.1, 1.0, -1.5), None),
+        ("NextBench", (-1.5, 1.0, -1.5), 660.0),
         ("Out", (0.0, 1.6, 0.5), 550.0),
         ("T", (0.0, 1.6, 2.0), 880.0),
     )
-    bench1, bench2, shelf, out, teacher = people
+    bench1, bench2, next_bench, out, teacher = people
     try:
         heard = await measure(bench2, 440.0, 660.0, 550.0, 880.0, silent=(660.0, 550.0, 880.0))
         assert total(heard[440.0]) > 1e-4, heard  # same zone
@@ -228,11 +229,13 @@ async def test_zones_isolate_and_the_teacher_broadcast_reaches_every_zone(server
 
         await teacher.client.broadcast(True)
         await bench2.client.expect("broadcast", on=True, by=teacher.id)
-        for listener in (bench2, shelf, out):
+        for listener in (bench2, next_bench, out):
             energy = (await measure(listener, 880.0, settle=0.2))[880.0]
-            assert total(energy) > 1e-3, (listener.client.participant["name"], energy)  # full level
+            # full level: a speaker 1.5 m away arrives at about 5e-3, a zone away below QUIET; a packet
+            # lost on a busy machine breaks the tone's phase and takes some off the projection
+            assert total(energy) > 5e-4, (listener.client.participant["name"], energy)
             assert 0.5 < energy[0] / energy[1] < 2, energy  # centred
-        heard = await measure(shelf, 440.0, silent=(440.0,), settle=0)
+        heard = await measure(next_bench, 440.0, silent=(440.0,), settle=0)
         assert total(heard[440.0]) < QUIET, heard  # the zones stay isolated from each other
     finally:
         await close_all(people)

@@ -2,7 +2,7 @@
 
 Each bot joins with the session's join code, walks a slow circle around where
 it spawned while looking around and moving its hands, and now and then grabs a
-free piece of equipment, carries it a little and puts it back down.
+free piece of equipment at its own station, carries it a little and puts it back down.
 """
 
 from __future__ import annotations
@@ -23,6 +23,11 @@ def _quat_y(angle: float) -> list[float]:
 
 async def run_bot(base_url: str, code: str, name: str, rate: float, seconds: float, grab: bool) -> None:
     client = await AmaliyClient.join(base_url, code, name)
+    if grab:
+        try:
+            await client.wait_station(timeout=1.0)  # a lab with stations puts each student at one
+        except TimeoutError:
+            pass  # a lab without stations: everything is shared
     start_pose = client.poses.get(client.id)
     rng = random.Random(name)
     cx, _, cz = (float(v) for v in (start_pose[:3] if start_pose is not None else (0.0, 1.6, 0.0)))
@@ -43,7 +48,12 @@ async def run_bot(base_url: str, code: str, name: str, rate: float, seconds: flo
             await client.send_pose(np.array(head + left + right, np.float32))
             if grab and n % int(rate * 4 + 1) == 0:
                 if carrying is None:
-                    free = [oid for oid, obj in client.objects.items() if obj["holder"] is None and obj["interactable"]]
+                    # equipment of the bot's own station (or shared): another bench's is refused
+                    free = [
+                        oid
+                        for oid, obj in client.objects.items()
+                        if obj["holder"] is None and obj["interactable"] and obj.get("station") in (None, client.station)
+                    ]
                     if free:
                         carrying = rng.choice(free)
                         await client.grab(carrying)
