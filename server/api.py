@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Path as PathParam, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic_core import PydanticCustomError
@@ -29,6 +29,7 @@ from realtime.tick_lateness import summary as tick_summary
 from realtime.room import SYSTEM
 from scenes import samples
 from scenes.store import MAX_VERSION
+from server import results
 from server.auth import Claims, Principal, issue_token, principal_dependency, require
 from server.node import Node, NodeError
 from server.scene_routes import scene_routes
@@ -105,6 +106,25 @@ def create_app(node: Node) -> FastAPI:
             raise HTTPException(403, "Your token is for another practical.")
         return session
 
+    def token_preview(session_id: str, who: Principal) -> Session | None:
+        """Preview ``session_id`` when ``who`` holds that preview's own room token, else None.
+        Only node.preview_token mints tokens for a preview (it has no join code and no teacher
+        owns it), so such a token is its designer's: the one the page at ``preview_url`` holds."""
+        if who.claims is None or who.claims.session_id != session_id:
+            return None
+        session = node.store.session(session_id)
+        return session if session is not None and session.preview else None
+
+    def own_preview(session_id: str, who: Principal) -> Session:
+        """A designer's own preview (404 for any other practical, which designers never see)."""
+        designer = who.keyed(Action.PREVIEW_SCENE)
+        session = node.store.session(session_id)
+        if session is None or not session.preview:
+            raise HTTPException(404, f"No preview {session_id!r}.")
+        if session.teacher_id != designer.id:
+            raise HTTPException(403, "This preview belongs to another designer.")
+        return session
+
     def describe(session: Session, request: Request) -> dict[str, object]:
         runner = node.runners.get(session.id)
         base = node.base_url()
@@ -113,11 +133,12 @@ def create_app(node: Node) -> FastAPI:
             "title": session.title,
             "scene": session.scene_id,
             "scene_version": session.scene_version,
-            "join_code": session.join_code,
+            "join_code": None if session.preview else session.join_code,
             "status": session.status,
             "created": session.created,
-            "join_url": f"{base}/?code={session.join_code}",
+            "join_url": None if session.preview else f"{base}/?code={session.join_code}",
             "ws_url": node.ws_url(request.headers.get("host")),
+            "preview": session.preview,
         }
         if runner is not None:
             room = runner.room
@@ -169,7 +190,8 @@ def create_app(node: Node) -> FastAPI:
 
     @app.get("/api/sessions/{session_id}", tags=["sessions"])
     async def get_session(session_id: str, request: Request, who: Principal = Depends(principal)) -> dict[str, object]:
-        return describe(own_session(session_id, who, Action.VIEW_SESSION), request)
+        """A practical's description: a teacher's own (key or teacher token), or a preview by its own token."""
+        return describe(token_preview(session_id, who) or own_session(session_id, who, Action.VIEW_SESSION), request)
 
     @app.post("/api/sessions/{session_id}/token", tags=["sessions"])
     async def teacher_token(session_id: str, request: Request, who: Principal = Depends(principal)) -> dict[str, str]:
@@ -188,6 +210,59 @@ def create_app(node: Node) -> FastAPI:
     @app.post("/api/sessions/{session_id}/end", tags=["sessions"])
     async def end_session(session_id: str, request: Request, who: Principal = Depends(principal)) -> dict[str, object]:
         own_session(session_id, who, Action.END)
+        node.end_session(session_id)
+        session = node.store.session(session_id)
+        assert session is not None
+        return describe(session, request)
+
+    @app.get("/api/sessions/{session_id}/results", tags=["results"])
+    async def session_results(session_id: str, who: Principal = Depends(principal)) -> dict[str, Any]:
+        """The challenge results of a practical, per station and per student (docs/operations.md, Results)."""
+        session = own_session(session_id, who, Action.VIEW_RESULTS)
+        await node.results.flush()
+        return results.build(session, node.store.challenge(session.id), node.store.records(session.id))
+
+    @app.get("/api/sessions/{session_id}/results.csv", tags=["results"])
+    async def session_results_csv(session_id: str, who: Principal = Depends(principal)) -> Response:
+        """The same results as a spreadsheet: one row a student, one column a step."""
+        session = own_session(session_id, who, Action.VIEW_RESULTS)
+        await node.results.flush()
+        table = results.to_csv(results.build(session, node.store.challenge(session.id), node.store.records(session.id)))
+        filename = f"amaliy-{session.scene_id}-{session.id}-results.csv"
+        return Response(
+            table.encode("utf-8"),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "no-store"},
+        )
+
+    @app.post("/api/scenes/{scene_id}/versions/{version}/preview", status_code=201, tags=["previews"])
+    async def open_preview(
+        scene_id: str, version: Annotated[int, PathParam(ge=1, le=MAX_VERSION)], request: Request, who: Principal = Depends(principal)
+    ) -> dict[str, object]:
+        """Designer: open a private practical of this version and get a student's token for it."""
+        designer = who.keyed(Action.PREVIEW_SCENE)
+        session = node.open_preview(designer, scene_id, version)
+        token, participant = node.preview_token(designer, session)
+        return {
+            **describe(session, request),
+            "token": token,
+            "participant_id": participant,
+            "role": str(Role.STUDENT),
+            "preview_url": f"{node.base_url()}/#token={token}&preview=1",  # preview=1: the page shows the debug overlay
+            "debug_url": f"/api/sessions/{session.id}/debug",
+        }
+
+    @app.get("/api/sessions/{session_id}/debug", tags=["previews"])
+    async def preview_debug(session_id: str, who: Principal = Depends(principal)) -> dict[str, Any]:
+        """Designer (your key, or the preview's own room token): what the challenge engine sees in
+        your running preview, step by step."""
+        token_preview(session_id, who) or own_preview(session_id, who)
+        return node.preview_debug(session_id)
+
+    @app.delete("/api/sessions/{session_id}/preview", tags=["previews"])
+    async def end_preview(session_id: str, request: Request, who: Principal = Depends(principal)) -> dict[str, object]:
+        """Designer: end your preview (it also ends when the server restarts)."""
+        own_preview(session_id, who)
         node.end_session(session_id)
         session = node.store.session(session_id)
         assert session is not None

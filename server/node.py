@@ -8,24 +8,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import socket
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from realtime.audio.supervisor import MediaSupervisor
 from realtime.fanout import RoomRunner
 from realtime.protocol import CloseCode, End
 from realtime.roles import Role
-from realtime.room import SYSTEM, Room
+from realtime.room import SYSTEM, Record, Room
 from scenes import samples
-from scenes.ingest import IngestLimits, ingest_zip
+from scenes.ingest import IngestLimits
 from scenes.model import Scene, SceneError
 from scenes.package import pack_files
 from scenes.store import SceneStore, SceneVersion, Staged
 from server.auth import Claims, issue_token, load_secret
 from server.config import Config
 from server.ingest_pool import IngestPool
+from server.package_check import ingest_package
+from server.results import ResultsWriter
 from server.room_socket import ROOM_PATH, RoomSocket
 from server.store import Session, Store, User
 
@@ -46,6 +51,8 @@ class Node:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.store = Store(config.data_dir)
+        #: challenge records from the rooms, written off the event loop (server.results)
+        self.results = ResultsWriter(self.store)
         self.secret = load_secret(config.data_dir)
         self.scenes = SceneStore(config.data_dir / "scenes")
         self.ingest_limits: IngestLimits = config.ingest_limits()
@@ -71,6 +78,9 @@ class Node:
             lambda: RoomSocket(self), self.config.host, self.config.room_port, reuse_address=True, backlog=2048
         )
         for session in self.store.sessions(status="open"):
+            if session.preview:  # a designer's previews are throwaway: they end with the process
+                self.store.end_session(session.id)
+                continue
             try:
                 self._start_room(session)
             except NodeError as exc:
@@ -91,6 +101,7 @@ class Node:
         if self.media is not None:
             await self.media.stop()
         await asyncio.sleep(0)
+        await self.results.close()
         self.store.close()
         self.scenes.close()
 
@@ -117,7 +128,7 @@ class Node:
             with tempfile.TemporaryDirectory(prefix="amaliy-sample-") as tmp:
                 path = Path(tmp) / f"{package_id}.zip"
                 path.write_bytes(pack_files(files()))
-                self.scenes.add(self.scenes.blobs.stage(ingest_zip(path), path), author="Amaliy samples")
+                self.scenes.add(self.scenes.blobs.stage(ingest_package(path), path), author="Amaliy samples")
 
     async def ingest(self, package: Path) -> Staged:
         """Validate, convert and stage an uploaded package in an ingest worker (server.ingest_pool)."""
@@ -138,6 +149,9 @@ class Node:
         return {(r.room.scene.id, r.room.scene.version) for r in self.runners.values()}
 
     def delete_scene(self, package_id: str, version: int) -> None:
+        for session in self.store.sessions(status="open"):
+            if session.preview and (session.scene_id, session.scene_version) == (package_id, version):
+                self.end_session(session.id)  # a preview never keeps a version from being deleted
         if (package_id, version) in self.scenes_in_use():
             raise NodeError(409, f"{package_id} version {version} is used by a live practical; end it first.")
         if not self.scenes.delete(package_id, version):
@@ -150,14 +164,26 @@ class Node:
         version = self.scenes.get(session.scene_id, session.scene_version)
         if version is None:
             raise NodeError(410, f"Scene {session.scene_id} version {session.scene_version} is no longer stored.")
-        room = Room(session.id, self.load_scene(version), self.config.limits)
+        room = Room(session.id, self.load_scene(version), self.config.limits, run=secrets.token_hex(4))
         runner = RoomRunner(room, asyncio.get_running_loop(), on_end=self._room_ended)
+        if not session.preview:  # a preview's progress is the designer's to see (preview_debug), not a result
+            runner.record = self._record
+            challenge = room.challenges.public_challenge()
+            if challenge is not None:
+                self.store.set_challenge(session.id, challenge)
         if self.media is not None:
             runner.media = self.media.media
             runner.after_tick = self.media.after_tick
         self.runners[session.id] = runner
         runner.start()
         return runner
+
+    def _record(self, runner: RoomRunner, record: Record) -> None:
+        """A room's record, stored with its room-clock ``t`` turned into wall-clock time."""
+        t = record.data.get("t")
+        now = time.time()
+        at = now - (runner.loop.time() - t) if isinstance(t, (int, float)) else now
+        self.results.add(runner.room.id, record, at)
 
     def _room_ended(self, runner: RoomRunner) -> None:
         self.runners.pop(runner.room.id, None)
@@ -188,6 +214,65 @@ class Node:
     def teacher_token(self, teacher: User, session: Session) -> str:
         claims = Claims(f"{teacher.id}-{session.id[2:]}", session.id, Role.TEACHER, teacher.name)
         return issue_token(self.secret, claims, self.config.token_ttl)
+
+    # ------------------------------------------------------------------ designer previews
+
+    def open_preview(self, designer: User, scene_id: str, version: int) -> Session:
+        """A private practical of one scene version for its designer to try: no join code,
+        listed to nobody, its records not kept as results. A designer's earlier preview of
+        the same version ends (versions never change, so a new preview is a fresh start)."""
+        stored = self.scenes.get(scene_id, version)
+        if stored is None:
+            raise NodeError(404, f"No scene {scene_id} version {version}.")
+        mine = [s for s in self.store.sessions(designer.id, "open") if s.preview]
+        for old in list(mine):
+            if (old.scene_id, old.scene_version) == (scene_id, stored.version):
+                self.end_session(old.id)
+                mine.remove(old)
+        if len(mine) >= self.config.max_sessions_per_teacher:
+            raise NodeError(429, f"You already have {len(mine)} open previews; end one first.")
+        session = self.store.open_session(designer.id, scene_id, stored.version, f"Preview: {stored.title}", preview=True)
+        try:
+            self._start_room(session)
+        except NodeError:
+            self.store.end_session(session.id)
+            raise
+        return session
+
+    def preview_token(self, designer: User, session: Session) -> tuple[str, str]:
+        """The designer's way into their preview: a student's token, so they can do the challenge;
+        returns it with the participant id it carries (fixed per designer and preview)."""
+        claims = Claims(f"{designer.id}-{session.id[2:]}", session.id, Role.STUDENT, designer.name)
+        return issue_token(self.secret, claims, self.config.token_ttl), claims.participant_id
+
+    def preview_debug(self, session_id: str) -> dict[str, Any]:
+        """What the challenge engine sees now in a running preview: per station, each step's
+        state (open, done, whether its condition holds now) and every property's value."""
+        runner = self.runners.get(session_id)
+        if runner is None:
+            raise NodeError(409, "This preview has ended; open a new one.")
+        engine = runner.room.challenges
+        stations = []
+        for station in engine.stations.public():
+            number = station["number"]
+            progress = engine.progress[number]
+            steps = engine.debug(number) if engine.challenge is not None else []
+            stations.append(
+                {
+                    **station,
+                    "started": progress.started is not None,
+                    "finished": progress.finished is not None,
+                    "score": progress.public()["score"],
+                    "steps": steps,
+                }
+            )
+        return {
+            "session": session_id,
+            "preview": True,
+            "challenge": None if engine.challenge is None else engine.challenge.id,
+            "stations": stations,
+            "properties": engine.properties.public(engine.names),
+        }
 
     # ------------------------------------------------------------------ addresses
 

@@ -3,7 +3,9 @@
 It speaks only the documented protocol (realtime.protocol and docs/protocol.md):
 join over REST with a join code, then one WebSocket carrying JSON control
 messages and binary pose frames. It mirrors the room's state from the snapshot,
-the sequenced events and the tick frames, and can resume after a drop.
+the sequenced events and the tick frames, and can resume after a drop. The lab's
+stations, challenge progress, scores and properties are mirrored in ``lab``
+(amaliy_client.lab).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from amaliy_client.lab import LabState
 from realtime import protocol as p
 
 KEEPALIVE_SECONDS = 10.0
@@ -68,6 +71,8 @@ class AmaliyClient:
         self.voice_levels: dict[str, float] = {}
         self.limits: dict[str, Any] = {}
         self.welcome: dict[str, Any] = {}
+        #: stations, the challenge, progress, scores and properties (amaliy_client.lab)
+        self.lab = LabState()
         self.close_code: int | None = None
         self.close_reason = ""
         self.full_refreshes = 0
@@ -93,6 +98,16 @@ class AmaliyClient:
     @property
     def id(self) -> str:
         return str(self.participant.get("id", ""))
+
+    @property
+    def station(self) -> int | None:
+        """The lab station this participant works at (None: at none yet)."""
+        return self.lab.station
+
+    @property
+    def score(self) -> int:
+        """This participant's own score at their station."""
+        return self.lab.score()
 
     async def connect(self, last_seq: int | None = None, timeout: float = 10.0) -> dict[str, Any]:
         """Open the socket, send ``join``, and wait for ``welcome`` and the full frame after it
@@ -205,6 +220,24 @@ class AmaliyClient:
         """Teacher: speak to every zone at full level."""
         await self.send({"type": "broadcast", "on": on})
 
+    # challenges
+
+    async def interact(self, object_id: str, property: str, value: bool | float | str) -> None:
+        """Set an interactive property of an object (a burner on, a dial to 7)."""
+        await self.send({"type": "interact", "object": object_id, "property": property, "value": value})
+
+    async def answer(self, step: str, value: int | float) -> None:
+        """Answer a checkpoint step: a choice's index from 0, or a number."""
+        await self.send({"type": "answer", "step": step, "value": value})
+
+    async def choose_station(self, station: int) -> None:
+        """Student, where the scene lets students choose: work at this station."""
+        await self.send({"type": "choose_station", "station": station})
+
+    async def assign_station(self, participant: str, station: int | None) -> None:
+        """Teacher: put a student at a station (None: at none)."""
+        await self.send({"type": "assign_station", "participant": participant, "station": station})
+
     # ------------------------------------------------------------------ receiving
 
     async def expect(self, type: str, timeout: float = 5.0, **fields: Any) -> dict[str, Any]:
@@ -224,6 +257,22 @@ class AmaliyClient:
         deadline = time.monotonic() + timeout
         while not predicate():
             await self._wait_arrival(deadline, what=what)
+
+    async def wait_station(self, station: int | None = None, timeout: float = 5.0) -> int:
+        """Wait until this participant is at a station (``station``, or any); returns its number."""
+        await self.wait_until(lambda: self.station is not None and station in (None, self.station), timeout, f"station {station or ''}".strip())
+        assert self.station is not None
+        return self.station
+
+    async def wait_step(self, step: str, station: int | None = None, timeout: float = 5.0) -> dict[str, Any]:
+        """Wait until a station's step (default: ours) is done; returns its {"by", "t", "points"}."""
+        await self.wait_until(lambda: self.lab.done(step, station), timeout, f"step {step!r} done")
+        return self.lab.progress(station)["done"][step]
+
+    async def wait_finished(self, station: int | None = None, timeout: float = 5.0) -> dict[str, Any]:
+        """Wait until a station (default: ours) finished the challenge; returns its progress."""
+        await self.wait_until(lambda: self.lab.finished(station), timeout, "challenge done")
+        return self.lab.progress(station)
 
     async def closed(self, timeout: float = 5.0) -> tuple[int | None, str]:
         """Wait for the server to close the socket; returns its close code and reason."""
@@ -288,6 +337,7 @@ class AmaliyClient:
         self.locked, self.frozen = snap["locked"], snap["frozen"]
         self.broadcasting = set(snap.get("broadcast", ()))
         self.tick = snap["tick"]
+        self.lab.apply_snapshot(self.id, snap)
 
     def _apply_message(self, msg: dict[str, Any]) -> None:
         kind = msg.get("type")
@@ -338,6 +388,8 @@ class AmaliyClient:
             self.objects = {obj["id"]: obj for obj in msg["objects"]}
         elif kind == "ended":
             self.ended = True
+        else:
+            self.lab.apply_event(msg)
 
     def _apply_tick(self, frame: p.TickFrame) -> None:
         self.tick = frame.tick
