@@ -26,3 +26,20 @@ def two_students(base_url: str, code: str, open_page: Callable[[str, str], Page]
     link = f"{base_url}/?code={code}"
     aziz, bobur = open_page(link, "aziz"), open_page(link, "bobur")
     return aziz, bobur, join_as(aziz, "Aziz"), join_as(bobur, "Bobur")
+
+
+def nearest(page: Page, prefix: str) -> str:
+    """The id of the object whose id starts with ``prefix`` nearest to where the student stands:
+    in a lab of stations (``beaker-water@1``, ``beaker-water@2``...), the one on their own bench."""
+    found = page.evaluate(
+        """prefix => {
+            const [x, , z] = window.amaliy.position;
+            const away = ([, o]) => Math.hypot(o.position[0] - x, o.position[2] - z);
+            const near = Object.entries(window.amaliy.objects).filter(([id]) => id.startsWith(prefix));
+            near.sort((a, b) => away(a) - away(b));
+            return near.length ? near[0][0] : null;
+        }""",
+        prefix,
+    )
+    assert found is not None, f"no object {prefix}* in the lab"
+    return found

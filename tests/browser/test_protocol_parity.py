@@ -108,10 +108,12 @@ def test_control_messages_pass_server_validation(page: Page) -> None:
     built = js(
         page,
         """const m = P.messages;
-           return [m.join('tok', null), m.join('tok', 12), m.ping(), m.leave(), m.grab('beaker-1'),
-                   m.release('beaker-1'), m.kick('p_1'), m.lock(true), m.freeze(false),
+           return [m.join('tok', null), m.join('tok', 12), m.ping(), m.leave(), m.grab('beaker-water@1'),
+                   m.release('beaker-water@1'), m.kick('p_1'), m.lock(true), m.freeze(false),
                    m.summon([1, 0, -2]), m.reset(), m.end(), m.rtcOffer('v=0'), m.rtcClose(),
-                   m.mute(true), m.mute(false, 'p_2'), m.broadcast(true)].map(msg => JSON.stringify(msg));""",
+                   m.mute(true), m.mute(false, 'p_2'), m.broadcast(true), m.interact('burner@1', 'lit', true),
+                   m.answer('read-temperature', 80), m.chooseStation(2), m.assignStation('p_3', null)]
+                  .map(msg => JSON.stringify(msg));""",
     )
     decoded = [p.decode_control(text) for text in built]
     assert {msg.type for msg in decoded} == p.CLIENT_TYPES

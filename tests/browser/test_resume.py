@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import WebSocket, WebSocketRoute, expect
 
-from tests.browser.tabs import TIMEOUT_MS, join_as
+from tests.browser.tabs import TIMEOUT_MS, join_as, nearest
 
 pytestmark = pytest.mark.browser
 
@@ -45,15 +45,16 @@ def test_dropped_tab_resumes_with_identity_holds_and_missed_events(server, open_
     eldor = open_page(student_link, "eldor")
     dilnoza_id = join_as(dilnoza, "Dilnoza")
     eldor_id = join_as(eldor, "Eldor")
-    dilnoza.evaluate("window.amaliy.grab('beaker-2')")
-    dilnoza.wait_for_function("id => window.amaliy.objects['beaker-2'].holder === id", arg=dilnoza_id, timeout=TIMEOUT_MS)
+    hers, his = nearest(dilnoza, "beaker-water@"), nearest(eldor, "beaker-water@")  # each on their own bench
+    dilnoza.evaluate("id => window.amaliy.grab(id)", hers)
+    dilnoza.wait_for_function("([o, id]) => window.amaliy.objects[o].holder === id", arg=[hers, dilnoza_id], timeout=TIMEOUT_MS)
 
     # The network drops, and Eldor grabs a beaker while Dilnoza is away (her tab waits 0.5 s before retrying).
     page_side, server_side = sockets[0]
     page_side.close(code=1001, reason="network went away")
     server_side.close()
-    eldor.evaluate("window.amaliy.grab('beaker-3')")
-    eldor.wait_for_function("id => window.amaliy.objects['beaker-3'].holder === id", arg=eldor_id, timeout=TIMEOUT_MS)
+    eldor.evaluate("id => window.amaliy.grab(id)", his)
+    eldor.wait_for_function("([o, id]) => window.amaliy.objects[o].holder === id", arg=[his, eldor_id], timeout=TIMEOUT_MS)
 
     # Dilnoza's tab reconnects by itself with the same token, asking to resume after the
     # last event it had seen, and gets a replay of what it missed rather than a fresh snapshot.
@@ -67,8 +68,8 @@ def test_dropped_tab_resumes_with_identity_holds_and_missed_events(server, open_
 
     # Same participant, still holding her beaker, and she knows about Eldor's grab.
     assert dilnoza.evaluate("window.amaliy.me.id") == dilnoza_id
-    dilnoza.wait_for_function("id => window.amaliy.objects['beaker-3'].holder === id", arg=eldor_id, timeout=TIMEOUT_MS)
-    assert dilnoza.evaluate("window.amaliy.objects['beaker-2'].holder") == dilnoza_id
+    dilnoza.wait_for_function("([o, id]) => window.amaliy.objects[o].holder === id", arg=[his, eldor_id], timeout=TIMEOUT_MS)
+    assert dilnoza.evaluate("id => window.amaliy.objects[id].holder", hers) == dilnoza_id
     eldor.wait_for_function("id => window.amaliy.participants[id]?.connected === true", arg=dilnoza_id, timeout=TIMEOUT_MS)
     expect(dilnoza.locator("#hud-state")).to_have_text("connected")
     screenshot(dilnoza, "dilnoza-back")

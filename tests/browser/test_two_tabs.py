@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.tabs import START_TIMEOUT_MS, TIMEOUT_MS, two_students
+from tests.browser.tabs import START_TIMEOUT_MS, TIMEOUT_MS, nearest, two_students
 
 pytestmark = pytest.mark.browser
 
@@ -42,26 +42,27 @@ def test_two_students_and_a_teacher(server, open_page, screenshot) -> None:
     # Headless Chromium has no headset: no Enter VR / Enter AR button that could only fail.
     expect(aziz.locator("#xr-buttons button")).to_have_count(0)
 
-    # Aziz walks towards the bench; Bobur's tab draws Aziz's avatar there.
+    # Aziz walks towards his bench; Bobur's tab draws Aziz's avatar there.
+    beaker = nearest(aziz, "beaker-water@")  # the beaker of water on Aziz's bench
     start = bobur.evaluate("id => window.amaliy.avatars[id].position", aziz_id)
     step = [0.9, 0.0, -0.7]
     aziz.evaluate("([dx, dy, dz]) => window.amaliy.moveBy(dx, dy, dz)", step)
     wait_avatar_at(bobur, aziz_id, [a + d for a, d in zip(start, step)])
 
-    # Aziz picks up beaker-1: both tabs see him holding it, and Bobur sees it leave the bench.
-    bench_height = bobur.evaluate("window.amaliy.objects['beaker-1'].position[1]")
-    aziz.evaluate("window.amaliy.grab('beaker-1')")
+    # Aziz picks up the beaker: both tabs see him holding it, and Bobur sees it leave the bench.
+    bench_height = bobur.evaluate("id => window.amaliy.objects[id].position[1]", beaker)
+    aziz.evaluate("id => window.amaliy.grab(id)", beaker)
     for page in (aziz, bobur):
-        page.wait_for_function("id => window.amaliy.objects['beaker-1'].holder === id", arg=aziz_id, timeout=TIMEOUT_MS)
+        page.wait_for_function("([o, id]) => window.amaliy.objects[o].holder === id", arg=[beaker, aziz_id], timeout=TIMEOUT_MS)
     bobur.wait_for_function(
-        "h => window.amaliy.objects['beaker-1'].position[1] > h + 0.2", arg=bench_height, timeout=TIMEOUT_MS
+        "([o, h]) => window.amaliy.objects[o].position[1] > h + 0.2", arg=[beaker, bench_height], timeout=TIMEOUT_MS
     )
 
     # Bobur cannot take it from him: the server refuses, the tab says so, the holder stays.
-    bobur.evaluate("window.amaliy.grab('beaker-1')")
+    bobur.evaluate("id => window.amaliy.grab(id)", beaker)
     expect(bobur.locator(".toast.error[data-code='object_held']")).to_be_visible(timeout=TIMEOUT_MS)
-    assert holder(bobur, "beaker-1") == aziz_id
-    assert holder(aziz, "beaker-1") == aziz_id
+    assert holder(bobur, beaker) == aziz_id
+    assert holder(aziz, beaker) == aziz_id
     screenshot(bobur, "bobur-sees-aziz-holding")
     screenshot(aziz, "aziz-holding")
 

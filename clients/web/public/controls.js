@@ -1,15 +1,20 @@
 /**
  * Desktop and phone controls, for everyone without a headset.
  *
- * WASD or the arrow keys walk, dragging the mouse (or a finger) looks around,
- * and a click on a piece of equipment picks it up; it then floats in front of
- * the camera until the next click puts it down. Nothing here runs while an XR
- * session is presenting: the headset moves the head and xr.js handles hands.
+ * WASD or the arrow keys walk (the furniture stops you, see obstacles.js),
+ * dragging the mouse (or a finger) looks around, and a click on a piece of
+ * equipment picks it up; it then floats in front of the camera, its ghost
+ * shows where the pointer would put it, and the next click (or tap) puts it
+ * down there. The mouse over equipment highlights it (hover.js); a finger has
+ * no hover, its tap picks up at once. Nothing here runs while an XR session
+ * is presenting: the headset moves the head and xr.js handles hands.
  *
  * @module controls
  */
 
 import { Euler, Raycaster, Vector2, Vector3 } from 'three';
+
+import { Obstacles } from './obstacles.js';
 
 /** Walking speed, metres per second. */
 const WALK_SPEED = 1.4;
@@ -45,15 +50,23 @@ export class DesktopControls {
    * @param {import('three').WebGLRenderer} renderer to tell whether a headset is presenting
    * @param {import('./scene.js').Lab} lab what clicks can pick
    * @param {import('./holding.js').Holding} holding
+   * @param {import('./hover.js').Hover} hover
    */
-  constructor(rig, surface, renderer, lab, holding) {
+  constructor(rig, surface, renderer, lab, holding, hover) {
     this.rig = rig;
     this.renderer = renderer;
     this.lab = lab;
     this.holding = holding;
+    this.obstacles = new Obstacles(lab);
     this.pressed = new Set();
     this.raycaster = new Raycaster();
     this.drag = null;
+    /** Where the pointer last was, in normalised device coordinates (the middle until it moves). */
+    this.pointer = new Vector2();
+    /** Whether a mouse (not a finger) is over the view, so there is something hovered. */
+    this.hovering = false;
+    holding.aimWith(rig.holdPoint, () => this.aim());
+    hover.track(rig.holdPoint, () => (this.hovering ? this.aim() : null));
 
     window.addEventListener('keydown', (event) => {
       if (event.code in KEYS && !isTyping(event.target)) {
@@ -65,9 +78,11 @@ export class DesktopControls {
     window.addEventListener('blur', () => this.pressed.clear());
     surface.addEventListener('pointerdown', (event) => {
       surface.setPointerCapture(event.pointerId);
+      this.point(event, surface);
       this.drag = { x: event.clientX, y: event.clientY, moved: 0 };
     });
     surface.addEventListener('pointermove', (event) => {
+      this.point(event, surface);
       if (!this.drag || this.presenting) return;
       const dx = event.clientX - this.drag.x;
       const dy = event.clientY - this.drag.y;
@@ -82,19 +97,34 @@ export class DesktopControls {
     surface.addEventListener('pointercancel', () => {
       this.drag = null;
     });
+    surface.addEventListener('pointerleave', () => {
+      this.hovering = false;
+    });
   }
 
-  /** A click puts down what we hold, or else picks up the equipment under the pointer. */
+  /** Follow the pointer: where it is, and whether it is a mouse that hovers. */
+  point(event, surface) {
+    const rect = surface.getBoundingClientRect();
+    this.pointer.set(((event.clientX - rect.left) / rect.width) * 2 - 1, -((event.clientY - rect.top) / rect.height) * 2 + 1);
+    this.hovering = event.pointerType !== 'touch';
+  }
+
+  /** @returns {Raycaster|null} the ray from the eyes through the pointer; none while a headset presents */
+  aim() {
+    if (this.presenting) return null;
+    this.raycaster.setFromCamera(this.pointer, this.rig.camera);
+    return this.raycaster;
+  }
+
+  /** A click puts down what we hold where it points, or else picks up the equipment under the pointer. */
   click(event, surface) {
+    this.point(event, surface);
     const held = this.holding.heldBy(this.rig.holdPoint);
     if (held) {
       this.holding.release(held);
       return;
     }
-    const rect = surface.getBoundingClientRect();
-    const ndc = new Vector2(((event.clientX - rect.left) / rect.width) * 2 - 1, -((event.clientY - rect.top) / rect.height) * 2 + 1);
-    this.raycaster.setFromCamera(ndc, this.rig.camera);
-    const id = this.lab.pick(this.raycaster);
+    const id = this.lab.pick(this.aim());
     if (id) this.holding.grab(id, this.rig.holdPoint);
   }
 
@@ -110,8 +140,8 @@ export class DesktopControls {
   }
 
   /**
-   * Walk for `dt` seconds along the keys held, then move the hold point: in
-   * front of the eyes, upright, turned with the view.
+   * Walk for `dt` seconds along the keys held, short of the furniture, then
+   * move the hold point: in front of the eyes, upright, turned with the view.
    * @param {number} dt
    */
   update(dt) {
@@ -123,6 +153,7 @@ export class DesktopControls {
       }
       if (step.lengthSq() > 0) {
         step.normalize().multiplyScalar(WALK_SPEED * dt).applyAxisAngle(this.rig.group.up, this.rig.group.rotation.y);
+        this.obstacles.clip(this.rig.floorPoint(), step);
         this.rig.moveBy(step.x, 0, step.z);
       }
     }

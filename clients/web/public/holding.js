@@ -9,10 +9,15 @@
  * the page shows. While held, the object is drawn from its anchor, not from
  * the server's echo, so the holder sees no lag; sync.js sends the transforms.
  *
+ * Each anchor may come with an aim (the mouse or a tap for the desktop hold
+ * point, the controller's ray for a grip): while something is held its ghost
+ * shows where the aim would put it, and letting go puts it exactly there
+ * (placing.js decides where).
+ *
  * @module holding
  */
 
-import { Euler, Matrix4, Quaternion, Vector3 } from 'three';
+import { Matrix4, Quaternion, Vector3 } from 'three';
 
 import { TRANSFORM_FLOATS, encodeObjectMove, messages, nowStamp } from './protocol.js';
 
@@ -20,7 +25,6 @@ const matrix = new Matrix4();
 const position = new Vector3();
 const quaternion = new Quaternion();
 const scale = new Vector3();
-const euler = new Euler();
 
 export class Holding {
   /**
@@ -28,12 +32,16 @@ export class Holding {
    * @param {import('./state.js').RoomState} state
    * @param {import('./connection.js').Connection} connection
    * @param {import('three').Object3D} defaultAnchor what a grab with no other anchor follows
+   * @param {import('./placing.js').Placing} placing where things land when put down
    */
-  constructor(lab, state, connection, defaultAnchor) {
+  constructor(lab, state, connection, defaultAnchor, placing) {
     this.lab = lab;
     this.state = state;
     this.connection = connection;
     this.defaultAnchor = defaultAnchor;
+    this.placing = placing;
+    /** @type {Map<import('three').Object3D, () => import('three').Raycaster|null>} how each anchor aims a put-down */
+    this.aims = new Map();
     /** @type {Map<string, {anchor: import('three').Object3D, offset: Matrix4}>} */
     this.held = new Map();
     /** @type {Map<string, {anchor: import('three').Object3D, offset: Matrix4|null}>} grabs asked for, not yet granted */
@@ -53,8 +61,18 @@ export class Holding {
   }
 
   /**
-   * Let go of an object: it lands upright on the surface below it, and the
-   * room hears where before it hears the release.
+   * Say how an anchor aims: `aim` returns the ray a put-down from it follows
+   * now, or null when it points nowhere.
+   * @param {import('three').Object3D} anchor
+   * @param {() => import('three').Raycaster|null} aim
+   */
+  aimWith(anchor, aim) {
+    this.aims.set(anchor, aim);
+  }
+
+  /**
+   * Let go of an object: it lands where its anchor aims (see placing.js),
+   * and the room hears where before it hears the release.
    * @param {string} id
    */
   release(id) {
@@ -85,6 +103,7 @@ export class Holding {
     this.held.delete(id);
     this.wanted.delete(id);
     this.lab.local.delete(id);
+    this.placing.hide(id);
   }
 
   /** Forget every hold except these (a resume tells which holds we kept). */
@@ -106,7 +125,7 @@ export class Holding {
     return [...this.held.keys()];
   }
 
-  /** Move every held object to its anchor (each frame, after the anchors moved). */
+  /** Move every held object to its anchor and its ghost to where it would land (each frame, after the anchors moved). */
   update() {
     for (const [id, { anchor, offset }] of this.held) {
       anchor.updateWorldMatrix(true, false);
@@ -114,7 +133,13 @@ export class Holding {
       const node = this.lab.node(id);
       node.position.copy(position);
       node.quaternion.copy(quaternion);
+      this.placing.preview(id, this.aimOf(anchor));
     }
+  }
+
+  /** @returns {import('three').Raycaster|null} where an anchor aims now */
+  aimOf(anchor) {
+    return this.aims.get(anchor)?.() ?? null;
   }
 
   /**
@@ -130,16 +155,17 @@ export class Holding {
   }
 
   /**
-   * Put a held object down on the surface below it; returns where it landed.
+   * Put a held object down where its anchor aims; returns where it landed.
    * It stays drawn locally until the room confirms the release, or frames
    * still in flight from while it was held would pull it back into the hand.
    */
   drop(id) {
     const node = this.lab.node(id);
+    const landing = this.placing.landing(id, this.aimOf(this.held.get(id).anchor));
     this.held.delete(id);
-    const yaw = euler.setFromQuaternion(node.quaternion, 'YXZ').y;
-    node.quaternion.setFromEuler(euler.set(0, yaw, 0));
-    node.position.y = this.lab.surfaceBelow(node.position);
+    this.placing.hide(id);
+    node.position.copy(landing.position);
+    node.quaternion.copy(landing.quaternion);
     const landed = this.transform(id, new Float32Array(TRANSFORM_FLOATS));
     this.lab.snap(id, landed);
     return landed;

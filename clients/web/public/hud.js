@@ -1,14 +1,17 @@
 /**
  * What the page tells the person in words: the heads-up line (practical,
  * name, connection, how many are here, locked/paused), short toasts for
- * refusals and room news, and a notice that stays when the practical is over
- * for this page (removed, ended, left).
+ * refusals, room news and the challenge's points and mistakes (challenge.js
+ * decides which), and a notice that stays when the practical is over for
+ * this page (removed, ended, left).
  *
  * @module hud
  */
 
 /** How long a toast stays up, ms: long enough to read a sentence. */
 const TOAST_MS = 4500;
+/** Toasts shown at once; an older one makes way for a new one. */
+const MAX_TOASTS = 4;
 
 const STATE_TEXT = { connecting: 'connecting…', connected: 'connected', closed: 'disconnected' };
 
@@ -50,16 +53,18 @@ export class Hud {
   /**
    * A short message that goes away by itself.
    * @param {string} text
-   * @param {'info'|'error'} [kind]
-   * @param {string} [code] the server's error code, kept on the element for tests and styling
+   * @param {'info'|'error'|'points'|'mistake'} [kind] `points`: a step done; `mistake`: what went wrong and why
+   * @param {string} [code] the server's error code (or the mistake's id), kept on the element for tests and styling
+   * @param {number} [ms] how long it stays up
    */
-  toast(text, kind = 'info', code = '') {
+  toast(text, kind = 'info', code = '', ms = TOAST_MS) {
     const toast = document.createElement('div');
     toast.className = `toast ${kind}`;
     toast.textContent = text;
     if (code) toast.dataset.code = code;
     this.toasts.append(toast);
-    setTimeout(() => toast.remove(), TOAST_MS);
+    while (this.toasts.childElementCount > MAX_TOASTS) this.toasts.firstElementChild.remove();
+    setTimeout(() => toast.remove(), ms);
   }
 
   /** A message that stays: this page is out of the practical. */

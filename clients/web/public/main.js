@@ -15,10 +15,14 @@ import { Color, DirectionalLight, HemisphereLight, NeutralToneMapping, Scene, We
 import { Avatars } from './avatars.js';
 import { Connection } from './connection.js';
 import { DesktopControls } from './controls.js';
+import { PreviewDebug } from './debug.js';
 import { Holding } from './holding.js';
+import { Hover } from './hover.js';
 import { Hud } from './hud.js';
 import { RENDER_DELAY_MS } from './interpolation.js';
 import { signIn, signOut } from './landing.js';
+import { Placing } from './placing.js';
+import { Practical } from './practical.js';
 import { Rig } from './rig.js';
 import { Lab } from './scene.js';
 import { RoomState } from './state.js';
@@ -73,7 +77,7 @@ async function enter(credentials, hud) {
   const lab = await Lab.load(scene, credentials.glbUrl);
   const state = new RoomState();
   const connection = new Connection(credentials);
-  const holding = new Holding(lab, state, connection, rig.holdPoint);
+  const holding = new Holding(lab, state, connection, rig.holdPoint, new Placing(scene, lab, state));
   const avatars = new Avatars(scene);
   const sync = new Sync(connection, state, rig, holding);
   const teacher = new TeacherPanel(document.getElementById('teacher-panel'), state, connection, rig);
@@ -83,8 +87,11 @@ async function enter(credentials, hud) {
     avatars.showLevels(voice.levels);
     teacher.showLevels(voice.levels);
   });
-  const controls = new DesktopControls(rig, renderer.domElement, renderer, lab, holding);
-  const xr = new XR(renderer, scene, rig, lab, holding, (text) => hud.toast(text, 'error'));
+  const hover = new Hover(renderer, rig.camera, lab, state, holding, document.getElementById('overlay'));
+  const practical = new Practical({ doc: document, scene, lab, state, connection, hud, hover, holding, rig });
+  const debug = new PreviewDebug(document.getElementById('overlay'), credentials.token, () => state.me?.id); // only on a preview link
+  const controls = new DesktopControls(rig, renderer.domElement, renderer, lab, holding, hover);
+  const xr = new XR(renderer, scene, rig, lab, holding, hover, (text) => hud.toast(text, 'error'));
   xr.offerSessions(document.getElementById('xr-buttons'), document.getElementById('overlay'));
   document.getElementById('leave').addEventListener('click', () => connection.leave());
 
@@ -110,6 +117,7 @@ async function enter(credentials, hud) {
     holding.keepOnly(welcome.held);
     sync.rejoined(welcome);
     if (state.isTeacher()) teacher.show();
+    practical.welcome();
     refresh();
     voice.start(); // a call ends with its socket: every (re)join offers again
   });
@@ -170,6 +178,7 @@ async function enter(credentials, hud) {
       default:
         break;
     }
+    practical.event(event);
     refresh();
   });
 
@@ -188,7 +197,10 @@ async function enter(credentials, hud) {
     for (const record of frame.objects) lab.push(state.objectIds[record.index], record.transform, arrival);
   });
 
-  connection.addEventListener('servererror', ({ detail: error }) => hud.toast(error.message, 'error', error.code));
+  connection.addEventListener('servererror', ({ detail: error }) => {
+    hud.toast(error.message, 'error', error.code);
+    practical.error(error);
+  });
   connection.addEventListener('dropped', ({ detail: drop }) => {
     voice.hangUp(); // the server ends the call with the socket; the next welcome offers again
     if (drop.final) {
@@ -207,6 +219,8 @@ async function enter(credentials, hud) {
     last = now;
     holding.update();
     lab.render(now - RENDER_DELAY_MS);
+    hover.update();
+    practical.frame(now);
     avatars.render(now - RENDER_DELAY_MS);
     renderer.render(scene, rig.camera);
   });
@@ -249,7 +263,23 @@ async function enter(credentials, hud) {
     },
     grab: (id) => holding.grab(id),
     release: (id) => holding.release(id),
+    /** The floor point under our own head. */
+    get position() {
+      return rig.floorPoint();
+    },
+    /** Where a lab-space point is on the page, in CSS pixels (to point the mouse at it), or null. */
+    screenPoint: (x, y, z) => hover.screenPoint(x, y, z),
+    /** The equipment highlighted under the pointer (or a controller), or null. */
+    get hovered() {
+      return hover.id;
+    },
+    /** Ghosts of what we hold: where each would land now, and the snap point (`objectId/snapId`) it would take. */
+    get ghosts() {
+      return holding.placing.ghosts();
+    },
   };
+  Object.defineProperties(window.amaliy, Object.getOwnPropertyDescriptors(practical.hooks()));
+  Object.defineProperties(window.amaliy, Object.getOwnPropertyDescriptors(debug.hooks()));
 
   refresh();
   connection.open();

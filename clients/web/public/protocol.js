@@ -204,7 +204,33 @@ export const messages = Object.freeze({
   mute: (muted, participant) => (participant === undefined ? { type: 'mute', muted } : { type: 'mute', participant, muted }),
   /** @param {boolean} on teacher: speak to every zone at full level, or stop */
   broadcast: (on) => ({ type: 'broadcast', on }),
+  /**
+   * Set an interactive property of an object (a burner on, a dial to 7).
+   * @param {string} object object id
+   * @param {string} property property id
+   * @param {boolean|number|string} value
+   * @param {string} [id] request id, echoed as `re` in an error
+   */
+  interact: (object, property, value, id) => withId({ type: 'interact', object, property, value }, id),
+  /**
+   * Answer a checkpoint question of our station's challenge.
+   * @param {string} step step id
+   * @param {number} value a choice's index from 0, or a number
+   * @param {string} [id] request id, echoed as `re` in an error
+   */
+  answer: (step, value, id) => withId({ type: 'answer', step, value }, id),
+  /** @param {number} station student, where the scene lets students choose: work at this station */
+  chooseStation: (station) => ({ type: 'choose_station', station }),
+  /**
+   * @param {string} participant a student's id
+   * @param {number|null} station teacher: put them at this station (null: at none)
+   */
+  assignStation: (participant, station) => ({ type: 'assign_station', participant, station }),
 });
+
+function withId(message, id) {
+  return id === undefined ? message : { ...message, id };
+}
 
 function writeFloats(view, offset, values, count) {
   if (values.length !== count) throw new Error(`Expected ${count} floats, got ${values.length}.`);

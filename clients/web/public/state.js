@@ -1,6 +1,8 @@
 /**
- * This page's mirror of the room: who is here, who holds what, and whether
- * the teacher has locked or frozen the practical.
+ * This page's mirror of the room: who is here, who holds what, whether the
+ * teacher has locked or frozen the practical, and the lab challenge: who works
+ * at which station, each station's progress and score, and every object's
+ * property values.
  *
  * The server is authoritative; this mirror only ever applies what the server
  * said (the welcome snapshot, then sequenced events, then tick frames), in the
@@ -29,6 +31,47 @@ import { NO_HOLDER } from './protocol.js';
  * @property {number} lease seconds a hold lasts without a move or grab
  * @property {string|null} holder participant id of the holder
  * @property {number[]} transform position xyz + quaternion xyzw
+ * @property {number|null} station the station whose equipment it is (null: shared)
+ * @property {PropertySpec[]} properties its declared properties
+ * @property {{id: string, position: number[], rotation: number[]}[]} snap_points
+ *
+ * @typedef {object} PropertySpec as scene.json declares it (scenes/challenge_format.py, Property)
+ * @property {string} id
+ * @property {string} [title]
+ * @property {'switch'|'number'|'choice'} kind
+ * @property {boolean} [interactive] set with `interact` (default true); else only rules set it
+ * @property {number} [min]
+ * @property {number} [max]
+ * @property {number} [step]
+ * @property {string} [unit]
+ * @property {string[]} [choices]
+ *
+ * @typedef {object} Progress one station's way through the challenge (engine.py, Progress.public)
+ * @property {number|null} started room clock when its first student arrived
+ * @property {Record<string, number>} opened step id -> room clock when it opened
+ * @property {Record<string, {by: string|null, t: number, points: number}>} done
+ * @property {Record<string, number>} mistakes step id -> mistakes made on it
+ * @property {number|null} finished
+ * @property {number} bonus time bonus earned at the finish
+ * @property {number} score
+ *
+ * @typedef {object} Station
+ * @property {number} number from 1
+ * @property {string} title
+ * @property {string[]} members participant ids of the students working there
+ * @property {Progress} progress
+ * @property {Record<string, string[]>} highlight step id -> the station's objects its condition names
+ * @property {Record<string, number>} scores each member's own score
+ * @property {Set<string>} overdue steps past their time limit
+ *
+ * @typedef {object} Step (engine.py, public_challenge)
+ * @property {string} id
+ * @property {string} text
+ * @property {number} points
+ * @property {string[]} requires steps that must be done before it opens
+ * @property {number|null} time_limit_seconds
+ * @property {boolean} highlight
+ * @property {{question: string, choices?: string[], number?: {unit: string}}} [checkpoint]
  */
 
 export class RoomState {
@@ -50,6 +93,16 @@ export class RoomState {
     this.slotOwner = new Map();
     /** @type {string[]} object index -> object id */
     this.objectIds = [];
+    /** @type {{id: string, title: string, description: string, steps: Step[], mistake_penalty: number, time_bonus: object|null}|null} */
+    this.challenge = null;
+    /** How students get to stations: 'auto' | 'teacher' | 'choose'; and whether the scene declares stations. */
+    this.stationRules = { declared: false, assignment: 'auto', groupSize: null };
+    /** @type {Map<number, Station>} */
+    this.stations = new Map();
+    /** @type {Record<string, Record<string, boolean|number|string>>} object id -> property id -> value */
+    this.properties = {};
+    /** Seconds to add to a room clock reading (`t` of events) to get this page's `performance.now()` in seconds. */
+    this.clockOffset = 0;
   }
 
   /** Apply a `welcome`: who we are, and the snapshot when it carries one. */
@@ -68,6 +121,15 @@ export class RoomState {
     this.slotOwner.clear();
     for (const participant of snapshot.participants) this.addParticipant(participant);
     this.setObjects(snapshot.objects);
+    // The room's clock at the snapshot is "now" here: event times are read against it.
+    if (typeof snapshot.now === 'number') this.clockOffset = performance.now() / 1000 - snapshot.now;
+    this.challenge = snapshot.challenge ?? null;
+    const stations = snapshot.stations ?? { declared: false, assignment: 'auto', list: [] };
+    this.stationRules = { declared: stations.declared, assignment: stations.assignment, groupSize: stations.group_size ?? null };
+    this.stations = new Map(
+      stations.list.map((station) => [station.number, { ...station, members: [...station.members], overdue: new Set() }]),
+    );
+    this.properties = structuredClone(snapshot.properties ?? {});
   }
 
   /**
@@ -118,8 +180,51 @@ export class RoomState {
         if (event.on) this.broadcast.add(event.by);
         else this.broadcast.delete(event.by);
         break;
+      case 'station':
+        this.placeAt(event.participant, event.station);
+        break;
+      case 'challenge_started': {
+        const station = this.stations.get(event.station);
+        if (station) {
+          station.progress.started = event.t;
+          this.openSteps(station, event.t);
+        }
+        break;
+      }
+      case 'step_done': {
+        const station = this.stations.get(event.station);
+        if (station) {
+          station.progress.done[event.step] = { by: event.by, t: event.t, points: event.points };
+          this.openSteps(station, event.t);
+        }
+        break;
+      }
+      case 'mistake': {
+        const progress = this.stations.get(event.station)?.progress;
+        if (progress) progress.mistakes[event.step] = (progress.mistakes[event.step] ?? 0) + 1;
+        break;
+      }
+      case 'challenge_done': {
+        const progress = this.stations.get(event.station)?.progress;
+        if (progress) Object.assign(progress, { finished: event.t, bonus: event.bonus, score: event.score });
+        break;
+      }
+      case 'score': {
+        const station = this.stations.get(event.station);
+        if (station) {
+          station.progress.score = event.score;
+          Object.assign(station.scores, event.members);
+        }
+        break;
+      }
+      case 'step_overdue':
+        this.stations.get(event.station)?.overdue.add(event.step);
+        break;
+      case 'property':
+        (this.properties[event.object] ??= {})[event.property] = event.value;
+        break;
       default:
-        break; // 'summoned' moves this page's rig; the room state itself does not change
+        break; // 'summoned' moves this page's rig; 'checkpoint_answer' changes nothing by itself
     }
   }
 
@@ -147,6 +252,51 @@ export class RoomState {
     return this.me?.role === 'teacher';
   }
 
+  /** The room's clock now, as far as this page can tell (seconds). */
+  roomNow() {
+    return performance.now() / 1000 - this.clockOffset;
+  }
+
+  /** @returns {number|null} the station a participant works at */
+  stationOf(participant) {
+    for (const station of this.stations.values()) if (station.members.includes(participant)) return station.number;
+    return null;
+  }
+
+  /** Move a participant between stations' member lists (null: off every station). */
+  placeAt(participant, number) {
+    for (const station of this.stations.values()) station.members = station.members.filter((id) => id !== participant);
+    const station = this.stations.get(number);
+    if (station) {
+      station.members.push(participant);
+      station.scores[participant] ??= 0;
+    }
+  }
+
+  /** Whether a step of a station is open: everything it requires is done. */
+  isOpen(station, step) {
+    return step.requires.every((id) => id in station.progress.done);
+  }
+
+  /** Mark the steps whose prerequisites are now done as opened at `t` (as the engine does). */
+  openSteps(station, t) {
+    for (const step of this.challenge?.steps ?? []) {
+      if (!(step.id in station.progress.opened) && this.isOpen(station, step)) station.progress.opened[step.id] = t;
+    }
+  }
+
+  /**
+   * A station's current step: the first open step not done yet (null before
+   * the challenge starts there, and after the last step).
+   * @param {number|null} number
+   * @returns {Step|null}
+   */
+  currentStep(number) {
+    const station = this.stations.get(number);
+    if (!station || !this.challenge || station.progress.started === null) return null;
+    return this.challenge.steps.find((step) => !(step.id in station.progress.done) && this.isOpen(station, step)) ?? null;
+  }
+
   addParticipant(participant) {
     this.participants[participant.id] = { ...participant };
     this.slotOwner.set(participant.slot, participant.id);
@@ -156,7 +306,7 @@ export class RoomState {
     this.objects = {};
     this.objectIds = [];
     for (const object of objects) {
-      this.objects[object.id] = { ...object };
+      this.objects[object.id] = { station: null, properties: [], snap_points: [], ...object };
       this.objectIds[object.index] = object.id;
     }
   }

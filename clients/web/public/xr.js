@@ -6,7 +6,9 @@
  * so a desktop without a headset sees no dead button. In a session the
  * headset moves the camera inside the rig (rig.js), the controller grips
  * become the hands the room sees, and pulling the trigger or squeezing the
- * grip picks up the equipment the controller points at.
+ * grip picks up the equipment the controller points at. Pointing highlights
+ * equipment (hover.js); while a hand holds something its ray aims the
+ * put-down, and letting go puts it where the ray meets a surface (placing.js).
  *
  * @module xr
  */
@@ -25,14 +27,16 @@ export class XR {
    * @param {import('./rig.js').Rig} rig
    * @param {import('./scene.js').Lab} lab what controllers can pick
    * @param {import('./holding.js').Holding} holding
+   * @param {import('./hover.js').Hover} hover
    * @param {(text: string) => void} notify shows a short message to the person
    */
-  constructor(renderer, scene, rig, lab, holding, notify) {
+  constructor(renderer, scene, rig, lab, holding, hover, notify) {
     this.renderer = renderer;
     this.scene = scene;
     this.rig = rig;
     this.lab = lab;
     this.holding = holding;
+    this.hover = hover;
     this.notify = notify;
     this.raycaster = new Raycaster();
     this.raycaster.far = REACH;
@@ -98,6 +102,15 @@ export class XR {
     });
     for (const start of ['selectstart', 'squeezestart']) controller.addEventListener(start, () => this.grabWith(controller, grip));
     for (const end of ['selectend', 'squeezeend']) controller.addEventListener(end, () => this.releaseWith(grip));
+    const aim = new Raycaster();
+    aim.far = REACH; // highlights only what this hand can reach to grab
+    const pointing = () => {
+      if (!controller.visible) return null; // no pose: no session, or the controller is off
+      controller.updateWorldMatrix(true, false);
+      return aim.setFromXRController(controller);
+    };
+    this.holding.aimWith(grip, pointing);
+    this.hover.track(grip, pointing);
   }
 
   /** Pick up what the controller points at; it keeps its distance and angle to the hand. */

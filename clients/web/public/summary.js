@@ -1,0 +1,80 @@
+/**
+ * The card a station sees when its challenge is done: steps, mistakes, time,
+ * score and the time bonus, and how each step went.
+ *
+ * @module summary
+ */
+
+/**
+ * Seconds as m:ss (or h:mm:ss past an hour).
+ * @param {number} seconds
+ */
+export function formatDuration(seconds) {
+  const total = Math.max(0, Math.floor(seconds));
+  const s = String(total % 60).padStart(2, '0');
+  const m = Math.floor(total / 60) % 60;
+  const h = Math.floor(total / 3600);
+  return h ? `${h}:${String(m).padStart(2, '0')}:${s}` : `${m}:${s}`;
+}
+
+export class SummaryCard {
+  /** @param {HTMLElement} root the card element (index.html `#summary`) */
+  constructor(root) {
+    this.root = root;
+    /** What the card shows, for tests: null while hidden. */
+    this.shown = null;
+  }
+
+  /**
+   * @param {object} view
+   * @param {string} view.title the challenge's title
+   * @param {import('./state.js').Step[]} view.steps
+   * @param {import('./state.js').Progress} view.progress the station's
+   * @param {number|null} view.myScore this student's own score
+   */
+  show({ title, steps, progress, myScore }) {
+    const done = steps.filter((step) => step.id in progress.done).length;
+    const mistakes = Object.values(progress.mistakes).reduce((a, b) => a + b, 0);
+    const time = (progress.finished ?? progress.started) - progress.started;
+    this.shown = { steps: done, total: steps.length, mistakes, time, score: progress.score, bonus: progress.bonus, myScore };
+
+    const heading = document.createElement('h2');
+    heading.id = 'summary-title';
+    heading.textContent = `${title}: done!`;
+    const facts = document.createElement('dl');
+    const fact = (name, value, key) => {
+      const dt = document.createElement('dt');
+      dt.textContent = name;
+      const dd = document.createElement('dd');
+      dd.textContent = value;
+      dd.dataset.fact = key;
+      facts.append(dt, dd);
+    };
+    fact('Steps', `${done} of ${steps.length}`, 'steps');
+    fact('Mistakes', String(mistakes), 'mistakes');
+    fact('Time', formatDuration(time), 'time');
+    fact('Time bonus', `+${progress.bonus}`, 'bonus');
+    fact('Station score', String(progress.score), 'score');
+    if (myScore !== null) fact('Your score', String(myScore), 'mine');
+
+    const list = document.createElement('ol');
+    for (const step of steps) {
+      const item = document.createElement('li');
+      const info = progress.done[step.id];
+      const slips = progress.mistakes[step.id] ?? 0;
+      item.textContent = `${step.text} ${info ? `+${info.points}` : '—'}${slips ? ` · ${slips} mistake${slips === 1 ? '' : 's'}` : ''}`;
+      list.append(item);
+    }
+    const close = document.createElement('button');
+    close.type = 'button';
+    close.textContent = 'Close';
+    close.addEventListener('click', () => this.hide());
+    this.root.replaceChildren(heading, facts, list, close);
+    this.root.hidden = false;
+  }
+
+  hide() {
+    this.root.hidden = true;
+    this.shown = null;
+  }
+}
