@@ -128,7 +128,7 @@ import urllib.request
 from collections import Counter, deque
 from multiprocessing import get_context
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -246,7 +246,7 @@ class Bot:
     __slots__ = (
         "index", "name", "observer", "token", "ws_url", "sock", "fd", "state", "proto", "buf",
         "frame", "mask32", "slot", "group", "pending", "started", "error",
-        "frames", "records", "errors",
+        "frames", "records", "errors", "cycle",
     )
 
     def __init__(self, index: int, observer: bool) -> None:
@@ -271,6 +271,9 @@ class Bot:
         self.frames: list[tuple[int, bool, float]] = []
         self.records: list[tuple[int, np.ndarray, np.ndarray]] = []
         self.errors: Counter[str] = Counter()
+        #: None, or frames to send in turn instead of ``frame`` (bench/challenges.py: a pose and
+        #: an object move that change every send); each starts with the pose frame, masked by ``mask32``
+        self.cycle: deque[bytearray] | None = None
 
 
 def prebuilt_pose_frame(bot: Bot, rng: random.Random) -> None:
@@ -494,6 +497,9 @@ class Worker:
                             if bot.pending:
                                 self.blocked += in_win
                                 continue
+                        if bot.cycle is not None:
+                            bot.cycle.rotate(-1)
+                            bot.frame = bot.cycle[0]
                         stamp = int(monotonic() * 1000.0) & U32
                         frame = bot.frame
                         pack_into("<I", frame, 10, stamp ^ bot.mask32)
@@ -607,10 +613,10 @@ class Worker:
         }
 
 
-def worker_main(cfg: dict[str, Any], indices: list[int], observer: bool, pipe: Any) -> None:
+def worker_main(cfg: dict[str, Any], indices: list[int], observer: bool, pipe: Any, worker: type[Worker] | None = None) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
-        Worker(cfg, indices, observer, pipe).run()
+        (worker or Worker)(cfg, indices, observer, pipe).run()
     except BaseException as exc:  # tell the main process rather than hang it
         import traceback
 
@@ -781,7 +787,13 @@ def sleep_until(t: float) -> None:
         time.sleep(min(d, 0.5))
 
 
-def run_once(args: argparse.Namespace, run: int) -> dict[str, Any]:
+def run_once(
+    args: argparse.Namespace, run: int, prepare: Callable[[Server], str] | None = None, worker: type[Worker] | None = None
+) -> dict[str, Any]:
+    """One run with a fresh server. Hooks for other benchmarks (bench/challenges.py): ``prepare``
+    sets the server up and returns the join code to use (default: the demo practical's), and
+    ``worker`` replaces the load-generator class. The summary's "_results" holds what each
+    load-generator process collected."""
     n, k = args.participants, args.observers
     if not 0 < k <= n:
         raise SystemExit("--observers must be between 1 and --participants")
@@ -792,8 +804,9 @@ def run_once(args: argparse.Namespace, run: int) -> dict[str, Any]:
     procs = []
     pipes = []
     try:
+        code = server.code if prepare is None else prepare(server)
         cfg = {
-            "base": server.base, "http_port": server.http_port, "code": server.code, "rate": args.rate,
+            "base": server.base, "http_port": server.http_port, "code": code, "rate": args.rate,
             "groups": args.groups, "seed": args.seed + run,
         }
         plan = [(list(range(k)), True)]
@@ -802,7 +815,7 @@ def run_once(args: argparse.Namespace, run: int) -> dict[str, Any]:
         plan += [(rest[i::per], False) for i in range(per) if rest[i::per]]
         for indices, observer in plan:
             ours, theirs = ctx.Pipe()
-            proc = ctx.Process(target=worker_main, args=(cfg, indices, observer, theirs), daemon=True)
+            proc = ctx.Process(target=worker_main, args=(cfg, indices, observer, theirs, worker), daemon=True)
             proc.start()
             procs.append(proc)
             pipes.append(ours)
@@ -950,6 +963,7 @@ def run_once(args: argparse.Namespace, run: int) -> dict[str, Any]:
     summary["_unseen_pct"] = 100 * unseen / max(1, others)
     summary["_machine_pct"] = machine_pct
     summary["_noisy"] = noisy
+    summary["_results"] = results
     return summary
 
 
