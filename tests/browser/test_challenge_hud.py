@@ -19,19 +19,16 @@ Screenshots land in test-artifacts/.
 
 from __future__ import annotations
 
-import io
-import json
 import math
 import re
 import time
-import zipfile
 from typing import Any, Callable, Sequence
 
 import pytest
-import trimesh
 from playwright.sync_api import Page, expect
 
 from amaliy_client import AmaliyClient
+from tests.browser.labs import box, open_practical, package, upload
 from tests.browser.sdk_thread import ThreadedClient
 from tests.browser.tabs import START_TIMEOUT_MS, TIMEOUT_MS, join_as
 
@@ -52,13 +49,6 @@ def sdk(server) -> Any:
     yield join
     for client in started:
         client.close()
-
-
-def open_practical(server, scene: str) -> dict[str, Any]:
-    with server.http() as http:
-        response = http.post("/api/sessions", json={"scene": scene}, headers={"Authorization": f"Bearer {server.teacher_key}"})
-        response.raise_for_status()
-        return response.json()
 
 
 def teacher_page(open_page, session: dict[str, Any]) -> Page:
@@ -248,19 +238,12 @@ def test_water_bath_hud_ticks_off_the_beaker_and_the_teacher_grid_follows(server
 # ------------------------------------------------------------------ a lab with questions
 
 
-def _box(extents: tuple[float, float, float], at: tuple[float, float, float], rgba: tuple[int, int, int, int]) -> trimesh.Trimesh:
-    mesh = trimesh.creation.box(extents=extents)
-    mesh.apply_translation(at)
-    mesh.visual.vertex_colors = [rgba] * len(mesh.vertices)
-    return mesh
-
-
 def quiz_package(package_id: str = "quiz-bench", assignment: str = "choose") -> bytes:
     """Two benches (students choose theirs, or the teacher places them); two questions, then a lamp to switch on."""
     assets = {
-        "floor": _box((8, 0.02, 8), (0, -0.01, 0), (210, 210, 200, 255)),
-        "bench": _box((1.0, 0.9, 0.6), (0, 0.45, 0), (150, 105, 60, 255)),
-        "lamp": _box((0.08, 0.2, 0.08), (0, 0.1, 0), (250, 220, 60, 255)),
+        "floor": box((8, 0.02, 8), (0, -0.01, 0), (210, 210, 200, 255)),
+        "bench": box((1.0, 0.9, 0.6), (0, 0.45, 0), (150, 105, 60, 255)),
+        "lamp": box((0.08, 0.2, 0.08), (0, 0.1, 0), (250, 220, 60, 255)),
     }
     manifest = {
         "schema_version": 2,
@@ -313,12 +296,7 @@ def quiz_package(package_id: str = "quiz-bench", assignment: str = "choose") -> 
             ],
         },
     }
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        archive.writestr("scene.json", json.dumps(manifest))
-        for name, mesh in assets.items():
-            archive.writestr(f"assets/{name}.glb", trimesh.Scene(mesh).export(file_type="glb"))
-    return out.getvalue()
+    return package(manifest, assets)
 
 
 def wait_judged(page: Page) -> dict[str, Any]:
@@ -339,14 +317,6 @@ def judged(page: Page, answer: Callable[[], None]) -> dict[str, Any]:
         wait = float(re.search(r"wait ([\d.]+) s", result["message"]).group(1))
         page.wait_for_function(f"performance.now() > {page.evaluate('performance.now()')} + {wait * 1000}", timeout=TIMEOUT_MS)
     raise AssertionError("the room kept refusing answers as too fast")
-
-
-def upload(server, package: bytes) -> None:
-    with server.http() as http:
-        response = http.post(
-            "/api/scenes", files={"package": ("lab.zip", package, "application/zip")}, headers={"Authorization": f"Bearer {server.designer_key}"}
-        )
-        assert response.status_code in (200, 201), response.text
 
 
 def test_choose_a_station_answer_checkpoints_and_see_the_summary(server, open_page, screenshot) -> None:

@@ -52,7 +52,7 @@ export class ChallengeHud {
     };
     this.el.picker.addEventListener('click', (event) => {
       const number = event.target.closest('button[data-station]')?.dataset.station;
-      if (number) this.connection.send(messages.chooseStation(Number(number)));
+      if (number) this.chooseStation(Number(number));
     });
     this.el.reopen.addEventListener('click', () => this.showSummary());
     setInterval(() => this.tick(), 250);
@@ -132,14 +132,12 @@ export class ChallengeHud {
     this.el.station.textContent = '';
     if (assignment === 'choose') {
       this.el.step.textContent = 'Choose your lab station:';
-      const size = this.state.stationRules.groupSize;
-      const buttons = [...this.state.stations.values()].map((station) => {
+      const buttons = this.stationChoices().map(({ number, label, full }) => {
         const button = document.createElement('button');
         button.type = 'button';
-        button.dataset.station = String(station.number);
-        const places = size ? ` · ${station.members.length}/${size}` : '';
-        button.textContent = `${station.title}${places}`;
-        button.disabled = size !== null && station.members.length >= size;
+        button.dataset.station = String(number);
+        button.textContent = label;
+        button.disabled = full;
         return button;
       });
       this.el.picker.replaceChildren(...buttons);
@@ -150,6 +148,40 @@ export class ChallengeHud {
       this.el.picker.hidden = true;
     }
     this.el.step.dataset.step = '';
+  }
+
+  /** The stations a student may choose, as the picker offers them: {number, label, full}. */
+  stationChoices() {
+    const size = this.state.stationRules.groupSize;
+    return [...this.state.stations.values()].map((station) => ({
+      number: station.number,
+      label: `${station.title}${size ? ` · ${station.members.length}/${size}` : ''}`,
+      full: size !== null && station.members.length >= size,
+    }));
+  }
+
+  /** Ask the room for a station (the picker's buttons, and the VR panel's). */
+  chooseStation(number) {
+    this.connection.send(messages.chooseStation(number));
+  }
+
+  /**
+   * What the HUD says now, as plain words (the VR panel draws the same ones):
+   * whether it is shown, the title, the station line, the step line, the
+   * progress and score (empty when hidden) and the stations on offer (empty
+   * unless the picker is shown).
+   */
+  words() {
+    const progress = !this.el.progress.hidden;
+    return {
+      shown: !this.root.hidden,
+      title: this.el.title.textContent,
+      station: this.el.station.textContent,
+      step: this.el.step.textContent,
+      count: progress ? this.el.count.textContent : '',
+      score: progress ? this.el.score.textContent : '',
+      stations: this.el.picker.hidden ? [] : this.stationChoices(),
+    };
   }
 
   /** Keep the timer running (four times a second). */

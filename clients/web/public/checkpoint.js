@@ -8,7 +8,9 @@
  *
  * The panel is DOM inside the challenge HUD, itself in the overlay that AR
  * sessions use as their DOM overlay, so a phone or headset in AR answers it
- * with a tap; the buttons are large enough for a finger.
+ * with a tap; the buttons are large enough for a finger. In immersive VR no
+ * DOM is drawn: the in-world panel (vrpanel.js) shows this panel's question,
+ * state and verdict, and sends its answers through `send` / `sendNumber`.
  *
  * @module checkpoint
  */
@@ -99,11 +101,30 @@ export class CheckpointPanel {
     form.append(input, unit, submit);
     form.addEventListener('submit', (event) => {
       event.preventDefault();
-      const value = input.valueAsNumber;
-      if (Number.isFinite(value)) this.send(value, submit);
-      else this.setFeedback('Type a number first.', 'wrong');
+      this.sendNumber(input.valueAsNumber, submit);
     });
     return form;
+  }
+
+  /**
+   * Send a typed number (the field here, or the VR panel's keypad); anything
+   * that is not a number is not sent, and the panel asks for one.
+   * @returns {string|null} the request id, or null when nothing was sent
+   */
+  sendNumber(value, control = null) {
+    if (Number.isFinite(value)) return this.send(value, control);
+    this.setFeedback('Type a number first.', 'wrong');
+    return null;
+  }
+
+  /** Whether an answer waits for the room's verdict (the buttons are off meanwhile). */
+  get busy() {
+    return this.waiting !== null;
+  }
+
+  /** The line under the question: {text, kind: '' | 'right' | 'wrong' | 'refused'}. */
+  get status() {
+    return { text: this.feedback.textContent, kind: this.feedback.dataset.result ?? '' };
   }
 
   /**

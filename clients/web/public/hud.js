@@ -28,6 +28,17 @@ export class Hud {
     };
     this.toasts = doc.getElementById('toasts');
     this.noticeBox = doc.getElementById('notice');
+    /** @type {((toast: {text: string, kind: string, code: string, ms: number}) => void)[]} */
+    this.toastListeners = [];
+  }
+
+  /**
+   * Also tell `listener` of every toast: a headset in VR draws no DOM, so the
+   * in-world panel (vrpanel.js) shows them there.
+   * @param {(toast: {text: string, kind: string, code: string, ms: number}) => void} listener
+   */
+  onToast(listener) {
+    this.toastListeners.push(listener);
   }
 
   /**
@@ -65,6 +76,7 @@ export class Hud {
     this.toasts.append(toast);
     while (this.toasts.childElementCount > MAX_TOASTS) this.toasts.firstElementChild.remove();
     setTimeout(() => toast.remove(), ms);
+    for (const listener of this.toastListeners) listener({ text, kind, code, ms });
   }
 
   /** A message that stays: this page is out of the practical. */

@@ -91,7 +91,7 @@ async function enter(credentials, hud) {
   const practical = new Practical({ doc: document, scene, lab, state, connection, hud, hover, holding, rig });
   const debug = new PreviewDebug(document.getElementById('overlay'), credentials.token, () => state.me?.id); // only on a preview link
   const controls = new DesktopControls(rig, renderer.domElement, renderer, lab, holding, hover);
-  const xr = new XR(renderer, scene, rig, lab, holding, hover, (text) => hud.toast(text, 'error'));
+  const xr = new XR(renderer, scene, rig, lab, holding, hover, (text) => hud.toast(text, 'error'), practical.vrPanel);
   xr.offerSessions(document.getElementById('xr-buttons'), document.getElementById('overlay'));
   document.getElementById('leave').addEventListener('click', () => connection.leave());
 

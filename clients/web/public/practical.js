@@ -1,7 +1,7 @@
 /**
  * The lab challenge on this page, as one piece main.js wires in: the
  * student's HUD (challenge.js) with its checkpoint questions, summary card
- * and chimes, the outline on the current step's equipment (highlight.js),
+ * and chimes, the same HUD as an in-world panel for VR headsets (vrpanel.js), the outline on the current step's equipment (highlight.js),
  * the equipment controls and readings (properties.js), and the teacher's
  * progress grid (grid.js). It also walks a student to their station's spawn
  * point when the room places them there.
@@ -20,6 +20,7 @@ import { ProgressGrid } from './grid.js';
 import { Highlights } from './highlight.js';
 import { PropertyControls } from './properties.js';
 import { SummaryCard } from './summary.js';
+import { VrPanel } from './vrpanel.js';
 
 export class Practical {
   /**
@@ -53,6 +54,8 @@ export class Practical {
       properties: this.properties,
     });
     this.grid = new ProgressGrid(doc.getElementById('grid-panel'), state, connection);
+    /** The HUD in the world, for immersive VR (xr.js shows it and points at it). */
+    this.vrPanel = new VrPanel({ rig, challenge: this.hud, checkpoint: this.checkpoint, hud });
   }
 
   /** A (re)join: everything redrawn from the new state. */
@@ -85,6 +88,7 @@ export class Practical {
   frame(nowMs) {
     this.highlights.update(nowMs);
     this.properties.update();
+    this.vrPanel.update();
   }
 
   /** Stand at a station's spawn point: [x, y, z, yaw degrees]. */
@@ -120,6 +124,8 @@ export class Practical {
       answer: (value, step) => practical.checkpoint.send(value, null, step),
       /** Show an object's controls in the equipment panel, as pointing at it does. */
       select: (id) => practical.properties.select(id),
+      /** The VR panel: show()/hide() it in the normal view, read its lines and buttons, press(label) a button. */
+      vrPanel: practical.vrPanel.hooks(),
     };
   }
 }

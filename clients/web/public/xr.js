@@ -10,6 +10,11 @@
  * equipment (hover.js); while a hand holds something its ray aims the
  * put-down, and letting go puts it where the ray meets a surface (placing.js).
  *
+ * In immersive VR no DOM is drawn, so the challenge HUD shows as a panel in
+ * the world (vrpanel.js): held above the left controller, its buttons pressed
+ * with a controller's ray. A trigger pulled on the panel presses the button
+ * there (on `select`) and grabs nothing.
+ *
  * @module xr
  */
 
@@ -29,9 +34,11 @@ export class XR {
    * @param {import('./holding.js').Holding} holding
    * @param {import('./hover.js').Hover} hover
    * @param {(text: string) => void} notify shows a short message to the person
+   * @param {import('./vrpanel.js').VrPanel} panel the HUD in the world, shown in immersive-vr sessions
    */
-  constructor(renderer, scene, rig, lab, holding, hover, notify) {
+  constructor(renderer, scene, rig, lab, holding, hover, notify, panel) {
     this.renderer = renderer;
+    this.panel = panel;
     this.scene = scene;
     this.rig = rig;
     this.lab = lab;
@@ -78,9 +85,11 @@ export class XR {
       session.addEventListener('end', () => {
         session = null;
         button.textContent = `Enter ${label}`;
+        this.panel.setImmersive(false);
       });
       await this.renderer.xr.setSession(session);
       button.textContent = `Exit ${label}`;
+      this.panel.setImmersive(mode === 'immersive-vr'); // AR shows the DOM HUD through its overlay
     });
     return button;
   }
@@ -100,8 +109,6 @@ export class XR {
       this.rig.grips = this.rig.grips.map((g) => (g === grip ? null : g));
       this.releaseWith(grip);
     });
-    for (const start of ['selectstart', 'squeezestart']) controller.addEventListener(start, () => this.grabWith(controller, grip));
-    for (const end of ['selectend', 'squeezeend']) controller.addEventListener(end, () => this.releaseWith(grip));
     const aim = new Raycaster();
     aim.far = REACH; // highlights only what this hand can reach to grab
     const pointing = () => {
@@ -109,8 +116,26 @@ export class XR {
       controller.updateWorldMatrix(true, false);
       return aim.setFromXRController(controller);
     };
+    // A trigger pulled on the VR panel is a button press there (on `select`, when it is let go), not a grab.
+    let onPanel = false;
+    controller.addEventListener('selectstart', () => {
+      onPanel = this.panel.touches(pointing(), grip);
+      if (!onPanel) this.grabWith(controller, grip);
+    });
+    controller.addEventListener('select', () => {
+      if (onPanel) this.panel.select(pointing(), grip);
+    });
+    controller.addEventListener('selectend', () => {
+      if (!onPanel) this.releaseWith(grip);
+    });
+    controller.addEventListener('squeezestart', () => this.grabWith(controller, grip));
+    controller.addEventListener('squeezeend', () => this.releaseWith(grip));
     this.holding.aimWith(grip, pointing);
-    this.hover.track(grip, pointing);
+    this.hover.track(grip, () => {
+      const ray = pointing();
+      return ray && !this.panel.touches(ray, grip) ? ray : null; // aiming at the panel lights no equipment behind it
+    });
+    this.panel.track(pointing, grip);
   }
 
   /** Pick up what the controller points at; it keeps its distance and angle to the hand. */

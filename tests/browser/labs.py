@@ -1,0 +1,43 @@
+"""Small labs that browser tests build and upload as a course designer would, and practicals opened on them."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from typing import Any
+
+import trimesh
+
+
+def box(extents: tuple[float, float, float], at: tuple[float, float, float], rgba: tuple[int, int, int, int]) -> trimesh.Trimesh:
+    """A coloured box mesh, ``extents`` in metres, centred at ``at``."""
+    mesh = trimesh.creation.box(extents=extents)
+    mesh.apply_translation(at)
+    mesh.visual.vertex_colors = [rgba] * len(mesh.vertices)
+    return mesh
+
+
+def package(manifest: dict[str, Any], assets: dict[str, trimesh.Trimesh]) -> bytes:
+    """A scene package (zip): ``scene.json`` and each asset as ``assets/<name>.glb``."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("scene.json", json.dumps(manifest))
+        for name, mesh in assets.items():
+            archive.writestr(f"assets/{name}.glb", trimesh.Scene(mesh).export(file_type="glb"))
+    return out.getvalue()
+
+
+def upload(server, scene: bytes) -> None:
+    with server.http() as http:
+        response = http.post(
+            "/api/scenes", files={"package": ("lab.zip", scene, "application/zip")}, headers={"Authorization": f"Bearer {server.designer_key}"}
+        )
+        assert response.status_code in (200, 201), response.text
+
+
+def open_practical(server, scene: str) -> dict[str, Any]:
+    with server.http() as http:
+        response = http.post("/api/sessions", json={"scene": scene}, headers={"Authorization": f"Bearer {server.teacher_key}"})
+        response.raise_for_status()
+        return response.json()
