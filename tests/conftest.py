@@ -134,6 +134,11 @@ def start_server(data_dir: Path, env: dict[str, str] | None = None, args: list[s
     server = LiveServer(proc, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port + 1}/room", key.group(1), code.group(1), teacher.group(1), designer_key, lines)
     # keep draining its output so a chatty server never blocks on a full pipe
     threading.Thread(target=lambda: lines.extend(proc.stdout or ()), daemon=True).start()
+    return wait_healthy(server, deadline)
+
+
+def wait_healthy(server: LiveServer, deadline: float) -> LiveServer:
+    """The server once /healthz answers 200; stopped, and an error, if not by ``deadline``."""
     while time.monotonic() < deadline:
         try:
             if httpx.get(server.base_url + "/healthz", timeout=1).status_code == 200:

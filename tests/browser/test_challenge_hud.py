@@ -28,7 +28,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from amaliy_client import AmaliyClient
-from tests.browser.labs import box, open_practical, package, upload
+from tests.browser.labs import box, judged, open_practical, package, upload, wait_judged
 from tests.browser.sdk_thread import ThreadedClient
 from tests.browser.tabs import START_TIMEOUT_MS, TIMEOUT_MS, join_as
 
@@ -297,26 +297,6 @@ def quiz_package(package_id: str = "quiz-bench", assignment: str = "choose") -> 
         },
     }
     return package(manifest, assets)
-
-
-def wait_judged(page: Page) -> dict[str, Any]:
-    """Wait for the room's answer to the newest checkpoint answer: right, wrong or refused."""
-    page.wait_for_function("['right', 'wrong', 'refused'].includes(window.amaliy.challenge.checkpoint?.result)", timeout=TIMEOUT_MS)
-    return page.evaluate("window.amaliy.challenge.checkpoint")
-
-
-def judged(page: Page, answer: Callable[[], None]) -> dict[str, Any]:
-    """Answer, and again each time the room says it was too soon (after the wait it names), until it judges the answer."""
-    for _ in range(5):
-        page.wait_for_function("!document.querySelector('#checkpoint button:disabled')", timeout=TIMEOUT_MS)
-        answer()
-        result = wait_judged(page)
-        if result["result"] != "refused":
-            return result
-        assert result["code"] == "rate_limited", result
-        wait = float(re.search(r"wait ([\d.]+) s", result["message"]).group(1))
-        page.wait_for_function(f"performance.now() > {page.evaluate('performance.now()')} + {wait * 1000}", timeout=TIMEOUT_MS)
-    raise AssertionError("the room kept refusing answers as too fast")
 
 
 def test_choose_a_station_answer_checkpoints_and_see_the_summary(server, open_page, screenshot) -> None:

@@ -15,13 +15,12 @@ Screenshots of the panel land in test-artifacts/.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.labs import box, open_practical, package, upload
+from tests.browser.labs import box, judged, open_practical, package, upload
 from tests.browser.tabs import TIMEOUT_MS, join_as
 from tests.browser.test_challenge_hud import quiz_package
 
@@ -98,20 +97,9 @@ def press(page: Page, label: str) -> None:
 
 
 def press_judged(page: Page, label: str) -> dict[str, Any]:
-    """Press a button that sends an answer; press again each time the room says it was too soon, until it judges it."""
-    for _ in range(5):
-        page.wait_for_function(
-            "window.amaliy.vrPanel.buttons.length > 0 && !window.amaliy.vrPanel.buttons.some(b => b.disabled)", timeout=TIMEOUT_MS
-        )
-        press(page, label)
-        page.wait_for_function("['right', 'wrong', 'refused'].includes(window.amaliy.challenge.checkpoint?.result)", timeout=TIMEOUT_MS)
-        result = page.evaluate("window.amaliy.challenge.checkpoint")
-        if result["result"] != "refused":
-            return result
-        assert result["code"] == "rate_limited", result
-        wait = float(re.search(r"wait ([\d.]+) s", result["message"]).group(1))
-        page.wait_for_function(f"performance.now() > {page.evaluate('performance.now()')} + {wait * 1000}", timeout=TIMEOUT_MS)
-    raise AssertionError("the room kept refusing answers as too fast")
+    """Press a button that sends an answer, until the room judges it (see labs.judged)."""
+    ready = "window.amaliy.vrPanel.buttons.length > 0 && !window.amaliy.vrPanel.buttons.some(b => b.disabled)"
+    return judged(page, lambda: press(page, label), ready)
 
 
 def show_panel_only(page: Page) -> None:

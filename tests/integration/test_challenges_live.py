@@ -19,7 +19,7 @@ import pytest
 from amaliy_client import AmaliyClient, JoinRefused
 from realtime.protocol import CloseCode
 
-from tests.conftest import REPO, LiveServer, free_port_pair, start_server
+from tests.conftest import REPO, LiveServer, free_port_pair, start_server, wait_healthy
 from tests.scene_packages import _manifest_only
 
 PACKAGE = "heat-a-beaker"
@@ -111,14 +111,7 @@ def serve_again(live: LiveServer, data_dir: Path) -> LiveServer:
         lines.append(line)
     threading.Thread(target=lambda: lines.extend(proc.stdout or ()), daemon=True).start()
     again = LiveServer(proc, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port + 1}/room", live.teacher_key, "", "", live.designer_key, lines)
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(again.base_url + "/healthz", timeout=1).status_code == 200:
-                return again
-        except httpx.HTTPError:
-            time.sleep(0.05)
-    again.stop()
-    raise RuntimeError("server did not become healthy again")
+    return wait_healthy(again, deadline)
 
 
 def results_of(live: LiveServer, session_id: str, bearer: str) -> httpx.Response:
