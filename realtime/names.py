@@ -29,6 +29,15 @@ it in this order:
 
 Names already inside issued tokens are not checked again: a token minted before
 these rules stays valid.
+
+Two more rules need the practical, not just the name, and the join edge applies them
+with ``name_key`` (the form two names are compared in) and ``reserved_refusal``:
+
+* a display name is unique in a practical: two names that read the same are the same
+  name, whatever their case, accents, compatibility forms or look-alike letters;
+* a word that names a role or the system ("Teacher", "Oʻqituvchi", "Учитель",
+  "Admin", "Server", "Observer", ...) is not a name anyone may join with: a student
+  called "Teacher" would be believed.
 """
 
 from __future__ import annotations
@@ -41,7 +50,7 @@ MAX_LENGTH = 40
 #: Joiners allowed between two visible characters (see the module docstring, step 3).
 _JOINERS = frozenset("\u200c\u200d")
 #: Letters and symbols that render as nothing at all.
-_BLANKS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+_BLANKS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u303f\U0001d159")
 #: Why each refused general category is refused, as the end of a sentence.
 _REFUSED = {
     "Cc": "a control character",
@@ -92,3 +101,86 @@ def _describe(char: str) -> str:
     """``U+202E (RIGHT-TO-LEFT OVERRIDE)``: the code point, and its name where it has one."""
     name = unicodedata.name(char, "")
     return f"U+{ord(char):04X} ({name})" if name else f"U+{ord(char):04X}"
+
+
+#: Letters of other scripts that look exactly like a Latin letter, folded to it in ``name_key``
+#: (Cyrillic and Greek; only letters that are the same glyph in common fonts). Capitals first,
+#: before case folding: Cyrillic "Т" looks like "T" though "т" does not look like "t".
+_LOOKALIKE_CAPITALS = str.maketrans(
+    {
+        **dict(zip("АВЕЅІЈКМНОРСТХУ", "ABESIJKMHOPCTXY")),  # Cyrillic
+        **dict(zip("ΑΒΕΖΗΙΚΜΝΟΡΤΥΧ", "ABEZHIKMNOPTYX")),  # Greek
+    }
+)
+_LOOKALIKES = str.maketrans(
+    {
+        # Cyrillic; к м н т в too, whose capitals look Latin, so a name's key does not hang on its case
+        **dict(zip("аеорсухіјѕԁһӏԛԝкмнтв", "aeopcyxijsdhlqwkmhtb")),
+        **dict(zip("αεικνορτυχ", "aeikvoptux")),  # Greek
+    }
+)
+#: Apostrophes and the Uzbek okina / tutuq belgisi, all written for the same sign:
+#: dropped in ``name_key`` so "O'qituvchi", "Oʻqituvchi" and "Oqituvchi" compare equal.
+_APOSTROPHES = dict.fromkeys(map(ord, "'`´ʻʼʹʽ‘’‛′"), None)
+
+#: Words that name a role in the practical or the system, in the languages of the classroom.
+#: Compared by ``name_key``, word by word, and as the whole name with its separators removed.
+RESERVED = frozenset(
+    {
+        "teacher", "tutor", "instructor", "admin", "administrator", "moderator", "server", "system", "observer", "amaliy",
+        "oqituvchi", "ustoz", "muallim", "kuzatuvchi", "tizim",  # Uzbek (Latin)
+        "ўқитувчи", "устоз", "муаллим", "кузатувчи", "тизим",  # Uzbek (Cyrillic)
+        "учитель", "преподаватель", "админ", "администратор", "модератор", "сервер", "система", "наблюдатель",  # Russian
+    }
+)
+
+
+def name_key(name: str) -> str:
+    """The form two display names are compared in: equal keys mean the names read the same.
+
+    NFKC (full-width, mathematical and other compatibility letters become plain ones), case
+    folded, accents and other combining marks dropped, joiners and other format characters
+    dropped, apostrophes and the okina dropped, Cyrillic and Greek look-alikes folded to Latin,
+    whitespace collapsed.
+    """
+    folded = unicodedata.normalize("NFKC", name).translate(_LOOKALIKE_CAPITALS).casefold()
+    bare = "".join(c for c in unicodedata.normalize("NFKD", folded) if unicodedata.category(c) not in ("Mn", "Me", "Cf"))
+    bare = bare.translate(_APOSTROPHES)
+    # marks are gone, so й compares as и and ў as у (accent-insensitive), while қ and ҳ stay themselves
+    bare = unicodedata.normalize("NFC", bare).translate(_LOOKALIKES)
+    return " ".join(bare.split())
+
+
+def _words(key: str) -> list[str]:
+    """The words of a key: runs of letters, and runs of digits ("admin2" is "admin", "2")."""
+    words, word, kind = [], "", ""
+    for char in key:
+        category = unicodedata.category(char)[0]
+        if category in "LN" and (category == kind or not word):
+            word += char
+        else:
+            if word:
+                words.append(word)
+            word = char if category in "LN" else ""
+        kind = category
+    return [*words, word] if word else words
+
+
+def reserved_refusal(name: str) -> str | None:
+    """The sentence refusing ``name`` if it claims a role ("Teacher", "Admin 2", "T.e.a.c.h.e.r"), else None."""
+    words = _words(name_key(name))
+    for word in [*words, "".join(words)]:
+        if word in _RESERVED_KEYS:
+            return f"\u201c{name}\u201d names a role in the practical, so it cannot be your name; use your own name."
+    return None
+
+
+def taken_refusal(name: str) -> str:
+    """The sentence refusing a name someone in the practical already uses (by ``name_key``)."""
+    return (
+        f"Someone in this practical is already called \u201c{name}\u201d; add your surname or an initial "
+        f"(such as \u201c{name} K.\u201d) so your teacher can tell you apart."
+    )
+
+
+_RESERVED_KEYS = frozenset(name_key(word) for word in RESERVED)

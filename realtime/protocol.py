@@ -321,6 +321,13 @@ class Kick(_Msg):
     participant: _Name
 
 
+class Unkick(_Msg):
+    """Teacher: let someone removed with ``kick`` back into the practical."""
+
+    type: Literal["unkick"]
+    participant: _Name
+
+
 class Lock(_Msg):
     type: Literal["lock"]
     locked: bool
@@ -420,14 +427,14 @@ class RtcClose(_Msg):
 
 
 ClientMessage = Annotated[
-    Join | Ping | Grab | Release | Leave | Kick | Lock | Summon | Freeze | Reset | End | Mute | Broadcast | RtcOffer | RtcClose
+    Join | Ping | Grab | Release | Leave | Kick | Unkick | Lock | Summon | Freeze | Reset | End | Mute | Broadcast | RtcOffer | RtcClose
     | Interact | Answer | ChooseStation | AssignStation,
     Field(discriminator="type"),
 ]
 _CLIENT_MESSAGE: TypeAdapter[Any] = TypeAdapter(ClientMessage)
 CLIENT_TYPES = frozenset(
     (
-        "join", "ping", "grab", "release", "leave", "kick", "lock", "summon", "freeze", "reset", "end",
+        "join", "ping", "grab", "release", "leave", "kick", "unkick", "lock", "summon", "freeze", "reset", "end",
         "mute", "broadcast", "rtc_offer", "rtc_close", "interact", "answer", "choose_station", "assign_station",
     )
 )

@@ -27,6 +27,7 @@ class Action(StrEnum):
     MOVE_OBJECT = "move_object"
     RELEASE = "release"
     KICK = "kick"
+    UNKICK = "unkick"  # let someone removed back in
     LOCK = "lock"
     SUMMON = "summon"
     FREEZE = "freeze"
@@ -50,6 +51,9 @@ class Action(StrEnum):
     DELETE_SCENE = "delete_scene"
     VIEW_RESULTS = "view_results"
     PREVIEW_SCENE = "preview_scene"
+    MANAGE_COURSES = "manage_courses"  # courses, rosters, sign-in codes
+    # Signing in with a personal code (POST /api/signin) is public, as /api/join is: it has no
+    # row; what it grants, a student's place in a room, is checked against JOIN.
 
 
 _IN_ROOM = frozenset({Role.TEACHER, Role.STUDENT, Role.OBSERVER})
@@ -70,6 +74,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.MOVE_OBJECT: _ACTORS,
     Action.RELEASE: _ACTORS,
     Action.KICK: _TEACHER,
+    Action.UNKICK: _TEACHER,
     Action.LOCK: _TEACHER,
     Action.SUMMON: _TEACHER,
     Action.FREEZE: _TEACHER,
@@ -90,6 +95,7 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.DELETE_SCENE: _DESIGNER,
     Action.VIEW_RESULTS: _TEACHER,
     Action.PREVIEW_SCENE: _DESIGNER,
+    Action.MANAGE_COURSES: _TEACHER,
 }
 
 

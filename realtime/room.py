@@ -27,6 +27,7 @@ import numpy as np
 from realtime import protocol as p
 from realtime.challenges import Challenges, Event, Refused
 from realtime.limits import RoomLimits, TokenBucket
+from realtime.names import name_key
 from realtime.roles import Action, Role, allowed, refusal
 from scenes.model import Scene
 
@@ -41,6 +42,8 @@ class Enter(NamedTuple):
     name: str
     role: Role
     last_seq: int | None = None
+    #: the device key the join edge bound the participant's token to (None: a teacher or an older token)
+    device: str | None = None
 
 
 class Disconnect(NamedTuple):
@@ -104,6 +107,7 @@ _MESSAGE_ACTIONS: dict[type, Action] = {
     p.Release: Action.RELEASE,
     p.Leave: Action.LEAVE,
     p.Kick: Action.KICK,
+    p.Unkick: Action.UNKICK,
     p.Lock: Action.LOCK,
     p.Summon: Action.SUMMON,
     p.Freeze: Action.FREEZE,
@@ -139,6 +143,8 @@ class Participant:
     in_call: bool = False
     offers: TokenBucket | None = None
     interacts: TokenBucket | None = None
+    #: the device key from the token (never sent to other participants)
+    device: str | None = None
 
     @property
     def muted(self) -> bool:
@@ -156,6 +162,18 @@ class Participant:
         }
 
 
+class Removed(NamedTuple):
+    """Someone a teacher removed: kept out by participant id and by device until let back in."""
+
+    id: str
+    name: str
+    role: Role
+    device: str | None
+
+    def public(self) -> dict[str, Any]:
+        return {"id": self.id, "name": self.name, "role": str(self.role)}
+
+
 class Room:
     """One live practical: its participants, poses, objects and events."""
 
@@ -171,7 +189,8 @@ class Room:
         #: the latest time an input brought (the room never reads the clock)
         self.now = 0.0
         self.participants: dict[str, Participant] = {}
-        self._kicked: set[str] = set()
+        #: people the teacher removed, by participant id, until a teacher lets them back in
+        self.removed: dict[str, Removed] = {}
         #: teachers broadcasting their voice to every zone
         self.broadcasting: set[str] = set()
         self._log: deque[tuple[int, str]] = deque(maxlen=limits.resume_log_events)
@@ -208,6 +227,7 @@ class Room:
             p.Release: self._on_release,
             p.Leave: self._on_leave,
             p.Kick: self._on_kick,
+            p.Unkick: self._on_unkick,
             p.Lock: self._on_lock,
             p.Summon: self._on_summon,
             p.Freeze: self._on_freeze,
@@ -300,6 +320,7 @@ class Room:
             "frozen": self.frozen,
             "broadcast": sorted(self.broadcasting),
             "participants": [part.public() for part in self.participants.values()],
+            "removed": [gone.public() for gone in self.removed.values()],
             "objects": [
                 {
                     "id": obj.id,
@@ -347,6 +368,18 @@ class Room:
             if pid in self.participants
         }
         return [Send(None, p.dumps({"type": "voice_levels", "levels": shown}))] if shown else []
+
+    def refusal(self, participant_id: str | None, device: str | None) -> str | None:
+        """The sentence refusing entry to a participant id or device the teacher removed, else None."""
+        for gone in self.removed.values():
+            if gone.id == participant_id or (device is not None and gone.device == device):
+                return "The teacher removed you from this practical; ask them to let you back in, then try again."
+        return None
+
+    def named(self, name: str) -> Participant | None:
+        """The participant whose display name reads the same as ``name`` (realtime.names.name_key), if any."""
+        key = name_key(name)
+        return next((part for part in self.participants.values() if name_key(part.name) == key), None)
 
     def count(self) -> int:
         """Participants counted against the room cap (teachers are not)."""
@@ -496,9 +529,10 @@ class Room:
                 Send(pid, p.dumps(p.error(p.ErrorCode.SESSION_ENDED, "This practical has ended."))),
                 Close(pid, p.CloseCode.SESSION_ENDED, "practical ended"),
             ]
-        if pid in self._kicked:
+        removed = self.refusal(pid, msg.device)
+        if removed is not None:
             return [
-                Send(pid, p.dumps(p.error(p.ErrorCode.FORBIDDEN, "The teacher removed you from this practical."))),
+                Send(pid, p.dumps(p.error(p.ErrorCode.FORBIDDEN, removed))),
                 Close(pid, p.CloseCode.KICKED, "removed by the teacher"),
             ]
         part = self.participants.get(pid)
@@ -523,7 +557,7 @@ class Room:
                     Close(pid, p.CloseCode.ROOM_FULL, "practical full"),
                 ]
         slot = self._free_slot()
-        part = Participant(pid, slot, msg.name, msg.role)
+        part = Participant(pid, slot, msg.name, msg.role, device=msg.device)
         self.participants[pid] = part
         self._slot_owner[slot] = pid
         placed: list[Event] = []
@@ -711,8 +745,14 @@ class Room:
             return [self._error(part, p.ErrorCode.UNKNOWN_PARTICIPANT, f"No participant {msg.participant!r}.", msg.id)]
         if target.id == part.id or target.role == Role.TEACHER:
             return [self._error(part, p.ErrorCode.FORBIDDEN, "Teachers cannot be removed from a practical.", msg.id)]
-        self._kicked.add(target.id)
+        self.removed[target.id] = Removed(target.id, target.name, target.role, target.device)
         return [*self._remove(target, "kicked"), Close(target.id, p.CloseCode.KICKED, "removed by the teacher")]
+
+    def _on_unkick(self, part: Participant, msg: p.Unkick, now: float) -> list[Outgoing]:
+        gone = self.removed.pop(msg.participant, None)
+        if gone is None:
+            return [self._error(part, p.ErrorCode.UNKNOWN_PARTICIPANT, f"Nobody {msg.participant!r} was removed from this practical.", msg.id)]
+        return [self._event("unkicked", participant=gone.id, name=gone.name, by=part.id)]
 
     def _on_lock(self, part: Participant, msg: p.Lock, now: float) -> list[Outgoing]:
         if self.locked == msg.locked:

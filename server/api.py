@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -30,7 +29,9 @@ from realtime.room import SYSTEM
 from scenes import samples
 from scenes.store import MAX_VERSION
 from server import results
+from server.admission import Admission
 from server.auth import Claims, Principal, issue_token, principal_dependency, require
+from server.course_routes import course_routes
 from server.node import Node, NodeError
 from server.scene_routes import scene_routes
 from server.store import CODE_ALPHABET, CODE_LENGTH, Session
@@ -58,12 +59,16 @@ class OpenSession(_In):
     scene: str = Field(default=samples.DEMO, max_length=100)
     version: Annotated[int, Field(ge=1, le=MAX_VERSION)] | None = None
     title: Annotated[str, StringConstraints(strip_whitespace=True, max_length=120)] | None = None
+    #: a course of the teacher's: its roster's students sign in to this practical with their own codes
+    course: Annotated[str, Field(max_length=40)] | None = None
 
 
 class JoinRequest(_In):
     code: Annotated[str, StringConstraints(pattern=f"^[{CODE_ALPHABET}]{{{CODE_LENGTH}}}$")]
     name: Name
     role: Literal["student", "observer"] = "student"
+    #: the device key an earlier join answered (server.admission); absent or unknown: a new one
+    device: Annotated[str, StringConstraints(max_length=200)] | None = None
 
     @field_validator("code", mode="before")
     @classmethod
@@ -92,6 +97,7 @@ def create_app(node: Node) -> FastAPI:
         description="Realtime server for live virtual practicals. The room socket protocol is in docs/protocol.md.",
     )
     join_buckets: dict[str, TokenBucket] = {}
+    admission = Admission(node.secret)
 
     principal = principal_dependency(node.store, node.secret)
 
@@ -139,6 +145,7 @@ def create_app(node: Node) -> FastAPI:
             "join_url": None if session.preview else f"{base}/?code={session.join_code}",
             "ws_url": node.ws_url(request.headers.get("host")),
             "preview": session.preview,
+            "course": session.course_id,
         }
         if runner is not None:
             room = runner.room
@@ -176,7 +183,13 @@ def create_app(node: Node) -> FastAPI:
     @app.post("/api/sessions", status_code=201, tags=["sessions"])
     async def open_session(body: OpenSession, request: Request, who: Principal = Depends(principal)) -> dict[str, object]:
         teacher = who.keyed(Action.OPEN_SESSION)
-        session = node.open_session(teacher, body.scene, body.version, body.title)
+        if body.course is not None:
+            course = node.store.course(body.course)
+            if course is None:
+                raise HTTPException(404, f"No course {body.course!r}.")
+            if course.teacher_id != teacher.id:
+                raise HTTPException(403, "This course belongs to another teacher.")
+        session = node.open_session(teacher, body.scene, body.version, body.title, body.course)
         out = describe(session, request)
         token = node.teacher_token(teacher, session)
         out["teacher_token"] = token
@@ -269,6 +282,7 @@ def create_app(node: Node) -> FastAPI:
         return describe(session, request)
 
     app.include_router(scene_routes(node, principal))
+    app.include_router(course_routes(node, principal))
 
     @app.post("/api/join", tags=["sessions"])
     async def join(body: JoinRequest, request: Request) -> dict[str, object]:
@@ -287,10 +301,13 @@ def create_app(node: Node) -> FastAPI:
             raise HTTPException(404, f"No open practical has the join code {body.code}. Check the code with your teacher.")
         role = Role(body.role)
         require(role, Action.JOIN)
-        claims = Claims("p_" + secrets.token_hex(6), session.id, role, body.name)
+        device = admission.device(body.device)
+        participant = admission.admit(node.runners[session.id].room, body.name, role, device, now)
+        claims = Claims(participant, session.id, role, body.name, device=device)
         return {
             "token": issue_token(node.secret, claims, node.config.token_ttl),
             "participant_id": claims.participant_id,
+            "device": device,
             "session": session.id,
             "title": session.title,
             "scene": session.scene_id,

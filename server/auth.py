@@ -28,6 +28,10 @@ class Claims:
     session_id: str
     role: Role
     name: str
+    #: set for a student signed in with their personal code: the course whose roster they are on
+    course_id: str | None = None
+    #: the device key a guest joined from (server.admission), so a teacher's removal holds across joins
+    device: str | None = None
 
 
 class TokenError(Exception):
@@ -51,6 +55,8 @@ def issue_token(secret: bytes, claims: Claims, ttl: float) -> str:
         "sid": claims.session_id,
         "role": str(claims.role),
         "name": claims.name,
+        **({"crs": claims.course_id} if claims.course_id is not None else {}),
+        **({"dev": claims.device} if claims.device is not None else {}),
         "iat": now,
         "exp": now + int(ttl),
     }
@@ -60,7 +66,11 @@ def issue_token(secret: bytes, claims: Claims, ttl: float) -> str:
 def verify_token(secret: bytes, token: str) -> Claims:
     try:
         payload = jwt.decode(token, secret, algorithms=[_ALGORITHM], options={"require": ["exp", "sub", "sid"]})
-        return Claims(payload["sub"], payload["sid"], Role(payload["role"]), str(payload["name"]))
+        course, device = payload.get("crs"), payload.get("dev")
+        return Claims(
+            payload["sub"], payload["sid"], Role(payload["role"]), str(payload["name"]),
+            None if course is None else str(course), None if device is None else str(device),
+        )
     except jwt.ExpiredSignatureError:
         raise TokenError("Your token has expired; join again with the join code.") from None
     except (jwt.InvalidTokenError, KeyError, ValueError):

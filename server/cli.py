@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+from pathlib import Path
 
 import uvloop
 
@@ -113,6 +114,61 @@ def _users(args: argparse.Namespace) -> None:
         store.close()
 
 
+def _courses(args: argparse.Namespace) -> None:
+    """``amaliy courses ...`` on the local data dir (the server may be running: SQLite copes)."""
+    from realtime.names import NameRefused, display_name
+    from server import roster
+    from server.store import Store
+
+    store = Store(_config(args).data_dir)
+    try:
+        if args.courses_command == "add":
+            try:
+                name = display_name(args.name, 120)
+            except NameRefused as exc:
+                raise SystemExit(f"amaliy courses add: {exc}") from None
+            teachers = store.users("teacher")
+            if args.teacher is not None:
+                teachers = [t for t in teachers if args.teacher in (t.id, t.name)]
+            if len(teachers) != 1:
+                which = "no teacher matches --teacher" if args.teacher else "there is no teacher" if not teachers else "there are several teachers"
+                raise SystemExit(f"amaliy courses add: {which}; name one with --teacher ID (see 'amaliy users list').")
+            course = store.add_course(teachers[0].id, name)
+            print(f"Course '{course.name}' ({course.id}) of {teachers[0].name}")
+        elif args.courses_command == "list":
+            names = {u.id: u.name for u in store.users()}
+            for course in store.courses():
+                print(f"{course.id}  {len(store.students(course.id)):>4} students  {names.get(course.teacher_id, course.teacher_id)}: {course.name}")
+        else:
+            matches = [c for c in store.courses() if args.course in (c.id, c.name)]
+            if len(matches) != 1:
+                why = "no course" if not matches else "several courses"
+                raise SystemExit(f"amaliy courses {args.courses_command}: {why} called {args.course!r}; use its id (see 'amaliy courses list').")
+            course = matches[0]
+            if args.courses_command == "import":
+                try:
+                    rows = roster.read_roster(Path(args.file).read_bytes(), store.students(course.id))
+                except OSError as exc:
+                    raise SystemExit(f"amaliy courses import: cannot read {args.file}: {exc.strerror}") from None
+                except roster.RosterRejected as exc:
+                    lines = [f"amaliy courses import: {exc.summary}", *(f"  line {line}: {text}" for line, text in exc.problems)]
+                    raise SystemExit("\n".join(lines)) from None
+                added = store.add_students(course.id, [(r.name, r.email, r.student_number) for r in rows])
+                print(f"Imported {len(added)} students into '{course.name}'. Their sign-in codes (shown once; stored only hashed):")
+                for student, code in added:
+                    print(f"  {code}  {student.name}")
+            else:
+                students = store.students(course.id)
+                print(
+                    f"New sign-in codes for the {len(students)} students of '{course.name}'. Codes are stored only hashed, so"
+                    " they can be shown only when made: each student's old code has stopped working."
+                )
+                for student in students:
+                    print(f"  {store.rotate_code(student.id)}  {student.name}")
+    finally:
+        store.close()
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["bots"]:
@@ -130,6 +186,19 @@ def main(argv: list[str] | None = None) -> None:
     listing = users_sub.add_parser("list", help="list users")
     for cmd in (add, listing):
         cmd.add_argument("--data-dir", help="data dir of the server (default ./amaliy-data)")
+    courses = sub.add_parser("courses", help="manage courses, their rosters and students' sign-in codes")
+    courses_sub = courses.add_subparsers(dest="courses_command", required=True)
+    course_add = courses_sub.add_parser("add", help="add a course")
+    course_add.add_argument("name")
+    course_add.add_argument("--teacher", help="id or name of the teacher who owns it (needed when there are several)")
+    course_list = courses_sub.add_parser("list", help="list courses")
+    course_import = courses_sub.add_parser("import", help="import a roster CSV (all rows or none) and print the new codes")
+    course_import.add_argument("course", help="course id or name")
+    course_import.add_argument("file", help="CSV with a header row: name[,email][,student_number]")
+    course_codes = courses_sub.add_parser("codes", help="give every student of a course a NEW sign-in code and print them")
+    course_codes.add_argument("course", help="course id or name")
+    for cmd in (course_add, course_list, course_import, course_codes):
+        cmd.add_argument("--data-dir", help="data dir of the server (default ./amaliy-data)")
     scenes_cli.add_parser(sub)
     sub.add_parser("bots", help="put simulated students into a practical (see 'amaliy bots --help')")
     args = parser.parse_args(argv)
@@ -144,6 +213,8 @@ def main(argv: list[str] | None = None) -> None:
             pass
     elif args.command == "users":
         _users(args)
+    elif args.command == "courses":
+        _courses(args)
     elif args.command == "scenes":
         raise SystemExit(scenes_cli.run(args))
 

@@ -61,6 +61,8 @@ class Node:
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.TimerHandle | None = None
         self._loaded: dict[tuple[str, int], Scene] = {}
+        #: wall-clock time minus the event loop's clock, read at the first record (see _record)
+        self._wall_offset: float | None = None
         # Ingest is CPU-heavy (trimesh) and its input untrusted: it runs in short-lived
         # processes under limits, so rooms keep ticking whatever is uploaded.
         self.ingest_pool = IngestPool(config.ingest_pool(), self.ingest_limits, self.scenes.blobs.folder)
@@ -179,10 +181,15 @@ class Node:
         return runner
 
     def _record(self, runner: RoomRunner, record: Record) -> None:
-        """A room's record, stored with its room-clock ``t`` turned into wall-clock time."""
+        """A room's record, stored with its room-clock ``t`` turned into wall-clock time.
+
+        The two clocks' offset is read once per node: reading both clocks for every record
+        lets a pause between the two reads (another thread holding the GIL) put two records
+        a few milliseconds apart in the wrong order."""
         t = record.data.get("t")
-        now = time.time()
-        at = now - (runner.loop.time() - t) if isinstance(t, (int, float)) else now
+        if self._wall_offset is None:
+            self._wall_offset = time.time() - runner.loop.time()
+        at = t + self._wall_offset if isinstance(t, (int, float)) else runner.loop.time() + self._wall_offset
         self.results.add(runner.room.id, record, at)
 
     def _room_ended(self, runner: RoomRunner) -> None:
@@ -191,7 +198,9 @@ class Node:
             self.media.room_closed(runner.room.id)
         self.store.end_session(runner.room.id)
 
-    def open_session(self, teacher: User, scene_id: str, version: int | None = None, title: str | None = None) -> Session:
+    def open_session(
+        self, teacher: User, scene_id: str, version: int | None = None, title: str | None = None, course_id: str | None = None
+    ) -> Session:
         """Open a practical from a stored scene version (the latest when ``version`` is None)."""
         stored = self.scenes.get(scene_id, version)
         if stored is None:
@@ -200,7 +209,7 @@ class Node:
             raise NodeError(404, f"There is no scene {which}; available: {available}.")
         if len(self.store.sessions(teacher.id, "open")) >= self.config.max_sessions_per_teacher:
             raise NodeError(429, f"You already have {self.config.max_sessions_per_teacher} open practicals; end one first.")
-        session = self.store.open_session(teacher.id, scene_id, stored.version, title or stored.title)
+        session = self.store.open_session(teacher.id, scene_id, stored.version, title or stored.title, course_id=course_id)
         self._start_room(session)
         return session
 

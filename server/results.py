@@ -253,7 +253,9 @@ def step_ids(results: dict[str, Any]) -> list[str]:
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _cell(value: Any) -> Any:
+def csv_cell(value: Any) -> Any:
+    """A value as written to any CSV export: text a spreadsheet would run as a formula gets a
+    leading apostrophe (server.roster's export uses this too)."""
     if isinstance(value, str) and value.startswith(_FORMULA):
         return "'" + value
     return value
@@ -274,7 +276,7 @@ def to_csv(results: dict[str, Any]) -> str:
         writer.writerow(
             [
                 student["participant"],
-                _cell(student["name"]),
+                csv_cell(student["name"]),
                 ";".join(str(n) for n in student["stations"]),
                 student["score"],
                 len(student["steps"]),

@@ -288,4 +288,4 @@ class RoomSocket(asyncio.Protocol):
         self.runner = runner
         self.participant_id = claims.participant_id
         runner.attach(claims.participant_id, self)
-        runner.handle(claims.participant_id, Enter(claims.name, claims.role, message.last_seq))
+        runner.handle(claims.participant_id, Enter(claims.name, claims.role, message.last_seq, claims.device))

@@ -14,6 +14,7 @@ A step is never edited once released: a change is a new step.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import secrets
 import sqlite3
@@ -26,6 +27,9 @@ from typing import Any, NamedTuple
 #: Join-code alphabet: no 0/O, 1/I/L, so codes read aloud or copied from a board survive.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 6
+#: A student's personal sign-in code: same alphabet, 31**8 (about 8.5e11) codes, so guessing
+#: one under the sign-in rate limit is hopeless. Stored only as a keyed hash (``_code_key``).
+SIGNIN_CODE_LENGTH = 8
 
 #: Schema steps, in order; a database that has had n of them has ``user_version`` n.
 _MIGRATIONS: tuple[str, ...] = (
@@ -68,10 +72,32 @@ CREATE TABLE result_challenges (
     challenge TEXT NOT NULL
 );
 """,
+    # 3: courses, their rosters of students with personal sign-in codes, and practicals of a course
+    """
+CREATE TABLE courses (
+    id TEXT PRIMARY KEY,
+    teacher_id TEXT NOT NULL REFERENCES users(id),
+    name TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE INDEX courses_teacher ON courses(teacher_id);
+CREATE TABLE students (
+    id TEXT PRIMARY KEY,
+    course_id TEXT NOT NULL REFERENCES courses(id),
+    name TEXT NOT NULL,
+    email TEXT,
+    student_number TEXT,
+    code_hash TEXT NOT NULL UNIQUE,
+    created REAL NOT NULL
+);
+CREATE INDEX students_course ON students(course_id);
+ALTER TABLE sessions ADD COLUMN course_id TEXT REFERENCES courses(id);
+""",
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
-_SESSION_COLUMNS = "id, teacher_id, scene_id, scene_version, title, join_code, status, created, preview"
+_SESSION_COLUMNS = "id, teacher_id, scene_id, scene_version, title, join_code, status, created, preview, course_id"
+_STUDENT_COLUMNS = "id, course_id, name, email, student_number"
 
 
 @dataclass(frozen=True)
@@ -95,6 +121,30 @@ class Session:
     created: float
     #: a designer's private preview: no join code, never listed to teachers
     preview: bool = False
+    #: the course this practical belongs to (students of its roster sign in to it), if any
+    course_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Course:
+    """A teacher's course: a roster of students who sign in with personal codes."""
+
+    id: str
+    teacher_id: str
+    name: str
+    created: float
+
+
+@dataclass(frozen=True)
+class Student:
+    """One student on a course's roster. ``id`` is also their participant id in every
+    practical of the course, so records of the same student line up across practicals."""
+
+    id: str
+    course_id: str
+    name: str
+    email: str | None = None
+    student_number: str | None = None
 
 
 class StoredRecord(NamedTuple):
@@ -107,7 +157,7 @@ class StoredRecord(NamedTuple):
 
 
 def _session(row: tuple[Any, ...]) -> Session:
-    return Session(*row[:8], preview=bool(row[8]))
+    return Session(*row[:8], preview=bool(row[8]), course_id=row[9])
 
 
 def hash_key(key: str) -> str:
@@ -119,12 +169,30 @@ def new_join_code() -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
 
 
+def new_signin_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(SIGNIN_CODE_LENGTH))
+
+
+def normalise_signin_code(typed: str) -> str | None:
+    """The code as stored for what a student typed (any case, spaces or dashes anywhere);
+    None when it cannot be a sign-in code at all."""
+    code = "".join(ch for ch in typed.upper() if ch not in " -\t")
+    if len(code) != SIGNIN_CODE_LENGTH or any(ch not in CODE_ALPHABET for ch in code):
+        return None
+    return code
+
+
+class CourseNotEmpty(Exception):
+    """A course with students or practicals is not deleted; the message says what is left."""
+
+
 class Store:
     def __init__(self, data_dir: Path) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(data_dir / "amaliy.sqlite3", check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._lock = threading.Lock()
+        self._code_key = _code_key(data_dir)
         self._migrate()
 
     def _migrate(self) -> None:
@@ -168,19 +236,21 @@ class Store:
 
     # sessions
 
-    def open_session(self, teacher_id: str, scene_id: str, scene_version: int, title: str, preview: bool = False) -> Session:
+    def open_session(
+        self, teacher_id: str, scene_id: str, scene_version: int, title: str, preview: bool = False, course_id: str | None = None
+    ) -> Session:
         """Open a practical with a join code no other open practical uses. A preview's "code"
         is outside the code alphabet and length, so no join request can ever name it."""
         with self._lock:
             for _ in range(20):
                 code = "preview-" + secrets.token_hex(8) if preview else new_join_code()
                 session = Session(
-                    "s_" + secrets.token_hex(6), teacher_id, scene_id, scene_version, title, code, "open", time.time(), preview
+                    "s_" + secrets.token_hex(6), teacher_id, scene_id, scene_version, title, code, "open", time.time(), preview, course_id
                 )
                 try:
                     self._db.execute(
-                        f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (session.id, teacher_id, scene_id, scene_version, title, session.join_code, "open", session.created, int(preview)),
+                        f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (session.id, teacher_id, scene_id, scene_version, title, session.join_code, "open", session.created, int(preview), course_id),
                     )
                     return session
                 except sqlite3.IntegrityError:
@@ -205,12 +275,15 @@ class Store:
         ).fetchone()
         return _session(row) if row else None
 
-    def sessions(self, teacher_id: str | None = None, status: str | None = None) -> list[Session]:
+    def sessions(self, teacher_id: str | None = None, status: str | None = None, course_id: str | None = None) -> list[Session]:
         query = f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE 1=1"
         args: list[str] = []
         if teacher_id is not None:
             query += " AND teacher_id = ?"
             args.append(teacher_id)
+        if course_id is not None:
+            query += " AND course_id = ?"
+            args.append(course_id)
         if status is not None:
             query += " AND status = ?"
             args.append(status)
@@ -251,3 +324,102 @@ class Store:
     def challenge(self, session_id: str) -> dict[str, Any] | None:
         row = self._db.execute("SELECT challenge FROM result_challenges WHERE session_id = ?", (session_id,)).fetchone()
         return json.loads(row[0]) if row else None
+
+    # courses and rosters
+
+    def add_course(self, teacher_id: str, name: str) -> Course:
+        course = Course("c_" + secrets.token_hex(6), teacher_id, name, time.time())
+        with self._lock:
+            self._db.execute("INSERT INTO courses VALUES (?, ?, ?, ?)", (course.id, teacher_id, name, course.created))
+        return course
+
+    def course(self, course_id: str) -> Course | None:
+        row = self._db.execute("SELECT id, teacher_id, name, created FROM courses WHERE id = ?", (course_id,)).fetchone()
+        return Course(*row) if row else None
+
+    def courses(self, teacher_id: str | None = None) -> list[Course]:
+        rows = self._db.execute(
+            "SELECT id, teacher_id, name, created FROM courses WHERE ? IS NULL OR teacher_id = ? ORDER BY created", (teacher_id, teacher_id)
+        )
+        return [Course(*row) for row in rows]
+
+    def rename_course(self, course_id: str, name: str) -> None:
+        with self._lock:
+            self._db.execute("UPDATE courses SET name = ? WHERE id = ?", (name, course_id))
+
+    def delete_course(self, course_id: str) -> None:
+        """Delete a course that has no students and no practicals (CourseNotEmpty otherwise)."""
+        with self._lock:
+            students = self._db.execute("SELECT COUNT(*) FROM students WHERE course_id = ?", (course_id,)).fetchone()[0]
+            practicals = self._db.execute("SELECT COUNT(*) FROM sessions WHERE course_id = ?", (course_id,)).fetchone()[0]
+            if students or practicals:
+                raise CourseNotEmpty(
+                    f"The course still has {students} student(s) and {practicals} practical(s); only an empty course is deleted."
+                )
+            self._db.execute("DELETE FROM courses WHERE id = ?", (course_id,))
+
+    def _hash_code(self, code: str) -> str:
+        """Sign-in codes are short, so a plain digest could be reversed by trying every code:
+        the hash is keyed with a secret kept beside the database, not in it."""
+        return hmac.new(self._code_key, code.encode(), hashlib.sha256).hexdigest()
+
+    def add_students(self, course_id: str, rows: list[tuple[str, str | None, str | None]]) -> list[tuple[Student, str]]:
+        """Add (name, email, student number) rows to a course's roster in one transaction, all
+        or none; returns each student with their new sign-in code (shown once, stored hashed)."""
+        added: list[tuple[Student, str]] = []
+        now = time.time()
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                for name, email, number in rows:
+                    student = Student("st_" + secrets.token_hex(6), course_id, name, email, number)
+                    code = self._insert_code(
+                        "INSERT INTO students VALUES (?, ?, ?, ?, ?, ?, ?)", lambda h: (student.id, course_id, name, email, number, h, now)
+                    )
+                    added.append((student, code))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return added
+
+    def _insert_code(self, sql: str, args: Any) -> str:
+        """Run ``sql`` with a fresh code's hash, trying another code if one is taken (caller holds the lock)."""
+        for _ in range(20):
+            code = new_signin_code()
+            try:
+                self._db.execute(sql, args(self._hash_code(code)))
+                return code
+            except sqlite3.IntegrityError as exc:
+                if "code_hash" not in str(exc):
+                    raise
+        raise RuntimeError("could not find a free sign-in code")
+
+    def rotate_code(self, student_id: str) -> str:
+        """A new sign-in code for a student; the old one stops working at once."""
+        with self._lock:
+            return self._insert_code("UPDATE students SET code_hash = ? WHERE id = ?", lambda h: (h, student_id))
+
+    def students(self, course_id: str) -> list[Student]:
+        rows = self._db.execute(f"SELECT {_STUDENT_COLUMNS} FROM students WHERE course_id = ? ORDER BY created, rowid", (course_id,))
+        return [Student(*row) for row in rows]
+
+    def student(self, student_id: str) -> Student | None:
+        row = self._db.execute(f"SELECT {_STUDENT_COLUMNS} FROM students WHERE id = ?", (student_id,)).fetchone()
+        return Student(*row) if row else None
+
+    def student_by_code(self, typed: str) -> Student | None:
+        code = normalise_signin_code(typed)
+        if code is None:
+            return None
+        row = self._db.execute(f"SELECT {_STUDENT_COLUMNS} FROM students WHERE code_hash = ?", (self._hash_code(code),)).fetchone()
+        return Student(*row) if row else None
+
+
+def _code_key(data_dir: Path) -> bytes:
+    """The key sign-in codes are hashed with, created on first use (owner-readable only)."""
+    path = data_dir / "codes.key"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return bytes.fromhex(path.read_text().strip())

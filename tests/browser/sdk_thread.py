@@ -16,10 +16,22 @@ from tests.browser.tabs import TIMEOUT_MS
 
 class ThreadedClient:
     def __init__(self, base_url: str, code: str, name: str, role: str = "student") -> None:
+        self._start()
+        self.client: AmaliyClient = self.call(AmaliyClient.join(base_url, code, name, role=role))
+
+    @classmethod
+    def with_token(cls, ws_url: str, token: str) -> "ThreadedClient":
+        """A participant from a token already issued (a teacher's, from open_session)."""
+        self = cls.__new__(cls)
+        self._start()
+        self.client = AmaliyClient(ws_url, token)
+        self.call(self.client.connect())
+        return self
+
+    def _start(self) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.client: AmaliyClient = self.call(AmaliyClient.join(base_url, code, name, role=role))
 
     @property
     def id(self) -> str:

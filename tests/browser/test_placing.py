@@ -47,7 +47,7 @@ def practical(server) -> Callable[[str], tuple[str, ThreadedClient]]:
             response = http.post("/api/sessions", json={"scene": scene}, headers={"Authorization": f"Bearer {server.teacher_key}"})
             response.raise_for_status()
             code = response.json()["join_code"]
-        observers.append(ThreadedClient(server.base_url, code, "Observer", role="observer"))
+        observers.append(ThreadedClient(server.base_url, code, "Watcher", role="observer"))
         return code, observers[-1]
 
     yield open_practical

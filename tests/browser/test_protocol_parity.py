@@ -109,7 +109,7 @@ def test_control_messages_pass_server_validation(page: Page) -> None:
         page,
         """const m = P.messages;
            return [m.join('tok', null), m.join('tok', 12), m.ping(), m.leave(), m.grab('beaker-water@1'),
-                   m.release('beaker-water@1'), m.kick('p_1'), m.lock(true), m.freeze(false),
+                   m.release('beaker-water@1'), m.kick('p_1'), m.unkick('p_1'), m.lock(true), m.freeze(false),
                    m.summon([1, 0, -2]), m.reset(), m.end(), m.rtcOffer('v=0'), m.rtcClose(),
                    m.mute(true), m.mute(false, 'p_2'), m.broadcast(true), m.interact('burner@1', 'lit', true),
                    m.answer('read-temperature', 80), m.chooseStation(2), m.assignStation('p_3', null)]
@@ -117,7 +117,9 @@ def test_control_messages_pass_server_validation(page: Page) -> None:
     )
     decoded = [p.decode_control(text) for text in built]
     assert {msg.type for msg in decoded} == p.CLIENT_TYPES
+    assert decoded[7].type == "unkick" and decoded[7].participant == "p_1"
     assert decoded[1].last_seq == 12 and decoded[0].last_seq is None
+    decoded.pop(7)  # unkick, checked here so the indexes below stay put
     own, forced = decoded[14], decoded[15]
     assert (own.muted, own.participant) == (True, None) and (forced.muted, forced.participant) == (False, "p_2")
     assert decoded[12].sdp == "v=0" and decoded[16].on is True

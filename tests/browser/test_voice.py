@@ -103,6 +103,7 @@ def test_two_students_hear_each_other_and_the_teacher_mutes(server, open_page, s
 
     # "Mute all" holds Aziz too; the Broadcast toggle tells the students the teacher speaks to everyone.
     teacher.locator("button[data-action='muteAll']").click()
+    teacher.locator("#teacher-confirm").get_by_role("button", name="Mute all").click()  # the panel asks first
     expect(aziz.locator("#voice-mute")).to_have_text("Muted by the teacher", timeout=VOICE_TIMEOUT_MS)
     teacher.locator("button[data-action='broadcast']").click()
     expect(teacher.locator("button[data-action='broadcast']")).to_have_text("Stop broadcast", timeout=VOICE_TIMEOUT_MS)

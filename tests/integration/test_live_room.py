@@ -7,7 +7,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from amaliy_client import AmaliyClient, JoinRefused
+from amaliy_client import AmaliyClient, JoinRefused, join_code
 from realtime.protocol import CloseCode
 
 from tests.conftest import LiveServer
@@ -150,11 +150,16 @@ async def test_teacher_powers_end_to_end(server: LiveServer) -> None:
 
     await teacher.lock(True)
     await ali.expect("locked", locked=True)
+    info = await join_code(server.base_url, session["join_code"], "Late")  # a token is issued while locked
     with pytest.raises(JoinRefused) as refused:
-        await AmaliyClient.join(server.base_url, session["join_code"], "Late")
+        await AmaliyClient(info["ws_url"], info["token"]).connect()
     assert refused.value.code == "room_locked" and refused.value.close_code == CloseCode.ROOM_LOCKED
     await teacher.lock(False)
-    late = await AmaliyClient.join(server.base_url, session["join_code"], "Late")
+    # trying again: the same token (as the web client's "Try again"), or the same device's join for its name
+    again = await join_code(server.base_url, session["join_code"], "Late", device=info["device"])
+    assert again["participant_id"] == info["participant_id"]
+    late = AmaliyClient(again["ws_url"], again["token"])
+    await late.connect()
 
     await teacher.kick(bea.id)
     assert await bea.closed() == (CloseCode.KICKED, "removed by the teacher")

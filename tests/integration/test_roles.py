@@ -33,6 +33,7 @@ EXPECTED: dict[Action, set[Role]] = {
     Action.MOVE_OBJECT: {T, S},
     Action.RELEASE: {T, S},
     Action.KICK: {T},
+    Action.UNKICK: {T},
     Action.LOCK: {T},
     Action.SUMMON: {T},
     Action.FREEZE: {T},
@@ -53,10 +54,11 @@ EXPECTED: dict[Action, set[Role]] = {
     Action.DELETE_SCENE: {D},
     Action.VIEW_RESULTS: {T},
     Action.PREVIEW_SCENE: {D},
+    Action.MANAGE_COURSES: {T},
 }
 REST_ACTIONS = {
     Action.OPEN_SESSION, Action.VIEW_SESSION, Action.LIST_SCENES, Action.UPLOAD_SCENE, Action.DELETE_SCENE,
-    Action.VIEW_RESULTS, Action.PREVIEW_SCENE,
+    Action.VIEW_RESULTS, Action.PREVIEW_SCENE, Action.MANAGE_COURSES,
 }
 
 
@@ -129,6 +131,7 @@ SOCKET: dict[Action, Attempt] = {
     Action.MOVE_OBJECT: _move,
     Action.RELEASE: _release,
     Action.KICK: lambda a, w, t: _kick(a, t),
+    Action.UNKICK: lambda a, w, t: _unkick(a, w, t),
     Action.LOCK: lambda a, w, t: _event(a, w, {"type": "lock", "locked": True}, "locked"),
     Action.SUMMON: lambda a, w, t: _event(a, w, {"type": "summon", "position": [0, 0, 1]}, "summoned"),
     Action.FREEZE: lambda a, w, t: _event(a, w, {"type": "freeze", "frozen": True}, "frozen"),
@@ -193,6 +196,15 @@ async def _leave(actor: AmaliyClient) -> None:
 async def _kick(actor: AmaliyClient, target: AmaliyClient) -> None:
     await actor.kick(target.id)
     assert (await target.closed(2))[0] == CloseCode.KICKED
+
+
+async def _unkick(actor: AmaliyClient, witness: AmaliyClient, target: AmaliyClient) -> None:
+    """The teacher of the pair removes the target; then the actor tries to let them back in."""
+    teacher = actor if actor.welcome["participant"]["role"] == "teacher" else witness
+    await teacher.kick(target.id)
+    await witness.expect("left", participant=target.id, reason="kicked", timeout=2)
+    await actor.unkick(target.id)
+    await witness.expect("unkicked", participant=target.id, timeout=2)
 
 
 async def _event(actor: AmaliyClient, witness: AmaliyClient, message: dict, event: str) -> None:
@@ -263,6 +275,8 @@ async def test_rest_action(server: LiveServer, action: Action, role: Role, tmp_p
             response = await http.get(f"/api/sessions/{session['id']}/results", headers=headers)
         elif action == Action.PREVIEW_SCENE:
             response = await http.post(f"/api/scenes/{session['scene']}/versions/{session['scene_version']}/preview", headers=headers)
+        elif action == Action.MANAGE_COURSES:
+            response = await http.post("/api/courses", json={"name": f"Course {role}"}, headers=headers)
         else:
             stored = await http.post("/api/scenes", files={"package": ("p.zip", package)}, headers=designer)
             assert stored.status_code == 201, stored.text

@@ -7,7 +7,7 @@ import unicodedata
 
 import pytest
 
-from realtime.names import MAX_LENGTH, NameRefused, display_name
+from realtime.names import MAX_LENGTH, NameRefused, display_name, name_key, reserved_refusal, taken_refusal
 
 
 @pytest.mark.parametrize(
@@ -89,3 +89,62 @@ def test_what_is_kept_has_no_refused_character_and_encodes() -> None:
             for c in kept:
                 assert unicodedata.category(c) not in ("Cc", "Cs", "Co", "Cn", "Zl", "Zp"), (typed, c)
                 assert unicodedata.category(c) != "Cf" or c in "\u200c\u200d", (typed, c)
+
+
+@pytest.mark.parametrize("typed", ["\u303f", "\U0001d159", "a\u303f"[1:]])
+def test_blank_symbols_are_invisible(typed: str) -> None:
+    with pytest.raises(NameRefused, match="at least one visible character"):
+        display_name(typed)
+
+
+@pytest.mark.parametrize(
+    "one,other",
+    [
+        ("Aziz", "aziz"),
+        ("Aziz", "AZIZ"),
+        ("Aziz", "Azíz"),  # accents
+        ("José", "Jose\u0301"),  # composed or not
+        ("Aziz", "Ａｚｉｚ"),  # full-width (NFKC)
+        ("Aziz", "𝙰𝚣𝚒𝚣"),  # mathematical monospace (NFKC)
+        ("Aziz", "Az\u200diz"),  # a joiner between letters shows nothing
+        ("Aziz", "\u0410ziz"),  # Cyrillic capital A
+        ("Aziz", "Azi\u0437"[:3] + "z"),
+        ("Oʻtkir", "O'tkir"),  # the okina and the apostrophe
+        ("Oʻtkir", "Otkir"),
+        ("Aziz Karimov", "Aziz  Karimov"),
+    ],
+)
+def test_names_that_read_the_same_have_one_key(one: str, other: str) -> None:
+    assert name_key(one) == name_key(other)
+
+
+@pytest.mark.parametrize("one,other", [("Aziz", "Aziza"), ("Aziz", "Aziz K."), ("Азиз", "Aziz"), ("Ўткир", "Қодир"), ("Li", "Lì Wei")])
+def test_different_names_keep_different_keys(one: str, other: str) -> None:
+    assert name_key(one) != name_key(other)
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "Teacher", "teacher", "TEACHER", "Teacher Aziz", "Mr. Teacher", "T.e.a.c.h.e.r", "Teacher_1",
+        "O'qituvchi", "Oʻqituvchi", "Oqituvchi", "Ўқитувчи", "Ustoz", "Учитель", "УЧИТЕЛЬ",
+        "Admin", "admin2", "Server", "Observer", "System", "Moderator", "Админ",
+        "\u0422\u0415\u0410\u0421\u041dER",  # Cyrillic capitals that look like T E A C H
+        "Ｔｅａｃｈｅｒ",
+    ],
+)
+def test_role_words_are_refused(typed: str) -> None:
+    sentence = reserved_refusal(display_name(typed))
+    assert sentence is not None and "names a role in the practical" in sentence and sentence.endswith(".")
+
+
+@pytest.mark.parametrize("typed", ["Aziz", "Teachers", "Serverov", "Adminova", "Ustozbek", "Oʻtkir", "Madina Teach"])
+def test_ordinary_names_are_not_role_words(typed: str) -> None:
+    assert reserved_refusal(typed) is None
+
+
+def test_the_taken_sentence_suggests_a_fix() -> None:
+    assert taken_refusal("Aziz") == (
+        "Someone in this practical is already called \u201cAziz\u201d; add your surname or an initial "
+        "(such as \u201cAziz K.\u201d) so your teacher can tell you apart."
+    )

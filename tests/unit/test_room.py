@@ -251,6 +251,33 @@ def test_kick_removes_and_bans_the_participant() -> None:
     assert messages(out)[0]["code"] == "forbidden"
 
 
+def test_a_kick_keeps_the_device_out_until_unkick() -> None:
+    room = make_room()
+    enter(room, "t", Role.TEACHER)
+    room.handle("a", Enter("Aziz", Role.STUDENT, device="dev-1"), 0.0)
+    room.handle("t", p.Kick(type="kick", participant="a"), 1.0)
+    assert room.snapshot()["removed"] == [{"id": "a", "name": "Aziz", "role": "student"}]
+    assert room.refusal(None, "dev-1") and room.refusal("a", None) and room.refusal("b", "dev-2") is None
+    out = room.handle("b", Enter("Someone else", Role.STUDENT, device="dev-1"), 2.0)  # same device, new id
+    assert messages(out)[0]["code"] == "forbidden" and "let you back in" in messages(out)[0]["message"]
+    assert "b" not in room.participants
+    enter(room, "c", name="Classmate")
+    out = room.handle("c", p.Unkick(type="unkick", participant="a"), 3.0)
+    assert messages(out)[0]["code"] == "forbidden"  # only teachers let people back in
+    out = room.handle("t", p.Unkick(type="unkick", participant="a"), 3.0)
+    assert of_type(out, "unkicked")[0] == {"type": "unkicked", "seq": room.seq, "participant": "a", "name": "Aziz", "by": "t"}
+    assert room.snapshot()["removed"] == [] and room.refusal(None, "dev-1") is None
+    assert of_type(room.handle("a", Enter("Aziz", Role.STUDENT, device="dev-1"), 4.0), "welcome")
+    out = room.handle("t", p.Unkick(type="unkick", participant="a"), 5.0)
+    assert messages(out)[0]["code"] == "unknown_participant"
+
+
+def test_names_compare_by_key() -> None:
+    room = make_room()
+    enter(room, "a", name="Aziz")
+    assert room.named("AZÍZ") is room.participants["a"] and room.named("Aziza") is None
+
+
 def test_freeze_releases_student_holds_and_blocks_grabs() -> None:
     room = make_room()
     enter(room, "t", Role.TEACHER)

@@ -41,10 +41,16 @@ def now_stamp() -> int:
     return int(time.monotonic() * 1000) & 0xFFFFFFFF
 
 
-async def join_code(base_url: str, code: str, name: str, role: str = "student") -> dict[str, Any]:
-    """POST /api/join: trade a join code and a name for a token and the socket address."""
+async def join_code(base_url: str, code: str, name: str, role: str = "student", device: str | None = None) -> dict[str, Any]:
+    """POST /api/join: trade a join code and a name for a token and the socket address.
+
+    ``device``: the ``device`` key an earlier join answered, to join again as the same device
+    (a teacher's removal holds per device; the same device gets its own name back)."""
+    body: dict[str, Any] = {"code": code, "name": name, "role": role}
+    if device is not None:
+        body["device"] = device
     async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
-        response = await http.post("/api/join", json={"code": code, "name": name, "role": role})
+        response = await http.post("/api/join", json=body)
         response.raise_for_status()
         return response.json()
 
@@ -193,6 +199,10 @@ class AmaliyClient:
 
     async def kick(self, participant_id: str) -> None:
         await self.send({"type": "kick", "participant": participant_id})
+
+    async def unkick(self, participant_id: str) -> None:
+        """Teacher: let someone removed with ``kick`` back into the practical."""
+        await self.send({"type": "unkick", "participant": participant_id})
 
     async def lock(self, locked: bool = True) -> None:
         await self.send({"type": "lock", "locked": locked})

@@ -35,9 +35,16 @@ const FINAL_CLOSES = new Set([
   CloseCode.ROOM_LOCKED,
 ]);
 
+/**
+ * Where this browser keeps the device key POST /api/join answers (server/admission.py). It is
+ * per browser, not per tab: a teacher's removal holds for the device, and the same device asking
+ * for its own name again gets its own place back. Clearing site storage makes a new device.
+ */
+const DEVICE_KEY = 'amaliy:device';
+
 /** What a person should read for a close code whose server reason is terse. */
 const CLOSE_TEXT = {
-  [CloseCode.KICKED]: 'The teacher removed you from this practical.',
+  [CloseCode.KICKED]: 'The teacher removed you from this practical; ask them to let you back in, then try again.',
   [CloseCode.SESSION_ENDED]: 'This practical has ended.',
   [CloseCode.REPLACED]: 'You opened this practical in another tab or device; this one is closed.',
   [CloseCode.ROOM_FULL]: 'This practical is full.',
@@ -73,9 +80,16 @@ export async function joinWithCode(code, name) {
   const response = await fetch('/api/join', {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ code, name }),
+    body: JSON.stringify({ code, name, ...(storedDevice() ? { device: storedDevice() } : {}) }),
   });
   const body = await readJson(response);
+  if (body.device) {
+    try {
+      localStorage.setItem(DEVICE_KEY, body.device);
+    } catch {
+      // storage refused (a locked-down browser): this page is a new device next time
+    }
+  }
   return { token: body.token, wsUrl: body.ws_url, title: body.title, glbUrl: sceneModelUrl(body) };
 }
 
@@ -98,6 +112,14 @@ export async function joinWithToken(token) {
   });
   const body = await readJson(response);
   return { token, wsUrl: body.ws_url, title: body.title, glbUrl: sceneModelUrl(body) };
+}
+
+function storedDevice() {
+  try {
+    return localStorage.getItem(DEVICE_KEY);
+  } catch {
+    return null;
+  }
 }
 
 async function readJson(response) {
@@ -153,6 +175,14 @@ export class Connection extends EventTarget {
     socket.onclose = (event) => {
       if (this.socket === socket) this.dropped(event.code, event.reason);
     };
+  }
+
+  /** Join again after a final close (a locked or full practical, a removal since lifted): same token, fresh socket. */
+  retry() {
+    clearInterval(this.keepalive);
+    this.keepalive = setInterval(() => this.keepAlive(), 1000);
+    this.retryMs = RECONNECT_FIRST_MS;
+    this.open();
   }
 
   /** Send a control message (ignored while disconnected: the room state will be resent on resume). */

@@ -27,7 +27,17 @@ export class Hud {
       flags: doc.getElementById('hud-flags'),
     };
     this.toasts = doc.getElementById('toasts');
+    this.doc = doc;
     this.noticeBox = doc.getElementById('notice');
+    this.noticeText = doc.getElementById('notice-text');
+    this.noticeRetry = doc.getElementById('notice-retry');
+    /** @type {(() => void) | null} what "Try again" does for the notice up now */
+    this.retry = null;
+    this.noticeRetry.addEventListener('click', () => {
+      const retry = this.retry;
+      this.clearNotice();
+      retry?.();
+    });
     /** @type {((toast: {text: string, kind: string, code: string, ms: number}) => void)[]} */
     this.toastListeners = [];
   }
@@ -79,9 +89,25 @@ export class Hud {
     for (const listener of this.toastListeners) listener({ text, kind, code, ms });
   }
 
-  /** A message that stays: this page is out of the practical. */
-  notice(text) {
-    this.noticeBox.textContent = text;
+  /**
+   * A message that stays: this page is out of the practical. The lab behind it is hidden
+   * (body.out in style.css), with the toasts, so the sentence shows once, on its own.
+   * @param {string} text
+   * @param {(() => void) | null} [retry] offer "Try again", which clears the notice and calls this
+   */
+  notice(text, retry = null) {
+    this.noticeText.textContent = text;
+    this.retry = retry;
+    this.noticeRetry.hidden = !retry;
     this.noticeBox.hidden = false;
+    this.doc.body.classList.add('out');
+    this.toasts.replaceChildren();
+  }
+
+  /** Back in (a retry was let in): take the notice away and show the lab again. */
+  clearNotice() {
+    this.retry = null;
+    this.noticeBox.hidden = true;
+    this.doc.body.classList.remove('out');
   }
 }

@@ -14,6 +14,7 @@ import { Color, DirectionalLight, HemisphereLight, NeutralToneMapping, Scene, We
 
 import { Avatars } from './avatars.js';
 import { Connection } from './connection.js';
+import { CloseCode } from './protocol.js';
 import { DesktopControls } from './controls.js';
 import { PreviewDebug } from './debug.js';
 import { Holding } from './holding.js';
@@ -33,6 +34,11 @@ import { VoiceBar } from './voicebar.js';
 import { XR } from './xr.js';
 
 const SKY = 0xcfe0ec;
+
+/** Error codes a refused join sends just before its final close: the notice says it, once; no toast. */
+const JOIN_REFUSALS = new Set(['room_locked', 'room_full', 'session_ended', 'forbidden', 'unauthorized']);
+/** Final closes after which "Try again" can help: the teacher may unlock, make room, or let a removed student back. */
+const RETRYABLE = new Set([CloseCode.KICKED, CloseCode.ROOM_FULL, CloseCode.ROOM_LOCKED]);
 
 async function main() {
   const hud = new Hud(document);
@@ -108,7 +114,10 @@ async function enter(credentials, hud) {
     voiceBar.render();
   };
 
+  let everIn = false;
   connection.addEventListener('welcome', ({ detail: welcome }) => {
+    everIn = true;
+    hud.clearNotice(); // back in after "Try again"
     state.applyWelcome(welcome);
     if (welcome.snapshot) {
       lab.setObjects(state.objects);
@@ -198,14 +207,17 @@ async function enter(credentials, hud) {
   });
 
   connection.addEventListener('servererror', ({ detail: error }) => {
+    if (connection.state !== 'connected' && JOIN_REFUSALS.has(error.code)) return; // the close's notice says it
     hud.toast(error.message, 'error', error.code);
     practical.error(error);
   });
   connection.addEventListener('dropped', ({ detail: drop }) => {
     voice.hangUp(); // the server ends the call with the socket; the next welcome offers again
     if (drop.final) {
-      signOut();
-      hud.notice(drop.text);
+      // A practical that refused entry at the door (an ended one too) may take us on a later try.
+      const retryable = RETRYABLE.has(drop.code) || (drop.code === CloseCode.SESSION_ENDED && !everIn);
+      if (!retryable) signOut(); // the tab's token stays for a retry or a reload while one can help
+      hud.notice(drop.text, retryable ? () => connection.retry() : null);
     } else {
       hud.toast(`${drop.text} Reconnecting…`, 'error');
     }

@@ -186,6 +186,8 @@ export const messages = Object.freeze({
   release: (object) => ({ type: 'release', object }),
   /** @param {string} participant participant id */
   kick: (participant) => ({ type: 'kick', participant }),
+  /** @param {string} participant the id of someone removed: teacher, let them back in */
+  unkick: (participant) => ({ type: 'unkick', participant }),
   /** @param {boolean} locked */
   lock: (locked) => ({ type: 'lock', locked }),
   /** @param {boolean} frozen */

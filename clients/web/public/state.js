@@ -101,6 +101,8 @@ export class RoomState {
     this.stations = new Map();
     /** @type {Record<string, Record<string, boolean|number|string>>} object id -> property id -> value */
     this.properties = {};
+    /** @type {Record<string, {id: string, name: string, role: string}>} people the teacher removed, until let back in */
+    this.removed = {};
     /** Seconds to add to a room clock reading (`t` of events) to get this page's `performance.now()` in seconds. */
     this.clockOffset = 0;
   }
@@ -117,6 +119,7 @@ export class RoomState {
     this.locked = snapshot.locked;
     this.frozen = snapshot.frozen;
     this.broadcast = new Set(snapshot.broadcast ?? []);
+    this.removed = Object.fromEntries((snapshot.removed ?? []).map((gone) => [gone.id, gone]));
     this.participants = {};
     this.slotOwner.clear();
     for (const participant of snapshot.participants) this.addParticipant(participant);
@@ -144,11 +147,15 @@ export class RoomState {
       case 'left': {
         const gone = this.participants[event.participant];
         if (gone) {
+          if (event.reason === 'kicked') this.removed[gone.id] = { id: gone.id, name: gone.name, role: gone.role };
           delete this.participants[gone.id];
           if (this.slotOwner.get(gone.slot) === gone.id) this.slotOwner.delete(gone.slot);
         }
         break;
       }
+      case 'unkicked':
+        delete this.removed[event.participant];
+        break;
       case 'presence':
         if (this.participants[event.participant]) this.participants[event.participant].connected = event.connected;
         break;

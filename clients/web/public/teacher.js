@@ -1,8 +1,13 @@
 /**
  * The teacher's panel: who is in the practical, and the controls that steer
  * it (remove a student, lock the door, pause interaction, gather everyone,
- * reset the equipment, end the practical), and the voice controls: mute a
- * student or everyone, and broadcast the teacher's voice to every zone.
+ * reset the equipment, end the practical), the voice controls: mute a
+ * student or everyone, unmute everyone, and broadcast the teacher's voice to
+ * every zone; and the people removed, each with "Let back in".
+ *
+ * What cannot be undone with one click (reset the scene, end the practical,
+ * remove a student, mute everyone) first asks in a small confirm strip in the
+ * panel, saying what will happen; only its button sends the request.
  *
  * The panel only sends requests; the server checks the teacher's role and
  * answers with events, and the panel redraws from the room state, so what it
@@ -13,9 +18,6 @@
 
 import { messages } from './protocol.js';
 import { SPEAKING_LEVEL } from './voicebar.js';
-
-/** How long "End practical" waits for the confirming second click. */
-const CONFIRM_MS = 4000;
 
 export class TeacherPanel {
   /**
@@ -30,36 +32,71 @@ export class TeacherPanel {
     this.root = root;
     this.state = state;
     this.roster = root.querySelector('#roster tbody');
+    this.removedBox = root.querySelector('#removed');
+    this.removedList = root.querySelector('#removed ul');
+    this.confirmBox = root.querySelector('#teacher-confirm');
+    /** @type {(() => void) | null} what the confirm strip's button does */
+    this.pending = null;
     this.buttons = Object.fromEntries([...root.querySelectorAll('button[data-action]')].map((b) => [b.dataset.action, b]));
-    this.endArmedUntil = 0;
     const send = (message) => connection.send(message);
     const actions = {
       lock: () => send(messages.lock(!state.locked)),
       freeze: () => send(messages.freeze(!state.frozen)),
       summon: () => send(messages.summon(rig.floorPoint())),
-      reset: () => send(messages.reset()),
+      reset: () =>
+        this.ask('Reset the scene? Every piece of equipment goes back to where it started, and what students hold is dropped.', 'Reset scene', () =>
+          send(messages.reset()),
+        ),
       // The server takes one participant per mute message.
-      muteAll: () => {
-        for (const p of this.students()) if (!p.forced_muted) send(messages.mute(true, p.id));
+      muteAll: () =>
+        this.ask('Mute every student? They cannot unmute themselves until you unmute them.', 'Mute all', () => {
+          for (const p of this.students()) if (!p.forced_muted) send(messages.mute(true, p.id));
+        }),
+      unmuteAll: () => {
+        for (const p of this.students()) if (p.forced_muted) send(messages.mute(false, p.id));
       },
       broadcast: () => send(messages.broadcast(!state.broadcast.has(state.me.id))),
-      end: () => {
-        // A misclick must not end a class: the first click only arms the button.
-        if (performance.now() < this.endArmedUntil) {
-          send(messages.end());
-        } else {
-          this.endArmedUntil = performance.now() + CONFIRM_MS;
-          setTimeout(() => this.render(), CONFIRM_MS);
-        }
-        this.render();
-      },
+      end: () => this.ask('End the practical for everyone? Nobody can join or work in it afterwards.', 'End practical', () => send(messages.end())),
     };
     for (const [action, button] of Object.entries(this.buttons)) button.addEventListener('click', actions[action]);
+    this.confirmBox.addEventListener('click', (event) => {
+      const answer = event.target.closest('button')?.dataset.confirm;
+      if (!answer) return;
+      const run = this.pending;
+      this.cancel();
+      if (answer === 'yes') run?.();
+    });
     this.roster.addEventListener('click', (event) => {
       const { kick, mute } = event.target.closest('button')?.dataset ?? {};
-      if (kick) send(messages.kick(kick));
+      if (kick) {
+        const name = state.participants[kick]?.name ?? 'this student';
+        this.ask(`Remove ${name} from the practical? They stay out, from this device too, until you let them back in.`, 'Remove', () =>
+          send(messages.kick(kick)),
+        );
+      }
       if (mute) send(messages.mute(!state.participants[mute]?.forced_muted, mute));
     });
+    this.removedList.addEventListener('click', (event) => {
+      const id = event.target.closest('button')?.dataset.unkick;
+      if (id) send(messages.unkick(id));
+    });
+  }
+
+  /**
+   * Show the confirm strip: `text` says what will happen, the `yes` button does it.
+   * A new question replaces the one before.
+   */
+  ask(text, yes, run) {
+    this.pending = run;
+    this.confirmBox.querySelector('p').textContent = text; // may hold a student's name: never innerHTML
+    this.confirmBox.querySelector('[data-confirm="yes"]').textContent = yes;
+    this.confirmBox.hidden = false;
+    this.confirmBox.querySelector('[data-confirm="no"]').focus();
+  }
+
+  cancel() {
+    this.pending = null;
+    this.confirmBox.hidden = true;
   }
 
   show() {
@@ -78,11 +115,30 @@ export class TeacherPanel {
     const broadcasting = this.state.broadcast.has(this.state.me.id);
     this.buttons.broadcast.textContent = broadcasting ? 'Stop broadcast' : 'Broadcast voice';
     this.buttons.broadcast.setAttribute('aria-pressed', String(broadcasting));
-    this.buttons.end.textContent = performance.now() < this.endArmedUntil ? 'Click again to end' : 'End practical';
+    const students = this.students();
+    this.buttons.muteAll.disabled = !students.some((p) => !p.forced_muted);
+    this.buttons.unmuteAll.disabled = !students.some((p) => p.forced_muted);
     const rows = Object.values(this.state.participants)
       .sort((a, b) => (a.role === 'teacher') - (b.role === 'teacher') || a.name.localeCompare(b.name))
       .map((participant) => this.row(participant));
     this.roster.replaceChildren(...rows);
+    const removed = Object.values(this.state.removed).sort((a, b) => a.name.localeCompare(b.name));
+    this.removedBox.hidden = removed.length === 0;
+    this.removedList.replaceChildren(...removed.map((gone) => this.removedRow(gone)));
+  }
+
+  removedRow(gone) {
+    const item = document.createElement('li');
+    item.dataset.removed = gone.id;
+    const name = document.createElement('span');
+    name.textContent = gone.name;
+    const back = document.createElement('button');
+    back.type = 'button';
+    back.textContent = 'Let back in';
+    back.dataset.unkick = gone.id;
+    back.title = `Let ${gone.name} join this practical again`;
+    item.append(name, back);
+    return item;
   }
 
   /** Mark who speaks now on the roster, without rebuilding it (levels come 5 times a second). */
