@@ -484,7 +484,7 @@ class Room:
     def _evaluate(self, now: float, poses: np.ndarray, objects: np.ndarray) -> list[Outgoing]:
         """Tell the challenge engine what changed this tick and let it evaluate."""
         engine = self.challenges
-        if len(objects):
+        if len(objects) and engine.watching:  # a lab with nothing to watch (no rules, no step conditions) skips this
             holders = self._objects["holder"][objects].tolist()
             owners = self._slot_owner
             engine.moved(objects.tolist(), self._objects["transform"][objects].tolist(), [None if h == p.NO_HOLDER else owners[h] for h in holders])
@@ -661,10 +661,9 @@ class Room:
             return []
         if holder != p.NO_HOLDER:
             return [self._held_by_other(part, msg.object, holder, msg.id)]
-        if part.role != Role.TEACHER:
-            elsewhere = self.challenges.may_touch(part.id, index)
-            if elsewhere:
-                return [self._error(part, p.ErrorCode.WRONG_STATION, elsewhere, msg.id)]
+        elsewhere = self._elsewhere(part, index, msg.id)
+        if elsewhere is not None:
+            return [elsewhere]
         self.challenges.touched(index, part.id, now)
         self._objects["holder"][index] = part.slot
         self._object_dirty[index] = True
@@ -681,6 +680,13 @@ class Room:
         self.challenges.touched(index, part.id, now)
         return [self._release(index, "released")]
 
+    def _elsewhere(self, part: Participant, index: int, re: str | int | None) -> Send | None:
+        """The refusal for a student handling another station's equipment (teachers may touch anything)."""
+        if part.role == Role.TEACHER:
+            return None
+        why = self.challenges.may_touch(part.id, index)
+        return None if why is None else self._error(part, p.ErrorCode.WRONG_STATION, why, re)
+
     def _held_by_other(self, part: Participant, object_id: str, holder: int, re: str | int | None) -> Send:
         name = self.participants[self._slot_owner[holder] or ""].name
         return self._error(part, p.ErrorCode.OBJECT_HELD, f"{object_id!r} is held by {name}.", re)
@@ -694,10 +700,9 @@ class Room:
         holder = int(self._objects["holder"][index])
         if holder not in (p.NO_HOLDER, part.slot):
             return [self._held_by_other(part, msg.object, holder, msg.id)]
-        if part.role != Role.TEACHER:
-            elsewhere = self.challenges.may_touch(part.id, index)
-            if elsewhere:
-                return [self._error(part, p.ErrorCode.WRONG_STATION, elsewhere, msg.id)]
+        elsewhere = self._elsewhere(part, index, msg.id)
+        if elsewhere is not None:
+            return [elsewhere]
         if part.interacts is None:
             part.interacts = TokenBucket(self.limits.interact_rate, self.limits.interact_burst, now)
         if not part.interacts.take(now):

@@ -127,15 +127,22 @@ def _condition(condition: Any, names: _Names, path: str, problems: list[Problem]
             _condition(child, names, f"{here}.conditions[{i}]", problems)
 
 
-def _template_ids(ids: list[str], key: str, what: str, shared: set[str]) -> list[Problem]:
-    """Template ids must be unique, differ from the shared ones, and leave room for '@<station>'."""
+def _used_twice(ids: list[str], path: str, what: str, where: str) -> list[Problem]:
+    """An id repeated among its siblings at ``path`` (a list), each repeat at its own index."""
     problems = []
     seen: set[str] = set()
     for i, ident in enumerate(ids):
-        path = f"$.stations.template.{key}[{i}].id"
         if ident in seen:
-            problems.append(_p(path, f"{what} id {ident!r} is used twice in the template", "give every one a unique id"))
+            problems.append(_p(f"{path}[{i}].id", f"{what} id {ident!r} is used twice {where}", "give every one a unique id"))
         seen.add(ident)
+    return problems
+
+
+def _template_ids(ids: list[str], key: str, what: str, shared: set[str]) -> list[Problem]:
+    """Template ids must be unique, differ from the shared ones, and leave room for '@<station>'."""
+    problems = _used_twice(ids, f"$.stations.template.{key}", what, "in the template")
+    for i, ident in enumerate(ids):
+        path = f"$.stations.template.{key}[{i}].id"
         if ident in shared:
             problems.append(_p(path, f"{ident!r} is also a shared {what}'s id", "rename one: conditions must know which one they mean"))
         if len(ident) > 56:
@@ -161,11 +168,7 @@ def _property_problems(manifest: mf.Manifest) -> list[Problem]:
     template = manifest.stations.template.objects if manifest.stations else []
     for prefix, objects in (("$.objects", manifest.objects), ("$.stations.template.objects", template)):
         for i, obj in enumerate(objects):
-            seen: set[str] = set()
-            for j, prop in enumerate(obj.properties):
-                if prop.id in seen:
-                    problems.append(_p(f"{prefix}[{i}].properties[{j}].id", f"property {prop.id!r} is declared twice on {obj.id!r}", "give every property of an object a unique id"))
-                seen.add(prop.id)
+            problems += _used_twice([prop.id for prop in obj.properties], f"{prefix}[{i}].properties", "property", f"on {obj.id!r}")
     return problems
 
 
@@ -248,12 +251,10 @@ def _cycle(requires: dict[str, list[str]]) -> list[str] | None:
 def _challenge_problems(challenge: cf.Challenge, names: _Names) -> list[Problem]:
     problems: list[Problem] = []
     ids = [step.id for step in challenge.steps]
-    seen: set[str] = set()
     for i, step in enumerate(challenge.steps):
         path = f"$.challenge.steps[{i}]"
-        if step.id in seen:
-            problems.append(_p(f"{path}.id", f"step id {step.id!r} is used twice", "give every step a unique id"))
-        seen.add(step.id)
+        if step.id in ids[:i]:  # each step's problems together, in order
+            problems.append(_p(f"{path}.id", f"step id {step.id!r} is used twice in the challenge", "give every one a unique id"))
         for j, before in enumerate(step.requires or []):
             if before == step.id:
                 problems.append(_p(f"{path}.requires[{j}]", f"step {step.id!r} requires itself", "remove it from its own 'requires'"))
@@ -266,12 +267,9 @@ def _challenge_problems(challenge: cf.Challenge, names: _Names) -> list[Problem]
             prop = _property(names, ref.object, ref.property, f"{path}.checkpoint.number.answer_from", problems)
             if prop is not None and prop.kind != "number":
                 problems.append(_p(f"{path}.checkpoint.number.answer_from", f"{prop.id!r} is a {prop.kind}, not a number", "point 'answer_from' at a number property"))
-        mistake_ids: set[str] = set()
+        problems += _used_twice([mistake.id for mistake in step.mistakes], f"{path}.mistakes", "mistake", f"in step {step.id!r}")
         for j, mistake in enumerate(step.mistakes):
             mpath = f"{path}.mistakes[{j}]"
-            if mistake.id in mistake_ids:
-                problems.append(_p(f"{mpath}.id", f"mistake id {mistake.id!r} is used twice in step {step.id!r}", "give every mistake of a step a unique id"))
-            mistake_ids.add(mistake.id)
             _condition(mistake.condition, names, f"{mpath}.condition", problems)
             if step.condition is not None and mistake.condition.model_dump(by_alias=True) == step.condition.model_dump(by_alias=True):
                 problems.append(_p(f"{mpath}.condition", f"the mistake is the same condition as step {step.id!r} itself: doing the step would count as an error", "describe the wrong action, not the right one"))

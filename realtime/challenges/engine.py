@@ -169,7 +169,9 @@ class Challenges:
         self._pending: dict[int, Tracker] = {}
         self._current: Tracker | None = None
         self._step_trackers: dict[tuple[int, str], list[Tracker]] = {}
-        #: whether any condition reads where students stand (the room then reports walking)
+        #: whether any condition reads objects at all (else the room need not report what moved),
+        #: and whether any reads where students stand (the room then reports walking)
+        self.watching = False
         self.watches_members = False
         #: students who found every place taken under ``auto``, in arrival order, with their names
         self._waiting: dict[str, str] = {}
@@ -198,6 +200,7 @@ class Challenges:
                 self._activate(self._new(node, number, "rule", rule=rule, rule_key=key))
         if self.challenge is not None:
             self._build_steps(stations)
+        self.watching = bool(self._trackers)
         self.watches_members = any(key[0] == "w" for tracker in self._trackers for key in tracker.keys)
 
     def _build_steps(self, stations: list[int]) -> None:

@@ -32,6 +32,8 @@ from scenes.samples.parts import (
     classroom,
     flask,
     glb,
+    on_bench,
+    property_is,
     heat_mat,
     teacher_desk,
     thermometer,
@@ -49,19 +51,8 @@ HOT_C, ROOM_C = 80, 20
 _LYING = [0.0, 0.0, -math.sqrt(0.5), math.sqrt(0.5)]
 
 
-def _on_bench(x: float, z: float, y: float = 0.0, rotation: list[float] | None = None) -> dict[str, Any]:
-    transform: dict[str, Any] = {"position": [x, BENCH_TOP + y, z]}
-    if rotation is not None:
-        transform["rotation"] = rotation
-    return transform
-
-
 def _at_snap(obj: str, target: str, snap: str, **extra: Any) -> dict[str, Any]:
     return {"at_snap": {"object": obj, "target": target, "snap": snap, **extra}}
-
-
-def _prop(obj: str, name: str, **test: Any) -> dict[str, Any]:
-    return {"property": {"object": obj, "property": name, **test}}
 
 
 def _template() -> dict[str, Any]:
@@ -73,19 +64,19 @@ def _template() -> dict[str, Any]:
                 "id": "beaker-water",
                 "title": "Beaker (water)",
                 "asset": "beaker-water",
-                "transform": _on_bench(-0.45, 0.05),
+                "transform": on_bench(-0.45, 0.05),
                 "interactable": True,
                 "snap_points": [
                     {"id": "flask", "position": [0.0, bottom, 0.0]},
                     {"id": "thermometer", "position": [0.036, bottom, 0.0]},
                 ],
             },
-            {"id": "beaker-cuso4", "title": "Beaker (copper sulfate)", "asset": "beaker-cuso4", "transform": _on_bench(-0.68, -0.1), "interactable": True},
+            {"id": "beaker-cuso4", "title": "Beaker (copper sulfate)", "asset": "beaker-cuso4", "transform": on_bench(-0.68, -0.1), "interactable": True},
             {
                 "id": "flask",
                 "title": "Tall flask",
                 "asset": "flask",
-                "transform": _on_bench(-0.22, -0.1),
+                "transform": on_bench(-0.22, -0.1),
                 "interactable": True,
                 "properties": [{"id": "filled", "title": "Filled with water", "kind": "switch", "initial": False, "interactive": False}],
             },
@@ -93,14 +84,14 @@ def _template() -> dict[str, Any]:
                 "id": "tripod",
                 "title": "Tripod and gauze",
                 "asset": "tripod",
-                "transform": _on_bench(0.3, -0.05),
+                "transform": on_bench(0.3, -0.05),
                 "snap_points": [{"id": "top", "position": [0.0, TRIPOD_HEIGHT, 0.0]}, {"id": "burner", "position": [0.0, 0.0, 0.0]}],
             },
             {
                 "id": "burner",
                 "title": "Bunsen burner",
                 "asset": "burner",
-                "transform": _on_bench(0.62, 0.1),
+                "transform": on_bench(0.62, 0.1),
                 "interactable": True,
                 "grab": {"lease_seconds": 30},
                 "properties": [{"id": "lit", "title": "Flame", "kind": "switch", "initial": False}],
@@ -109,13 +100,13 @@ def _template() -> dict[str, Any]:
                 "id": "thermometer",
                 "title": "Thermometer",
                 "asset": "thermometer",
-                "transform": _on_bench(0.02, 0.2, y=0.006, rotation=_LYING),  # lying on the bench
+                "transform": on_bench(0.02, 0.2, y=0.006, rotation=_LYING),  # lying on the bench
                 "interactable": True,
                 "properties": [
                     {"id": "reading", "title": "Reading", "kind": "number", "initial": ROOM_C, "min": 0, "max": 110, "unit": "°C", "interactive": False}
                 ],
             },
-            {"id": "mat", "title": "Heat-proof mat", "asset": "mat", "transform": _on_bench(0.0, -0.12), "snap_points": [{"id": "centre", "position": [0.0, 0.008, 0.0]}]},
+            {"id": "mat", "title": "Heat-proof mat", "asset": "mat", "transform": on_bench(0.0, -0.12), "snap_points": [{"id": "centre", "position": [0.0, 0.008, 0.0]}]},
         ],
         "zones": [{"id": "bench", "shape": "box", "center": [0.0, BENCH_TOP + 0.15, 0.0], "size": [1.6, 0.3, 0.7]}],
         "spawn_points": [{"position": [-0.35, 0.0, 1.05]}, {"position": [0.35, 0.0, 1.05]}],
@@ -139,7 +130,7 @@ def _rules() -> list[dict[str, Any]]:
             "otherwise": ROOM_C,
             "when": {
                 "all": [
-                    _prop("burner", "lit", equals=True),
+                    property_is("burner", "lit", equals=True),
                     _at_snap("burner", "tripod", "burner"),
                     _at_snap("beaker-water", "tripod", "top"),
                     _at_snap("thermometer", "beaker-water", "thermometer"),
@@ -160,12 +151,12 @@ def _challenge() -> dict[str, Any]:
             {
                 "id": "fill-flask",
                 "text": "Fill the tall flask with water: tip the beaker of water over it and pour.",
-                "condition": _prop("flask", "filled", equals=True),
+                "condition": property_is("flask", "filled", equals=True),
                 "skill": "pouring",
                 "mistakes": [
                     {
                         "id": "empty-flask-on-flame",
-                        "condition": {"all": [_prop("burner", "lit", equals=True), _prop("flask", "filled", equals=False), {"near": {"object": "flask", "other": "burner", "distance_m": 0.25}}]},
+                        "condition": {"all": [property_is("burner", "lit", equals=True), property_is("flask", "filled", equals=False), {"near": {"object": "flask", "other": "burner", "distance_m": 0.25}}]},
                         "explanation": "An empty flask on a flame can crack: fill it first.",
                     }
                 ],
@@ -204,18 +195,18 @@ def _challenge() -> dict[str, Any]:
             {
                 "id": "light-burner",
                 "text": "Light the Bunsen burner.",
-                "condition": _prop("burner", "lit", equals=True),
+                "condition": property_is("burner", "lit", equals=True),
                 "skill": "heating-safety",
             },
             {
                 "id": "heat-bath",
                 "text": "Wait for the water bath to heat up: watch the thermometer.",
-                "condition": _prop("thermometer", "reading", min=60),
+                "condition": property_is("thermometer", "reading", min=60),
                 "skill": "heating-safety",
                 "mistakes": [
                     {
                         "id": "moved-hot-bath",
-                        "condition": {"all": [_prop("burner", "lit", equals=True), {"held": {"object": "beaker-water"}}]},
+                        "condition": {"all": [property_is("burner", "lit", equals=True), {"held": {"object": "beaker-water"}}]},
                         "explanation": "Hot glass over a flame: turn the burner off before you move the bath.",
                     }
                 ],
@@ -233,7 +224,7 @@ def _challenge() -> dict[str, Any]:
             {
                 "id": "burner-off",
                 "text": "Turn the Bunsen burner off.",
-                "condition": _prop("burner", "lit", equals=False),
+                "condition": property_is("burner", "lit", equals=False),
                 "skill": "heating-safety",
             },
             {

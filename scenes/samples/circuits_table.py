@@ -30,6 +30,8 @@ from scenes.samples.parts import (
     circuit_board,
     classroom,
     glb,
+    on_bench,
+    property_is,
     resistor,
     switch,
     teacher_desk,
@@ -52,16 +54,8 @@ BOARD_TOP = 0.02
 _PARTS = ("battery", "switch", "resistor", "bulb")
 
 
-def _on_bench(x: float, z: float) -> dict[str, Any]:
-    return {"position": [x, BENCH_TOP, z]}
-
-
 def _on_board(part: str, slot: str | None = None) -> dict[str, Any]:
     return {"at_snap": {"object": part, "target": "board", "snap": slot or part}}
-
-
-def _prop(obj: str, name: str, **test: Any) -> dict[str, Any]:
-    return {"property": {"object": obj, "property": name, **test}}
 
 
 def _template() -> dict[str, Any]:
@@ -72,24 +66,24 @@ def _template() -> dict[str, Any]:
                 "id": "board",
                 "title": "Circuit board",
                 "asset": "board",
-                "transform": _on_bench(0.0, -0.05),
+                "transform": on_bench(0.0, -0.05),
                 "snap_points": [{"id": slot, "position": [x, BOARD_TOP, z]} for slot, (x, z) in SLOTS.items()],
             },
-            {"id": "battery", "title": "Battery (4.5 V)", "asset": "battery", "transform": _on_bench(-0.55, 0.1), "interactable": True},
+            {"id": "battery", "title": "Battery (4.5 V)", "asset": "battery", "transform": on_bench(-0.55, 0.1), "interactable": True},
             {
                 "id": "switch",
                 "title": "Switch",
                 "asset": "switch",
-                "transform": _on_bench(-0.6, -0.15),
+                "transform": on_bench(-0.6, -0.15),
                 "interactable": True,
                 "properties": [{"id": "closed", "title": "Closed", "kind": "switch", "initial": False}],
             },
-            {"id": "resistor", "title": "Resistor (100 Ω)", "asset": "resistor", "transform": _on_bench(0.55, 0.12), "interactable": True},
+            {"id": "resistor", "title": "Resistor (100 Ω)", "asset": "resistor", "transform": on_bench(0.55, 0.12), "interactable": True},
             {
                 "id": "bulb",
                 "title": "Bulb",
                 "asset": "bulb",
-                "transform": _on_bench(0.6, -0.15),
+                "transform": on_bench(0.6, -0.15),
                 "interactable": True,
                 "properties": [{"id": "lit", "title": "Lit", "kind": "switch", "initial": False, "interactive": False}],
             },
@@ -111,7 +105,7 @@ def _challenge() -> dict[str, Any]:
             {
                 "id": "switch-in",
                 "text": "Put the switch in its place on the board, and leave it open.",
-                "condition": {"all": [_on_board("switch"), _prop("switch", "closed", equals=False)]},
+                "condition": {"all": [_on_board("switch"), property_is("switch", "closed", equals=False)]},
                 "skill": "circuit-building",
             },
             {
@@ -122,7 +116,7 @@ def _challenge() -> dict[str, Any]:
                 "mistakes": [
                     {
                         "id": "closed-while-building",
-                        "condition": _prop("switch", "closed", equals=True),
+                        "condition": property_is("switch", "closed", equals=True),
                         "explanation": "Keep the switch open while you build: work on a circuit only while it is dead.",
                     }
                 ],
@@ -140,7 +134,7 @@ def _challenge() -> dict[str, Any]:
                     }
                 ],
             },
-            {"id": "close-switch", "text": "Close the switch: the bulb lights up.", "condition": _prop("bulb", "lit", equals=True), "skill": "series-circuits"},
+            {"id": "close-switch", "text": "Close the switch: the bulb lights up.", "condition": property_is("bulb", "lit", equals=True), "skill": "series-circuits"},
             {
                 "id": "predict-open",
                 "text": "Predict before you try it.",
@@ -154,7 +148,7 @@ def _challenge() -> dict[str, Any]:
             {
                 "id": "open-switch",
                 "text": "Open the switch and watch the bulb.",
-                "condition": {"all": [*loop, _prop("switch", "closed", equals=False)]},
+                "condition": {"all": [*loop, property_is("switch", "closed", equals=False)]},
                 "skill": "series-circuits",
             },
             {
@@ -175,7 +169,7 @@ def _challenge() -> dict[str, Any]:
 
 
 def _rules() -> list[dict[str, Any]]:
-    return [{"object": "bulb", "property": "lit", "value": True, "otherwise": False, "when": {"all": [*(_on_board(part) for part in _PARTS), _prop("switch", "closed", equals=True)]}}]
+    return [{"object": "bulb", "property": "lit", "value": True, "otherwise": False, "when": {"all": [*(_on_board(part) for part in _PARTS), property_is("switch", "closed", equals=True)]}}]
 
 
 def files() -> dict[str, bytes]:

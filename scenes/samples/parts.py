@@ -11,6 +11,8 @@ headset budget (scenes.ingest.DEFAULT_BUDGETS) counts every copy.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import trimesh
 
@@ -243,6 +245,19 @@ BENCH_TOP = 0.9
 GRID = {"count": 8, "columns": 4, "origin": [-4.5, 0.0, -1.5], "spacing": [3.0, 3.0]}
 #: where the teacher (and anyone not at a station) appears: behind the desk, facing the class (+z)
 FRONT_SPAWNS = [{"position": [x, 0.0, -5.4], "yaw_degrees": 180.0} for x in (0.0, -0.8, 0.8)]
+
+
+def on_bench(x: float, z: float, y: float = 0.0, rotation: list[float] | None = None) -> dict[str, Any]:
+    """A station-template transform: (x, z) on the worktop, ``y`` above it, optionally turned."""
+    transform: dict[str, Any] = {"position": [x, BENCH_TOP + y, z]}
+    if rotation is not None:
+        transform["rotation"] = rotation
+    return transform
+
+
+def property_is(obj: str, name: str, **test: Any) -> dict[str, Any]:
+    """A ``property`` condition: ``equals=`` a value, or ``min=``/``max=``."""
+    return {"property": {"object": obj, "property": name, **test}}
 #: the room: 14 m across, 11 m deep, from z = -6.25 (the front wall) to 4.75
 _ROOM_WIDTH, _ROOM_DEPTH, _ROOM_CENTRE_Z, _ROOM_HEIGHT = 14.0, 11.0, -0.75, 3.0
 
