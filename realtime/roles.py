@@ -51,7 +51,9 @@ class Action(StrEnum):
     DELETE_SCENE = "delete_scene"
     VIEW_RESULTS = "view_results"
     PREVIEW_SCENE = "preview_scene"
-    MANAGE_COURSES = "manage_courses"  # courses, rosters, sign-in codes
+    MANAGE_COURSES = "manage_courses"  # courses, rosters, sign-in codes, XP and badge settings
+    VIEW_LEARNERS = "view_learners"  # a course's dashboard: every student's XP, badges, term and the full ladder
+    VIEW_OWN_RECORDS = "view_own_records"  # a student's own XP, level, badges, card and place on the ladder
     # Signing in with a personal code (POST /api/signin) is public, as /api/join is: it has no
     # row; what it grants, a student's place in a room, is checked against JOIN.
 
@@ -96,6 +98,8 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.VIEW_RESULTS: _TEACHER,
     Action.PREVIEW_SCENE: _DESIGNER,
     Action.MANAGE_COURSES: _TEACHER,
+    Action.VIEW_LEARNERS: _TEACHER,
+    Action.VIEW_OWN_RECORDS: _STUDENT,
 }
 
 

@@ -25,6 +25,8 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
+from scenes.badge_format import MAX_BADGES, Badge
+
 #: A template id gets "@<station number>" appended in each station; keep ids short enough
 #: that the result still fits the room protocol's 64-character names.
 TEMPLATE_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,55}$"
@@ -448,6 +450,19 @@ class Challenge(_Model):
     time_bonus: TimeBonus | None = None
     #: default for steps' ``highlight``
     highlight: bool = True
+    #: badges a student earns by how the practical went (scenes.badge_format; no ``level`` here)
+    badges: Annotated[list[Badge], Field(max_length=MAX_BADGES)] = []
+
+    @model_validator(mode="after")
+    def _practical_badges(self) -> "Challenge":
+        seen: set[str] = set()
+        for badge in self.badges:
+            if badge.criteria.level is not None:
+                raise ValueError(f"badge {badge.id!r}: a 'level' badge belongs to a course, not to a scene")
+            if badge.id in seen:
+                raise ValueError(f"badge id {badge.id!r} is used twice")
+            seen.add(badge.id)
+        return self
 
 
 # ------------------------------------------------------------------ stations

@@ -32,6 +32,7 @@ from server import results
 from server.admission import Admission
 from server.auth import Claims, Principal, issue_token, principal_dependency, require
 from server.course_routes import course_routes
+from server.learner_routes import learner_routes
 from server.node import Node, NodeError
 from server.scene_routes import scene_routes
 from server.store import CODE_ALPHABET, CODE_LENGTH, Session
@@ -283,6 +284,7 @@ def create_app(node: Node) -> FastAPI:
 
     app.include_router(scene_routes(node, principal))
     app.include_router(course_routes(node, principal))
+    app.include_router(learner_routes(node, principal))
 
     @app.post("/api/join", tags=["sessions"])
     async def join(body: JoinRequest, request: Request) -> dict[str, object]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any, Callable
 
+import segno
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -78,6 +79,12 @@ class AddressLimiter:
         return bucket.take(now)
 
 
+def qr_svg(text: str) -> str:
+    """``text`` as a QR code, an inline SVG element (medium error correction survives a
+    crumpled printout; segno draws it, no image files)."""
+    return segno.make(text, error="m").svg_inline(scale=4, border=2)
+
+
 def student_public(student: Student, code: str | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"id": student.id, "name": student.name, "email": student.email, "student_number": student.student_number}
     if code is not None:
@@ -85,18 +92,26 @@ def student_public(student: Student, code: str | None = None) -> dict[str, Any]:
     return out
 
 
-def course_routes(node: Node, principal: Callable[..., Principal]) -> APIRouter:
-    router = APIRouter(prefix="/api", tags=["courses"])
-    signins = AddressLimiter(node.config.join_rate_per_min)
+def own_course_of(node: Node) -> Callable[..., tuple[User, Course]]:
+    """The check every teacher's course route makes: the caller's key allows ``action``,
+    the course exists (404) and is theirs (403)."""
 
-    def own_course(course_id: str, who: Principal) -> tuple[User, Course]:
-        teacher = who.keyed(Action.MANAGE_COURSES)
+    def own_course(course_id: str, who: Principal, action: Action = Action.MANAGE_COURSES) -> tuple[User, Course]:
+        teacher = who.keyed(action)
         course = node.store.course(course_id)
         if course is None:
             raise HTTPException(404, f"No course {course_id!r}.")
         if course.teacher_id != teacher.id:
             raise HTTPException(403, "This course belongs to another teacher.")
         return teacher, course
+
+    return own_course
+
+
+def course_routes(node: Node, principal: Callable[..., Principal]) -> APIRouter:
+    router = APIRouter(prefix="/api", tags=["courses"])
+    signins = AddressLimiter(node.config.join_rate_per_min)
+    own_course = own_course_of(node)
 
     def describe(course: Course) -> dict[str, Any]:
         open_now = [s for s in node.store.sessions(status="open", course_id=course.id) if s.id in node.runners]
@@ -187,6 +202,33 @@ def course_routes(node: Node, principal: Callable[..., Principal]) -> APIRouter:
         if student is None or student.course_id != course.id:
             raise HTTPException(404, f"No student {student_id!r} on this course.")
         return student_public(student, node.store.rotate_code(student.id))
+
+    @router.delete("/courses/{course_id}/students/{student_id}", status_code=204)
+    async def remove_student(course_id: str, student_id: str, who: Principal = Depends(principal)) -> Response:
+        """Take a student off the roster: their code stops working and their XP and badges in
+        the course go; what they did in past practicals stays in those practicals' results."""
+        _, course = own_course(course_id, who)
+        student = node.store.student(student_id)
+        if student is None or student.course_id != course.id:
+            raise HTTPException(404, f"No student {student_id!r} on this course.")
+        await node.results.flush()
+        node.store.remove_student(student.id)
+        return Response(status_code=204)
+
+    @router.post("/courses/{course_id}/codes")
+    async def rotate_all_codes(course_id: str, request: Request, qr: bool = False, who: Principal = Depends(principal)) -> dict[str, Any]:
+        """New sign-in codes for the whole roster at once (the old ones stop working), each with
+        the link that signs in with it and, with ``?qr=true``, that link as an SVG QR code: what
+        the printable sign-in sheet shows."""
+        _, course = own_course(course_id, who)
+        base = node.config.public_url.rstrip("/") if node.config.public_url else f"{request.url.scheme}://{request.headers.get('host') or request.url.netloc}"
+        students = []
+        for student, code in node.store.rotate_codes(course.id):
+            entry = {**student_public(student, code), "signin_url": f"{base}/?signin={code}"}
+            if qr:
+                entry["qr_svg"] = qr_svg(entry["signin_url"])
+            students.append(entry)
+        return {"course": {"id": course.id, "name": course.name}, "students": students}
 
     @router.post("/signin", tags=["sessions"])
     async def signin(body: SignIn, request: Request) -> dict[str, Any]:

@@ -22,7 +22,9 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple, TypeVar
+
+from server import learners
 
 #: Join-code alphabet: no 0/O, 1/I/L, so codes read aloud or copied from a board survive.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -93,8 +95,12 @@ CREATE TABLE students (
 CREATE INDEX students_course ON students(course_id);
 ALTER TABLE sessions ADD COLUMN course_id TEXT REFERENCES courses(id);
 """,
+    # 4: learners across practicals: XP per practical, the cheat guard's steps, badges earned
+    learners.MIGRATION,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
+
+T = TypeVar("T")
 
 _SESSION_COLUMNS = "id, teacher_id, scene_id, scene_version, title, join_code, status, created, preview, course_id"
 _STUDENT_COLUMNS = "id, course_id, name, email, student_number"
@@ -293,20 +299,27 @@ class Store:
 
     def add_records(self, rows: list[tuple[str, str, str, float, dict[str, Any]]]) -> int:
         """Store room records (session id, record id, kind, wall-clock time, data) in one
-        transaction; a (session, record id) already stored is left as it is. Returns how many were new."""
-        encoded = [(sid, rid, kind, at, json.dumps(data, separators=(",", ":"))) for sid, rid, kind, at, data in rows]
+        transaction; a (session, record id) already stored is left as it is. Each new record
+        is credited to the learners it names in the same transaction (server.learners), so
+        XP and badges can never disagree with the stored records. Returns how many were new."""
         with self._lock:
-            before = self._db.total_changes
+            ledger = learners.Ledger(self._db)
+            new = 0
             self._db.execute("BEGIN")
             try:
-                self._db.executemany(
-                    "INSERT OR IGNORE INTO results (session_id, record_id, kind, at, data) VALUES (?, ?, ?, ?, ?)", encoded
-                )
+                for sid, rid, kind, at, data in rows:
+                    inserted = self._db.execute(
+                        "INSERT OR IGNORE INTO results (session_id, record_id, kind, at, data) VALUES (?, ?, ?, ?, ?)",
+                        (sid, rid, kind, at, json.dumps(data, separators=(",", ":"))),
+                    ).rowcount
+                    if inserted:
+                        new += 1
+                        ledger.credit(sid, kind, at, data)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            return self._db.total_changes - before
+            return new
 
     def records(self, session_id: str) -> list[StoredRecord]:
         """A session's records in the order they were stored."""
@@ -330,7 +343,7 @@ class Store:
     def add_course(self, teacher_id: str, name: str) -> Course:
         course = Course("c_" + secrets.token_hex(6), teacher_id, name, time.time())
         with self._lock:
-            self._db.execute("INSERT INTO courses VALUES (?, ?, ?, ?)", (course.id, teacher_id, name, course.created))
+            self._db.execute("INSERT INTO courses (id, teacher_id, name, created) VALUES (?, ?, ?, ?)", (course.id, teacher_id, name, course.created))
         return course
 
     def course(self, course_id: str) -> Course | None:
@@ -374,7 +387,7 @@ class Store:
                 for name, email, number in rows:
                     student = Student("st_" + secrets.token_hex(6), course_id, name, email, number)
                     code = self._insert_code(
-                        "INSERT INTO students VALUES (?, ?, ?, ?, ?, ?, ?)", lambda h: (student.id, course_id, name, email, number, h, now)
+                        "INSERT INTO students (id, course_id, name, email, student_number, code_hash, created) VALUES (?, ?, ?, ?, ?, ?, ?)", lambda h: (student.id, course_id, name, email, number, h, now)
                     )
                     added.append((student, code))
                 self._db.execute("COMMIT")
@@ -414,6 +427,68 @@ class Store:
             return None
         row = self._db.execute(f"SELECT {_STUDENT_COLUMNS} FROM students WHERE code_hash = ?", (self._hash_code(code),)).fetchone()
         return Student(*row) if row else None
+
+
+    def remove_student(self, student_id: str) -> None:
+        """Take a student off their course's roster: their code stops working, and their XP and
+        badges in the course go with them. Practicals' results keep what they did."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                for table, column in (("learner_practicals", "student_id"), ("learner_steps", "student_id"), ("badge_awards", "student_id"), ("students", "id")):
+                    self._db.execute(f"DELETE FROM {table} WHERE {column} = ?", (student_id,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def rotate_codes(self, course_id: str) -> list[tuple[Student, str]]:
+        """New sign-in codes for every student of a course, in one transaction (for a printed sheet)."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                out = []
+                for row in self._db.execute(f"SELECT {_STUDENT_COLUMNS} FROM students WHERE course_id = ? ORDER BY created, rowid", (course_id,)).fetchall():
+                    student = Student(*row)
+                    out.append((student, self._insert_code("UPDATE students SET code_hash = ? WHERE id = ?", lambda h, i=student.id: (h, i))))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+        return out
+
+    # learners: XP, levels, badges (server.learners writes, server.learner_views reads)
+
+    def course_settings(self, course_id: str) -> learners.CourseSettings:
+        row = self._db.execute("SELECT settings FROM courses WHERE id = ?", (course_id,)).fetchone()
+        return learners.settings_of(row[0] if row else "{}")
+
+    def set_course_settings(self, course_id: str, settings: learners.CourseSettings) -> None:
+        """Keep new settings and re-scale the course's XP to them in one transaction."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                self._db.execute("UPDATE courses SET settings = ? WHERE id = ?", (settings.model_dump_json(), course_id))
+                learners.rescale(self._db, course_id, settings, time.time())
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def award(self, award_id: str) -> learners.Award | None:
+        found = learners.awards(self._db, "id = ?", (award_id,))
+        return found[0] if found else None
+
+    def award_of_badge(self, badge_key: str) -> learners.Award | None:
+        """Any one award of a badge: what its achievement says (the same for every student)."""
+        found = learners.awards(self._db, "badge_key = ?", (badge_key,), limit=1)
+        return found[0] if found else None
+
+    def read(self, view: Callable[..., T], *args: Any) -> T:
+        """Run a read-only view (server.learner_views) on the database, between writes, so a
+        view of several queries never sees half a batch of records."""
+        with self._lock:
+            return view(self._db, *args)
 
 
 def _code_key(data_dir: Path) -> bytes:

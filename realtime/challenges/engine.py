@@ -637,6 +637,7 @@ class Challenges:
             "steps": steps,
             "mistake_penalty": self.challenge.mistake_penalty,
             "time_bonus": self.challenge.time_bonus.model_dump() if self.challenge.time_bonus else None,
+            "badges": [badge.model_dump(exclude_defaults=True) for badge in self.challenge.badges],
         }
 
     def highlights(self, number: int) -> dict[str, list[str]]:

@@ -147,6 +147,11 @@ def _challenge() -> dict[str, Any]:
         "title": "Prepare a water bath",
         "description": "Set up a water bath at your bench: fill the flask, heat it in water over a Bunsen burner, read the thermometer and shut down safely.",
         "time_bonus": {"target_seconds": 600, "points": 20},
+        "badges": [
+            {"id": "water-bath", "name": "Water bath ready", "description": "Finished every step of the practical.", "criteria": {"finished": True}},
+            {"id": "steady-hands", "name": "Steady hands", "description": "Finished the practical with no mistakes.", "criteria": {"finished": True, "max_mistakes": 0}},
+            {"id": "quick-hands", "name": "Quick hands", "description": "Finished within 7 minutes of the start.", "criteria": {"finished": True, "under_seconds": 420}},
+        ],
         "steps": [
             {
                 "id": "fill-flask",

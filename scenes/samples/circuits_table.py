@@ -100,6 +100,11 @@ def _challenge() -> dict[str, Any]:
         "title": "Build a series circuit",
         "description": "Build one loop of battery, switch, resistor and bulb on the circuit board, switch it on and off, and explain what the resistor is for.",
         "time_bonus": {"target_seconds": 480, "points": 20},
+        "badges": [
+            {"id": "series-circuit", "name": "Circuit closed", "description": "Finished every step of the practical.", "criteria": {"finished": True}},
+            {"id": "steady-hands", "name": "Steady hands", "description": "Finished the practical with no mistakes.", "criteria": {"finished": True, "max_mistakes": 0}},
+            {"id": "quick-hands", "name": "Quick hands", "description": "Finished within 6 minutes of the start.", "criteria": {"finished": True, "under_seconds": 360}},
+        ],
         "steps": [
             {"id": "battery-in", "text": "Put the battery in its holder on the circuit board.", "condition": _on_board("battery"), "skill": "circuit-building"},
             {

@@ -55,10 +55,12 @@ EXPECTED: dict[Action, set[Role]] = {
     Action.VIEW_RESULTS: {T},
     Action.PREVIEW_SCENE: {D},
     Action.MANAGE_COURSES: {T},
+    Action.VIEW_LEARNERS: {T},
+    Action.VIEW_OWN_RECORDS: {S},
 }
 REST_ACTIONS = {
     Action.OPEN_SESSION, Action.VIEW_SESSION, Action.LIST_SCENES, Action.UPLOAD_SCENE, Action.DELETE_SCENE,
-    Action.VIEW_RESULTS, Action.PREVIEW_SCENE, Action.MANAGE_COURSES,
+    Action.VIEW_RESULTS, Action.PREVIEW_SCENE, Action.MANAGE_COURSES, Action.VIEW_LEARNERS, Action.VIEW_OWN_RECORDS,
 }
 
 
@@ -277,6 +279,11 @@ async def test_rest_action(server: LiveServer, action: Action, role: Role, tmp_p
             response = await http.post(f"/api/scenes/{session['scene']}/versions/{session['scene_version']}/preview", headers=headers)
         elif action == Action.MANAGE_COURSES:
             response = await http.post("/api/courses", json={"name": f"Course {role}"}, headers=headers)
+        elif action == Action.VIEW_LEARNERS:
+            course = await http.post("/api/courses", json={"name": "Dashboard"}, headers={"Authorization": f"Bearer {server.teacher_key}"})
+            response = await http.get(f"/api/courses/{course.json()['id']}/dashboard", headers=headers)
+        elif action == Action.VIEW_OWN_RECORDS:
+            response = await http.get("/api/me", headers=headers)
         else:
             stored = await http.post("/api/scenes", files={"package": ("p.zip", package)}, headers=designer)
             assert stored.status_code == 201, stored.text
