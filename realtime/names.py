@@ -34,7 +34,8 @@ Two more rules need the practical, not just the name, and the join edge applies 
 with ``name_key`` (the form two names are compared in) and ``reserved_refusal``:
 
 * a display name is unique in a practical: two names that read the same are the same
-  name, whatever their case, accents, compatibility forms or look-alike letters;
+  name, whatever their case, accents, compatibility forms or look-alike letters (the room
+  checks a guest's name once more when its token enters: the token may be used late);
 * a word that names a role or the system ("Teacher", "Oʻqituvchi", "Учитель",
   "Admin", "Server", "Observer", ...) is not a name anyone may join with: a student
   called "Teacher" would be believed.

@@ -27,7 +27,7 @@ import numpy as np
 from realtime import protocol as p
 from realtime.challenges import Challenges, Event, Refused
 from realtime.limits import RoomLimits, TokenBucket
-from realtime.names import name_key
+from realtime.names import name_key, taken_refusal
 from realtime.roles import Action, Role, allowed, refusal
 from scenes.model import Scene
 
@@ -42,7 +42,8 @@ class Enter(NamedTuple):
     name: str
     role: Role
     last_seq: int | None = None
-    #: the device key the join edge bound the participant's token to (None: a teacher or an older token)
+    #: the device key the join edge bound the participant's token to: set for a guest, who chose
+    #: their name at POST /api/join; None for a teacher, a roster student, a preview or an older token
     device: str | None = None
 
 
@@ -545,6 +546,14 @@ class Room:
             if not was_connected:
                 out.append(self._event("presence", participant=pid, connected=True))
             return out
+        # A guest's name was unique when the join edge issued the token, but the token may enter later
+        # (after the edge's hold lapsed, or after a leave or kick freed the name for someone else).
+        taken = self.named(msg.name) if msg.device is not None else None
+        if taken is not None:
+            return [
+                Send(pid, p.dumps(p.error(p.ErrorCode.UNAUTHORIZED, f"{taken_refusal(taken.name)} Join again with the join code and the new name."))),
+                Close(pid, p.CloseCode.UNAUTHORIZED, "name in use"),
+            ]
         if msg.role != Role.TEACHER:
             if self.locked:
                 return [

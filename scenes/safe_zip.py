@@ -41,7 +41,10 @@ class ZipLimits:
     max_part_bytes: int = 255
 
 
-def _name_problem(name: str, limits: ZipLimits) -> str | None:
+def path_problem(name: str, max_path_bytes: int, max_part_bytes: int) -> str | None:
+    """Why an archive member's name is unsafe to extract under a folder (absolute, a drive,
+    backslashes, control characters, empty, '.' or '..' parts, too long), or None. The one
+    such check, shared by scene packages and server.backup's restore."""
     if not name or name.startswith("/") or (len(name) > 1 and name[1] == ":"):
         return "absolute path"
     if "\\" in name:
@@ -53,10 +56,10 @@ def _name_problem(name: str, limits: ZipLimits) -> str | None:
     if any(part in ("..", ".") for part in PurePosixPath(name).parts):
         return "'..' or '.' in the path"
     encoded = name.encode("utf-8", "surrogateescape")
-    if len(encoded) > limits.max_path_bytes:
-        return f"path longer than {limits.max_path_bytes} bytes"
-    if any(len(part) > limits.max_part_bytes for part in encoded.rstrip(b"/").split(b"/")):
-        return f"a folder or file name longer than {limits.max_part_bytes} bytes (UTF-8)"
+    if len(encoded) > max_path_bytes:
+        return f"path longer than {max_path_bytes} bytes"
+    if any(len(part) > max_part_bytes for part in encoded.rstrip(b"/").split(b"/")):
+        return f"a folder or file name longer than {max_part_bytes} bytes (UTF-8)"
     return None
 
 
@@ -75,7 +78,7 @@ def check(archive: zipfile.ZipFile, limits: ZipLimits) -> list[Problem]:
     compressed = 0
     for info in infos:
         name = info.filename
-        reason = _name_problem(name, limits)
+        reason = path_problem(name, limits.max_path_bytes, limits.max_part_bytes)
         if reason:
             problems.append(Problem(name or "(empty name)", f"unsafe entry name: {reason}", "use relative paths inside the package folder"))
             continue

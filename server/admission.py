@@ -18,7 +18,9 @@ use is one a participant has in the room (connected or within the resume window)
 handed out in the last ``HOLD_SECONDS`` whose token has not entered yet, so two students typing
 "Aziz" at the same moment cannot both get it. The same device asking again for its own name
 (a second tab, a reload after storage was lost) gets the same participant id back, and its new
-socket replaces the old one.
+socket replaces the old one. A token can still be used after its hold lapsed, or after a leave
+or kick freed the name for someone else, so the room (``Room._on_enter``) checks the name again
+when a token that carries a device enters.
 """
 
 from __future__ import annotations

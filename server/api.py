@@ -20,9 +20,10 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic_core import PydanticCustomError
 
+from realtime.fanout import RoomRunner
 from realtime.limits import TokenBucket
 from realtime.names import NameRefused, display_name
-from realtime.protocol import Lock
+from realtime.protocol import Lock, Unkick
 from realtime.roles import Action, Role
 from realtime.tick_lateness import summary as tick_summary
 from realtime.room import SYSTEM
@@ -112,6 +113,13 @@ def create_app(node: Node) -> FastAPI:
         if who.claims is not None and who.claims.session_id != session_id:
             raise HTTPException(403, "Your token is for another practical.")
         return session
+
+    def running(session_id: str) -> RoomRunner:
+        """The live room of a practical, for a teacher's action that goes through it (409 once ended)."""
+        runner = node.runners.get(session_id)
+        if runner is None:
+            raise HTTPException(409, "This practical has ended.")
+        return runner
 
     def token_preview(session_id: str, who: Principal) -> Session | None:
         """Preview ``session_id`` when ``who`` holds that preview's own room token, else None.
@@ -215,11 +223,25 @@ def create_app(node: Node) -> FastAPI:
     @app.post("/api/sessions/{session_id}/lock", tags=["sessions"])
     async def lock_session(session_id: str, body: LockRequest, request: Request, who: Principal = Depends(principal)) -> dict[str, object]:
         session = own_session(session_id, who, Action.LOCK)
-        runner = node.runners.get(session_id)
-        if runner is None:
-            raise HTTPException(409, "This practical has ended.")
-        runner.handle(SYSTEM, Lock(type="lock", locked=body.locked))
+        running(session_id).handle(SYSTEM, Lock(type="lock", locked=body.locked))
         return describe(session, request)
+
+    @app.get("/api/sessions/{session_id}/removed", tags=["sessions"])
+    async def removed(session_id: str, who: Principal = Depends(principal)) -> list[dict[str, Any]]:
+        """Who a teacher removed (``kick``) and has not let back in, oldest first: the snapshot's ``removed``."""
+        own_session(session_id, who, Action.VIEW_SESSION)
+        return [gone.public() for gone in running(session_id).room.removed.values()]
+
+    @app.delete("/api/sessions/{session_id}/removed/{participant_id}", status_code=204, tags=["sessions"])
+    async def unkick(session_id: str, participant_id: str, who: Principal = Depends(principal)) -> Response:
+        """Let someone removed back in. The room keeps the list, so this is the socket's ``unkick`` fed to
+        the room as the server's input (as ``/lock`` is): its input log records every change of the list."""
+        own_session(session_id, who, Action.UNKICK)
+        runner = running(session_id)
+        if participant_id not in runner.room.removed:
+            raise HTTPException(404, f"Nobody {participant_id!r} was removed from this practical.")
+        runner.handle(SYSTEM, Unkick(type="unkick", participant=participant_id))
+        return Response(status_code=204)
 
     @app.post("/api/sessions/{session_id}/end", tags=["sessions"])
     async def end_session(session_id: str, request: Request, who: Principal = Depends(principal)) -> dict[str, object]:

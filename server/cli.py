@@ -169,6 +169,24 @@ def _courses(args: argparse.Namespace) -> None:
         store.close()
 
 
+def _backup(args: argparse.Namespace) -> int:
+    """``amaliy backup`` and ``amaliy restore``: one line on stdout, or one on stderr and status 1."""
+    from server import backup
+
+    try:
+        if args.command == "backup":
+            print(backup.backup(_config(args).data_dir, Path(args.out)))
+        else:
+            print(backup.restore(Path(args.archive), Path(args.data_dir)))
+        return 0
+    except backup.BackupError as exc:
+        print(f"amaliy: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("amaliy: interrupted; nothing was written", file=sys.stderr)
+        return 130
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["bots"]:
@@ -200,6 +218,12 @@ def main(argv: list[str] | None = None) -> None:
     for cmd in (course_add, course_list, course_import, course_codes):
         cmd.add_argument("--data-dir", help="data dir of the server (default ./amaliy-data)")
     scenes_cli.add_parser(sub)
+    backup = sub.add_parser("backup", help="write the data dir to one file, while the server may be running")
+    backup.add_argument("out", metavar="OUT", help="the tar.gz to write (a folder: a dated file in it)")
+    backup.add_argument("--data-dir", "--data", dest="data_dir", metavar="DIR", help="data dir of the server (default ./amaliy-data; env AMALIY_DATA_DIR)")
+    restore = sub.add_parser("restore", help="restore a backup into an empty or new data dir")
+    restore.add_argument("archive", metavar="ARCHIVE", help="a file written by 'amaliy backup'")
+    restore.add_argument("--data-dir", "--data", dest="data_dir", metavar="DIR", required=True, help="the empty or new folder to restore into")
     sub.add_parser("bots", help="put simulated students into a practical (see 'amaliy bots --help')")
     args = parser.parse_args(argv)
     if args.command == "serve":
@@ -217,6 +241,8 @@ def main(argv: list[str] | None = None) -> None:
         _courses(args)
     elif args.command == "scenes":
         raise SystemExit(scenes_cli.run(args))
+    elif args.command in ("backup", "restore"):
+        raise SystemExit(_backup(args))
 
 
 if __name__ == "__main__":

@@ -245,6 +245,9 @@ def course_routes(node: Node, principal: Callable[..., Principal]) -> APIRouter:
         if not open_now:
             raise HTTPException(409, f"No practical is open in {course.name} now; wait for your teacher to open one.")
         session = max(open_now, key=lambda s: s.created)
+        removed = node.runners[session.id].room.refusal(student.id, None)
+        if removed is not None:  # the teacher removed them: the room says so at sign-in, not only at its socket
+            raise HTTPException(403, removed)
         require(Role.STUDENT, Action.JOIN)
         claims = Claims(student.id, session.id, Role.STUDENT, student.name, course_id=course.id)
         return {

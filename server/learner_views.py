@@ -30,17 +30,24 @@ def _badge(award: Award) -> dict[str, Any]:
 
 
 def _practicals(db: sqlite3.Connection, course_id: str) -> list[dict[str, Any]]:
+    counts = {
+        sid: (n, done, mean)
+        for sid, n, done, mean in db.execute(
+            "SELECT session_id, count(*), count(finished), avg(max(points, 0)) FROM learner_practicals WHERE course_id = ? GROUP BY session_id",
+            (course_id,),
+        )
+    }
     rows = db.execute(
-        """SELECT s.id, s.title, s.scene_id, s.status, s.created, count(lp.student_id), count(lp.finished), avg(lp.points)
-           FROM sessions s LEFT JOIN learner_practicals lp ON lp.session_id = s.id
-           WHERE s.course_id = ? AND s.preview = 0 GROUP BY s.id ORDER BY s.created""",
-        (course_id,),
+        "SELECT id, title, scene_id, status, created FROM sessions WHERE course_id = ? AND preview = 0 ORDER BY created", (course_id,)
     )
-    return [
-        {"id": sid, "title": title, "scene": scene, "status": status, "created": created, "students": n, "finished": done,
-         "mean_points": None if mean is None else round(max(0.0, mean), 1)}
-        for sid, title, scene, status, created, n, done, mean in rows
-    ]
+    out = []
+    for sid, title, scene, status, created in rows:
+        n, done, mean = counts.get(sid, (0, 0, None))
+        out.append(
+            {"id": sid, "title": title, "scene": scene, "status": status, "created": created, "students": n, "finished": done,
+             "mean_points": None if mean is None else round(mean, 1)}
+        )
+    return out
 
 
 def course_view(db: sqlite3.Connection, course_id: str, settings: CourseSettings) -> dict[str, Any]:

@@ -55,7 +55,9 @@ CREATE TABLE learner_practicals (
     elapsed REAL,
     PRIMARY KEY (student_id, session_id)
 );
-CREATE INDEX learner_practicals_course ON learner_practicals(course_id, session_id);
+-- covering indexes for the course view's two aggregates (per student, per practical): no table reads
+CREATE INDEX learner_practicals_students ON learner_practicals(course_id, student_id, finished, last);
+CREATE INDEX learner_practicals_sessions ON learner_practicals(course_id, session_id, finished, points);
 CREATE TABLE learner_steps (
     student_id TEXT NOT NULL,
     session_id TEXT NOT NULL,

@@ -60,7 +60,7 @@ def test_an_old_database_gets_courses_and_its_practicals_belong_to_none(tmp_path
     db.close()
     store = Store(tmp_path)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 3
+        assert store.schema_version() == SCHEMA_VERSION == 4
         old = store.session("s_old")
         assert old is not None and old.course_id is None and old.title == "Before"
         course = store.add_course("t_1", "Chemistry 9A")
@@ -217,3 +217,40 @@ def test_sign_in_guessing_is_rate_limited_per_address(server_factory: Any) -> No
     live = server_factory(env={"AMALIY_JOIN_RATE_PER_MIN": "6"})
     answers = [signin(live, "AAAAAAAA").status_code for _ in range(4)]
     assert answers[:2] == [401, 401] and answers[-1] == 429
+
+
+async def test_a_removed_roster_student_is_told_so_at_sign_in_until_let_back_in(server: LiveServer) -> None:
+    teacher = bearer(server.teacher_key)
+    with server.http() as http:
+        cid = http.post("/api/courses", json={"name": "Fizika 8B"}, headers=teacher).json()["id"]
+        code = http.post(f"/api/courses/{cid}/students", json={"name": "Aziz"}, headers=teacher).json()["code"]
+        session = http.post("/api/sessions", json={"title": "Week 1", "course": cid}, headers=teacher).json()
+        signed = http.post("/api/signin", json={"code": code}).json()
+    aziz = AmaliyClient(signed["ws_url"], signed["token"])
+    lead = AmaliyClient(session["ws_url"], session["teacher_token"])
+    await aziz.connect()
+    await lead.connect()
+    try:
+        await lead.kick(aziz.id)
+        await aziz.closed(timeout=20)
+        with server.http() as http:
+            refused = http.post("/api/signin", json={"code": code})
+            assert refused.status_code == 403 and refused.json()["detail"].startswith("The teacher removed you from this practical")
+            assert http.delete(f"/api/sessions/{session['id']}/removed/{aziz.id}", headers=teacher).status_code == 204
+            assert http.post("/api/signin", json={"code": code}).json()["participant_id"] == aziz.id
+    finally:
+        await lead.close()
+
+
+def test_a_100000_row_roster_is_refused_whole_with_a_sentence(server: LiveServer) -> None:
+    teacher = bearer(server.teacher_key)
+    with httpx.Client(base_url=server.base_url, timeout=60) as http:
+        cid = http.post("/api/courses", json={"name": "Huge"}, headers=teacher).json()["id"]
+        rows = ("name\n" + "".join(f"S{i:05d}\n" for i in range(100_000))).encode()
+        assert len(rows) < 1024 * 1024  # under the byte limit: the row limit is what answers
+        refused = http.post(f"/api/courses/{cid}/roster", content=rows, headers=teacher)
+        assert refused.status_code == 422
+        assert refused.json()["detail"] == "The file has 100000 students; one file may have at most 5000. Split it."
+        bigger = ("name,email\n" + "".join(f"Student {i:06d},s{i:06d}@maktab.uz\n" for i in range(100_000))).encode()
+        assert http.post(f"/api/courses/{cid}/roster", content=bigger, headers=teacher).status_code == 413
+        assert http.get(f"/api/courses/{cid}", headers=teacher).json()["roster"] == []

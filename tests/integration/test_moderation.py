@@ -1,17 +1,26 @@
 """Moderation that holds, against a real server: a removed student stays out until the teacher
-lets them back in; a name is one person's in a practical; nobody joins as "Teacher"."""
+lets them back in (over the socket or REST); a name is one person's in a practical, at the join
+and again at the room's door; nobody joins as "Teacher"."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import httpx
 import pytest
 
 from amaliy_client import AmaliyClient, JoinRefused, join_code
+from realtime.names import taken_refusal
 from realtime.protocol import CloseCode
 
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, start_server
+from tests.integration.test_challenges_live import add_user
 
 REMOVED = "The teacher removed you from this practical; ask them to let you back in, then try again."
+
+
+def bearer(credential: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {credential}"}
 
 
 async def post_join(server: LiveServer, code: str, name: str, **extra: str) -> httpx.Response:
@@ -93,6 +102,92 @@ async def test_a_name_is_one_persons_in_a_practical(server: LiveServer) -> None:
         assert (await post_join(server, session["join_code"], "madina")).status_code == 409
     finally:
         await aziz.close()
+
+
+async def test_a_teacher_lets_someone_back_in_over_rest(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    live = start_server(data_dir)  # its own data dir, to add another teacher
+    session = live.open_session("Unkick over REST")
+    teacher = AmaliyClient(session["ws_url"], session["teacher_token"])
+    await teacher.connect()
+    first = await join_code(live.base_url, session["join_code"], "Bobur")
+    bobur = AmaliyClient(first["ws_url"], first["token"])
+    await bobur.connect()
+    removed = f"/api/sessions/{session['id']}/removed"
+    try:
+        await teacher.kick(bobur.id)
+        await teacher.expect("left", participant=bobur.id, reason="kicked", timeout=2)
+        async with httpx.AsyncClient(base_url=live.base_url) as http:
+            listed = await http.get(removed, headers=bearer(live.teacher_key))
+            assert listed.status_code == 200 and listed.json() == [{"id": bobur.id, "name": "Bobur", "role": "student"}]
+
+            student = (await join_code(live.base_url, session["join_code"], "Dilnoza"))["token"]
+            observer = (await join_code(live.base_url, session["join_code"], "Watcher", "observer"))["token"]
+            refused = {
+                student: "The student role may not unkick.",
+                first["token"]: "The student role may not unkick.",  # not even for oneself
+                observer: "The observer role may not unkick.",
+                live.designer_key: "The designer role may not unkick.",
+                add_user(data_dir, "Other Teacher"): "This practical belongs to another teacher.",
+            }
+            for credential, detail in refused.items():
+                response = await http.delete(f"{removed}/{bobur.id}", headers=bearer(credential))
+                assert (response.status_code, response.json()["detail"]) == (403, detail)
+            assert (await http.get(removed, headers=bearer(student))).status_code == 403
+            unknown = await http.delete(f"{removed}/p_nobody", headers=bearer(live.teacher_key))
+            assert (unknown.status_code, unknown.json()["detail"]) == (404, "Nobody 'p_nobody' was removed from this practical.")
+            assert (await http.delete(f"/api/sessions/s_nope/removed/{bobur.id}", headers=bearer(live.teacher_key))).status_code == 404
+            assert (await http.get(removed, headers=bearer(live.teacher_key))).json() != []  # all that changed nothing
+
+            # the session's teacher token may do it, as for /lock; the room announces it as the server's act
+            response = await http.delete(f"{removed}/{bobur.id}", headers=bearer(session["teacher_token"]))
+            assert response.status_code == 204, response.text
+            event = await teacher.expect("unkicked", participant=bobur.id, name="Bobur", timeout=2)
+            assert event["by"] == "@server"
+            assert (await http.get(removed, headers=bearer(live.teacher_key))).json() == []
+            assert (await http.delete(f"{removed}/{bobur.id}", headers=bearer(live.teacher_key))).status_code == 404
+
+            back = AmaliyClient(first["ws_url"], first["token"])  # let back in: the old token enters again
+            await back.connect()
+            assert back.id == bobur.id
+            await back.close()
+
+            await http.post(f"/api/sessions/{session['id']}/end", headers=bearer(live.teacher_key))
+            ended = await http.get(removed, headers=bearer(live.teacher_key))
+            assert (ended.status_code, ended.json()["detail"]) == (409, "This practical has ended.")
+    finally:
+        if teacher.close_code is None:
+            await teacher.close()
+        live.stop()
+
+
+async def test_a_token_does_not_enter_under_a_name_someone_has_now(server: LiveServer) -> None:
+    session = server.open_session("Names at the door")
+    code = session["join_code"]
+    first = await join_code(server.base_url, code, "Madina")
+    madina = AmaliyClient(first["ws_url"], first["token"])
+    await madina.connect()
+    assert (await post_join(server, code, "madina")).status_code == 409  # hers while she is in
+    await madina.close()  # she leaves; her token stays signed and unexpired
+    second = await post_join(server, code, "MADINA")  # another device takes the freed name
+    assert second.status_code == 200, second.text
+    other = AmaliyClient(second.json()["ws_url"], second.json()["token"])
+    await other.connect()
+    try:
+        again = AmaliyClient(first["ws_url"], first["token"])
+        with pytest.raises(JoinRefused) as refused:
+            await again.connect()
+        assert (refused.value.code, refused.value.close_code) == ("unauthorized", CloseCode.UNAUTHORIZED)
+        assert refused.value.message == f"{taken_refusal('MADINA')} Join again with the join code and the new name."
+        # the one whose name it is comes back after a drop under its own id
+        await other.drop()
+        resumed = AmaliyClient(second.json()["ws_url"], second.json()["token"])
+        await resumed.connect()
+        assert resumed.id == other.id and resumed.welcome["resumed"] is True
+        await resumed.close()
+    finally:
+        if other.close_code is None:
+            await other.close()
 
 
 @pytest.mark.parametrize("name", ["Teacher", "teacher", "O'qituvchi", "Oʻqituvchi", "Ўқитувчи", "Учитель", "Admin", "Server", "Observer", "Teacher Aziz", "T.E.A.C.H.E.R", "ТЕАСНЕR"])

@@ -278,6 +278,34 @@ def test_names_compare_by_key() -> None:
     assert room.named("AZÍZ") is room.participants["a"] and room.named("Aziza") is None
 
 
+def test_the_server_lets_someone_back_in_for_a_teacher_over_rest() -> None:
+    room = make_room()
+    enter(room, "t", Role.TEACHER)
+    enter(room, "a", name="Aziz")
+    room.handle("t", p.Kick(type="kick", participant="a"), 1.0)
+    out = room.handle(SYSTEM, p.Unkick(type="unkick", participant="a"), 2.0)
+    assert of_type(out, "unkicked")[0]["by"] == SYSTEM and room.removed == {}
+
+
+def test_a_guest_token_does_not_enter_under_a_name_someone_has_now() -> None:
+    room = make_room()
+    room.handle("a", Enter("Aziz", Role.STUDENT, device="dev-a"), 0.0)
+    # "b"'s token was issued for the name before "a" took it (the join edge's hold had lapsed)
+    out = room.handle("b", Enter("AZÍZ", Role.STUDENT, device="dev-b"), 1.0)
+    [error] = messages(out)
+    assert error["code"] == "unauthorized" and error["message"].startswith("Someone in this practical is already called “Aziz”;")
+    assert error["message"].endswith("Join again with the join code and the new name.")
+    assert [(c.to, c.code) for c in out if isinstance(c, Close)] == [("b", p.CloseCode.UNAUTHORIZED)] and "b" not in room.participants
+    room.handle("a", Disconnect(), 2.0)  # within the resume window the name is still "a"'s ...
+    assert messages(room.handle("b", Enter("Aziz", Role.STUDENT, device="dev-b"), 2.5))[0]["code"] == "unauthorized"
+    assert of_type(room.handle("a", Enter("Aziz", Role.STUDENT, device="dev-a"), 3.0), "welcome")[0]["resumed"] is True  # ... who resumes
+    # a name no guest chose (a roster student's, a teacher's: their tokens carry no device) is not the join edge's to refuse
+    assert of_type(room.handle("r", Enter("Aziz", Role.STUDENT), 4.0), "welcome")
+    room.handle("a", p.Leave(type="leave"), 5.0)
+    room.handle("r", p.Leave(type="leave"), 5.0)
+    assert of_type(room.handle("b", Enter("AZÍZ", Role.STUDENT, device="dev-b"), 6.0), "welcome")  # free again: the token enters
+
+
 def test_freeze_releases_student_holds_and_blocks_grabs() -> None:
     room = make_room()
     enter(room, "t", Role.TEACHER)
