@@ -55,7 +55,9 @@ class Action(StrEnum):
     VIEW_LEARNERS = "view_learners"  # a course's dashboard: every student's XP, badges, term and the full ladder
     VIEW_OWN_RECORDS = "view_own_records"  # a student's own XP, level, badges, card and place on the ladder
     # Signing in with a personal code (POST /api/signin) is public, as /api/join is: it has no
-    # row; what it grants, a student's place in a room, is checked against JOIN.
+    # row; what it grants, a student's place in a room, is checked against JOIN. So are what a
+    # badge verifier fetches (/api/badges/issuer, jwks.json, an achievement, a credential at its
+    # id): public by design, as Open Badges hosts them.
 
 
 _IN_ROOM = frozenset({Role.TEACHER, Role.STUDENT, Role.OBSERVER})

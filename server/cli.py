@@ -61,6 +61,7 @@ async def _serve(config: Config) -> None:
     node = Node(config)
     await node.start()
     teachers = node.store.users("teacher")
+    key = ""
     if not teachers:
         teacher, key = node.store.add_user("Teacher", "teacher")
         print(f"\nCreated teacher '{teacher.name}'. Teacher key (shown once, keep it safe):\n  {key}\n", flush=True)
@@ -76,6 +77,8 @@ async def _serve(config: Config) -> None:
         print(f"  students: {base}/?code={session.join_code}", flush=True)
         if owner is not None:
             print(f"  teacher:  {base}/#token={node.teacher_token(owner, session)}", flush=True)
+    # the key rides in the fragment, which the browser never sends; the page keeps it and clears the address bar
+    print(f"Teacher dashboard: {base}/dashboard.html" + (f"#key={key}" if key else "   (sign in with your teacher key)"), flush=True)
     print(f"API docs: {base}/docs   room socket: {node.ws_url()}\n", flush=True)
     # uvicorn re-raises the signal that stopped it; make SIGTERM unwind like SIGINT
     # so the node below still closes every socket with 1001 and closes the store.

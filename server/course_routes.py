@@ -203,6 +203,25 @@ def course_routes(node: Node, principal: Callable[..., Principal]) -> APIRouter:
             raise HTTPException(404, f"No student {student_id!r} on this course.")
         return student_public(student, node.store.rotate_code(student.id))
 
+    @router.patch("/courses/{course_id}/students/{student_id}")
+    async def edit_student(course_id: str, student_id: str, body: StudentIn, who: Principal = Depends(principal)) -> dict[str, Any]:
+        """Correct a student's name, email or number (the whole entry is sent, as when adding),
+        checked as an imported row is, against the rest of the roster. Their code, XP and
+        badges stay; practicals already run keep the name they were run under."""
+        _, course = own_course(course_id, who)
+        student = node.store.student(student_id)
+        if student is None or student.course_id != course.id:
+            raise HTTPException(404, f"No student {student_id!r} on this course.")
+        others = [s for s in node.store.students(course.id) if s.id != student.id]
+        try:
+            [row] = roster.check_rows([roster.RosterRow(0, body.name, body.email, body.student_number)], others)
+        except roster.RosterRejected as exc:
+            raise HTTPException(422, exc.problems[0][1] if exc.problems else exc.summary) from None
+        node.store.update_student(student.id, row.name, row.email, row.student_number)
+        changed = node.store.student(student.id)
+        assert changed is not None
+        return student_public(changed)
+
     @router.delete("/courses/{course_id}/students/{student_id}", status_code=204)
     async def remove_student(course_id: str, student_id: str, who: Principal = Depends(principal)) -> Response:
         """Take a student off the roster: their code stops working and their XP and badges in

@@ -429,6 +429,10 @@ class Store:
         return Student(*row) if row else None
 
 
+    def update_student(self, student_id: str, name: str, email: str | None, number: str | None) -> None:
+        with self._lock:
+            self._db.execute("UPDATE students SET name = ?, email = ?, student_number = ? WHERE id = ?", (name, email, number, student_id))
+
     def remove_student(self, student_id: str) -> None:
         """Take a student off their course's roster: their code stops working, and their XP and
         badges in the course go with them. Practicals' results keep what they did."""

@@ -254,3 +254,25 @@ def test_a_100000_row_roster_is_refused_whole_with_a_sentence(server: LiveServer
         bigger = ("name,email\n" + "".join(f"Student {i:06d},s{i:06d}@maktab.uz\n" for i in range(100_000))).encode()
         assert http.post(f"/api/courses/{cid}/roster", content=bigger, headers=teacher).status_code == 413
         assert http.get(f"/api/courses/{cid}", headers=teacher).json()["roster"] == []
+
+
+def test_a_teacher_corrects_a_student_and_removes_one_and_rotates_every_code(server: LiveServer) -> None:
+    teacher = bearer(server.teacher_key)
+    with server.http() as http:
+        cid = http.post("/api/courses", json={"name": "Biologiya 7"}, headers=teacher).json()["id"]
+        added = http.post(f"/api/courses/{cid}/roster", content="name,student_number\nAziz,7-01\nAziz,7-02\nLola,7-03\n".encode(), headers=teacher)
+        aziz, other, lola = added.json()["students"]
+        fixed = http.patch(f"/api/courses/{cid}/students/{aziz['id']}", json={"name": "Aziz Karimov", "student_number": "7-01"}, headers=teacher)
+        assert fixed.status_code == 200 and fixed.json()["name"] == "Aziz Karimov"
+        clash = http.patch(f"/api/courses/{cid}/students/{lola['id']}", json={"name": "Lola", "student_number": "7-02"}, headers=teacher)
+        assert clash.status_code == 422 and "'7-02' is already on the roster" in clash.json()["detail"]
+        assert http.delete(f"/api/courses/{cid}/students/{other['id']}", headers=teacher).status_code == 204
+        assert http.delete(f"/api/courses/{cid}/students/{other['id']}", headers=teacher).status_code == 404
+        assert http.post("/api/signin", json={"code": other["code"]}).status_code == 401
+        sheet = http.post(f"/api/courses/{cid}/codes?qr=true", headers={**teacher, "Host": "maktab.local:8000"}).json()
+        assert [s["name"] for s in sheet["students"]] == ["Aziz Karimov", "Lola"]
+        first = sheet["students"][0]
+        assert first["signin_url"] == f"http://maktab.local:8000/?signin={first['code']}" and first["qr_svg"].startswith("<svg")
+        assert http.post("/api/signin", json={"code": aziz["code"]}).status_code == 401  # the old code stopped working
+        http.post("/api/sessions", json={"title": "Week 1", "course": cid}, headers=teacher)
+        assert http.post("/api/signin", json={"code": first["code"]}).json()["participant_id"] == aziz["id"]
