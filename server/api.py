@@ -32,6 +32,7 @@ from scenes.store import MAX_VERSION
 from server import results
 from server.admission import Admission
 from server.auth import Claims, Principal, issue_token, principal_dependency, require
+from server.body_limit import BodyLimit
 from server.course_routes import course_routes
 from server.learner_routes import learner_routes
 from server.node import Node, NodeError
@@ -98,6 +99,7 @@ def create_app(node: Node) -> FastAPI:
         version="0.1.0",
         description="Realtime server for live virtual practicals. The room socket protocol is in docs/protocol.md.",
     )
+    app.add_middleware(BodyLimit)
     join_buckets: dict[str, TokenBucket] = {}
     admission = Admission(node.secret)
 

@@ -12,6 +12,7 @@ import math
 import subprocess
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import httpx
 import numpy as np
@@ -315,3 +316,19 @@ async def test_text_that_is_not_utf8_closes_with_1007(server: LiveServer) -> Non
     code, reason = await bad.closed()
     assert code == 1007 and "UTF-8" in reason
     await good.close()
+
+
+def test_a_huge_json_body_is_refused_before_it_is_read(server: LiveServer) -> None:
+    teacher = {"Authorization": f"Bearer {server.teacher_key}"}
+    huge = b'{"name": "' + b"x" * 5_000_000 + b'"}'
+
+    def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
+        for start in range(0, len(huge), 65536):
+            yield huge[start:start + 65536]
+
+    with httpx.Client(base_url=server.base_url, timeout=30) as http:
+        for body in (huge, chunks()):
+            refused = http.post("/api/courses", content=body, headers={**teacher, "Content-Type": "application/json"})
+            assert refused.status_code == 413 and "over 65536 bytes" in refused.json()["detail"]
+        assert not any(c["name"].startswith("xxx") for c in http.get("/api/courses", headers=teacher).json())
+        assert http.post("/api/courses", json={"name": "Small"}, headers=teacher).status_code == 201
