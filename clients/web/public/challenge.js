@@ -17,7 +17,7 @@
  */
 
 import { messages } from './protocol.js';
-import { formatDuration } from './summary.js';
+import { formatDuration } from './format.js';
 
 /** How long a mistake's explanation stays up, ms: it is a sentence to read and understand. */
 const MISTAKE_TOAST_MS = 9000;

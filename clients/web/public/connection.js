@@ -66,7 +66,7 @@ const CLOSE_TEXT = {
  * the newest (the same address the room later sends as `snapshot.scene.glb_url`;
  * knowing it before joining lets the lab load first).
  */
-function sceneModelUrl(body) {
+export function sceneModelUrl(body) {
   return `/api/scenes/${encodeURIComponent(body.scene)}/versions/${body.scene_version}/scene.glb`;
 }
 

@@ -14,7 +14,7 @@
  */
 
 import { messages } from './protocol.js';
-import { formatDuration } from './summary.js';
+import { formatDuration } from './format.js';
 
 export class ProgressGrid {
   /**

@@ -215,8 +215,11 @@ async function enter(credentials, hud) {
     voice.hangUp(); // the server ends the call with the socket; the next welcome offers again
     if (drop.final) {
       // A practical that refused entry at the door (an ended one too) may take us on a later try.
-      const retryable = RETRYABLE.has(drop.code) || (drop.code === CloseCode.SESSION_ENDED && !everIn);
-      if (!retryable) signOut(); // the tab's token stays for a retry or a reload while one can help
+      const endedAtDoor = drop.code === CloseCode.SESSION_ENDED && !everIn;
+      const retryable = RETRYABLE.has(drop.code) || endedAtDoor;
+      // The tab keeps its token for a retry or a reload while one can help; an ended practical is
+      // forgotten at once, so a reload shows the join and sign-in forms ("Try again" still has the token).
+      if (!retryable || endedAtDoor) signOut();
       hud.notice(drop.text, retryable ? () => connection.retry() : null);
     } else {
       hud.toast(`${drop.text} Reconnecting…`, 'error');

@@ -1,21 +1,18 @@
 /**
  * The card a station sees when its challenge is done: steps, mistakes, time,
- * score and the time bonus, and how each step went.
+ * score and the time bonus, how each step went, and the ladders (the
+ * station's place in the practical; a course student's in the course);
+ * beside it, for a course student, what the practical earned them (XP,
+ * level, badges). The ladders and earnings are card.js's, fetched with this
+ * tab's room token.
  *
  * @module summary
  */
 
-/**
- * Seconds as m:ss (or h:mm:ss past an hour).
- * @param {number} seconds
- */
-export function formatDuration(seconds) {
-  const total = Math.max(0, Math.floor(seconds));
-  const s = String(total % 60).padStart(2, '0');
-  const m = Math.floor(total / 60) % 60;
-  const h = Math.floor(total / 3600);
-  return h ? `${h}:${String(m).padStart(2, '0')}:${s}` : `${m}:${s}`;
-}
+import { LearnerCard } from './card.js';
+import { formatDuration } from './format.js';
+import { roomCredentials } from './landing.js';
+
 
 export class SummaryCard {
   /** @param {HTMLElement} root the card element (index.html `#summary`) */
@@ -23,6 +20,8 @@ export class SummaryCard {
     this.root = root;
     /** What the card shows, for tests: null while hidden. */
     this.shown = null;
+    /** The learner part: kept across redraws, fetched once per finish. */
+    this.learner = new LearnerCard(roomCredentials);
   }
 
   /**
@@ -67,9 +66,18 @@ export class SummaryCard {
     }
     const close = document.createElement('button');
     close.type = 'button';
+    close.className = 'summary-close';
     close.textContent = 'Close';
     close.addEventListener('click', () => this.hide());
-    this.root.replaceChildren(heading, facts, list, close);
+    const main = document.createElement('div');
+    main.className = 'summary-main';
+    main.append(heading, facts, list, this.learner.ladders);
+    // What scrolls on a short screen: the card's body; Close stays in view under it.
+    const body = document.createElement('div');
+    body.className = 'summary-body';
+    body.append(main, this.learner.root);
+    this.learner.load(progress.finished);
+    this.root.replaceChildren(body, close);
     this.root.hidden = false;
   }
 
