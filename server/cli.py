@@ -13,7 +13,7 @@ from pathlib import Path
 import uvloop
 
 from scenes import samples
-from server import scenes_cli
+from server import scenes_cli, skills_cli
 from server.config import Config, from_env
 
 
@@ -221,6 +221,7 @@ def main(argv: list[str] | None = None) -> None:
     for cmd in (course_add, course_list, course_import, course_codes):
         cmd.add_argument("--data-dir", help="data dir of the server (default ./amaliy-data)")
     scenes_cli.add_parser(sub)
+    skills_cli.add_parser(sub)
     backup = sub.add_parser("backup", help="write the data dir to one file, while the server may be running")
     backup.add_argument("out", metavar="OUT", help="the tar.gz to write (a folder: a dated file in it)")
     backup.add_argument("--data-dir", "--data", dest="data_dir", metavar="DIR", help="data dir of the server (default ./amaliy-data; env AMALIY_DATA_DIR)")
@@ -244,6 +245,8 @@ def main(argv: list[str] | None = None) -> None:
         _courses(args)
     elif args.command == "scenes":
         raise SystemExit(scenes_cli.run(args))
+    elif args.command == "skills":
+        raise SystemExit(skills_cli.run(args, _config(args).data_dir))
     elif args.command in ("backup", "restore"):
         raise SystemExit(_backup(args))
 
