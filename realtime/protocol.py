@@ -25,7 +25,7 @@ from enum import IntEnum, StrEnum
 from typing import Annotated, Any, Literal, NamedTuple
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, TypeAdapter, ValidationError, model_validator, Discriminator, Tag
 
 from scenes import bounded_json
 from scenes.manifest import MAX_COORDINATE_M
@@ -245,6 +245,9 @@ class ErrorCode(StrEnum):
     STATION_FULL = "station_full"
     UNKNOWN_STEP = "unknown_step"
     STEP_NOT_OPEN = "step_not_open"
+    # hints
+    HINT_COOLDOWN = "hint_cooldown"
+    NO_HINT = "no_hint"
     #: the server failed on a message through a fault of its own (a bug); the message was dropped
     SERVER_ERROR = "server_error"
     # voice (WebRTC)
@@ -402,6 +405,65 @@ class AssignStation(_Msg):
     station: _Station | None
 
 
+class Hint(_Msg):
+    """Student: ask for the next hint of an open step at your station (after the station's cooldown)."""
+
+    type: Literal["hint"]
+    step: _Name
+
+
+class _Target(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ToParticipant(_Target):
+    participant: _Name
+
+
+class ToStation(_Target):
+    station: _Station
+
+
+class ToAll(_Target):
+    all: Literal[True]
+
+
+_TARGETS: dict[str, type[_Target]] = {"participant": ToParticipant, "station": ToStation, "all": ToAll}
+
+
+def _target_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return next(iter(value)) if len(value) == 1 and next(iter(value)) in _TARGETS else None
+    return next((kind for kind, model in _TARGETS.items() if type(value) is model), None)
+
+
+HintTarget = Annotated[
+    Annotated[ToParticipant, Tag("participant")] | Annotated[ToStation, Tag("station")] | Annotated[ToAll, Tag("all")],
+    Discriminator(
+        _target_kind,
+        custom_error_type="hint_target",
+        custom_error_message='one of {"participant": id}, {"station": number} or {"all": true}',
+    ),
+]
+MAX_HINT_TEXT = 300
+
+
+class PushHint(_Msg):
+    """Teacher: push a rung of the hint ladder (``level`` 1-3) or free ``text`` (exactly one of
+    the two) to a participant, a station's group, or every station's group."""
+
+    type: Literal["push_hint"]
+    to: HintTarget
+    level: Annotated[StrictInt, Field(ge=1, le=3)] | None = None
+    text: Annotated[str, Field(min_length=1, max_length=MAX_HINT_TEXT)] | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> "PushHint":
+        if (self.level is None) == (self.text is None):
+            raise ValueError("give exactly one of 'level' (1-3) and 'text'")
+        return self
+
+
 #: Largest ``rtc_offer`` message: the only message allowed past RoomLimits.max_message_bytes
 #: (a complete SDP with every ICE candidate outgrows 16 KiB), and the SDP inside it.
 MAX_OFFER_MESSAGE_BYTES = 64 * 1024
@@ -428,7 +490,7 @@ class RtcClose(_Msg):
 
 ClientMessage = Annotated[
     Join | Ping | Grab | Release | Leave | Kick | Unkick | Lock | Summon | Freeze | Reset | End | Mute | Broadcast | RtcOffer | RtcClose
-    | Interact | Answer | ChooseStation | AssignStation,
+    | Interact | Answer | ChooseStation | AssignStation | Hint | PushHint,
     Field(discriminator="type"),
 ]
 _CLIENT_MESSAGE: TypeAdapter[Any] = TypeAdapter(ClientMessage)
@@ -436,6 +498,7 @@ CLIENT_TYPES = frozenset(
     (
         "join", "ping", "grab", "release", "leave", "kick", "unkick", "lock", "summon", "freeze", "reset", "end",
         "mute", "broadcast", "rtc_offer", "rtc_close", "interact", "answer", "choose_station", "assign_station",
+        "hint", "push_hint",
     )
 )
 
@@ -506,9 +569,11 @@ def dumps(message: dict[str, Any]) -> str:
     return json.dumps(message, separators=(",", ":"), allow_nan=False)
 
 
-def error(code: ErrorCode, message: str, re: str | int | None = None) -> dict[str, Any]:
-    """Build an ``error`` message."""
+def error(code: ErrorCode, message: str, re: str | int | None = None, retry_after: float | None = None) -> dict[str, Any]:
+    """Build an ``error`` message (``retry_after``: seconds until the refused action may be tried again)."""
     out: dict[str, Any] = {"type": "error", "code": str(code), "message": message}
+    if retry_after is not None:
+        out["retry_after"] = retry_after
     if re is not None:
         out["re"] = re
     return out

@@ -38,6 +38,9 @@ class Action(StrEnum):
     ANSWER = "answer"
     CHOOSE_STATION = "choose_station"
     ASSIGN_STATION = "assign_station"
+    # hints
+    HINT = "hint"  # ask for the next hint of a step
+    PUSH_HINT = "push_hint"  # send a hint to a student, a station or everyone
     # voice
     LISTEN = "listen"  # open a voice call that only receives the room's mix
     SPEAK = "speak"  # send voice into the mix, and mute yourself
@@ -88,6 +91,8 @@ PERMISSIONS: dict[Action, frozenset[Role]] = {
     Action.ANSWER: _STUDENT,
     Action.CHOOSE_STATION: _STUDENT,
     Action.ASSIGN_STATION: _TEACHER,
+    Action.HINT: _STUDENT,
+    Action.PUSH_HINT: _TEACHER,
     Action.LISTEN: _IN_ROOM,
     Action.SPEAK: _ACTORS,
     Action.MUTE_OTHERS: _TEACHER,

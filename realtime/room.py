@@ -26,6 +26,7 @@ import numpy as np
 
 from realtime import protocol as p
 from realtime.challenges import Challenges, Event, Refused
+from realtime.learning.engine import Learning
 from realtime.limits import RoomLimits, TokenBucket
 from realtime.names import name_key, taken_refusal
 from realtime.roles import Action, Role, allowed, refusal
@@ -45,6 +46,8 @@ class Enter(NamedTuple):
     #: the device key the join edge bound the participant's token to: set for a guest, who chose
     #: their name at POST /api/join; None for a teacher, a roster student, a preview or an older token
     device: str | None = None
+    #: a course student's learner model: per skill, (P(known), opportunities so far); None for a guest
+    skills: dict[str, tuple[float, int]] | None = None
 
 
 class Disconnect(NamedTuple):
@@ -121,6 +124,8 @@ _MESSAGE_ACTIONS: dict[type, Action] = {
     p.Answer: Action.ANSWER,
     p.ChooseStation: Action.CHOOSE_STATION,
     p.AssignStation: Action.ASSIGN_STATION,
+    p.Hint: Action.HINT,
+    p.PushHint: Action.PUSH_HINT,
 }
 
 # quaternion columns inside a pose: head, left, right
@@ -220,6 +225,7 @@ class Room:
         #: this run of the room (the node names each start): part of the ids of the room's records
         self.run = run
         self.challenges = Challenges(scene, limits.answer_rate, limits.answer_burst, run)
+        self.learning = Learning(self.challenges, self.transform_of)
 
         self._handlers: dict[type, Callable[[Participant, Any, float], list[Outgoing]]] = {
             p.PoseFrame: self._on_pose,
@@ -242,6 +248,8 @@ class Room:
             p.Answer: self._on_answer,
             p.ChooseStation: self._on_choose_station,
             p.AssignStation: self._on_assign_station,
+            p.Hint: self._on_hint,
+            p.PushHint: self._on_push_hint,
         }
 
     # ------------------------------------------------------------------ inputs
@@ -288,6 +296,7 @@ class Room:
         poses = np.flatnonzero(self._pose_dirty)
         objects = np.flatnonzero(self._object_dirty)
         out += self._evaluate(now, poses, objects)
+        out += self._challenge_events(self.learning.tick(now))
         if len(poses) or len(objects):
             frame = p.encode_tick(self.tick_no, self.seq, self._poses[poses], self._objects[objects])
             self._pose_dirty[poses] = False
@@ -338,6 +347,7 @@ class Room:
                 for i, obj in enumerate(self.scene.objects)
             ],
             **self.challenges.snapshot(),
+            "hints": self.learning.snapshot(),
         }
 
     def holder_of(self, object_id: str) -> str | None:
@@ -474,10 +484,12 @@ class Room:
         return out
 
     def _challenge_events(self, events: list[Event]) -> list[Outgoing]:
-        """The engine's events as sequenced room events, and records for the node to store."""
+        """The engines' events (with what the learner model makes of them) as sequenced room
+        events, and records for the node to store."""
         out: list[Outgoing] = []
-        for event in events:
-            out.append(self._event(event.kind, **event.fields))
+        for event in self.learning.observe(events, self.now):
+            if event.public:
+                out.append(self._event(event.kind, **event.fields))
             if event.record is not None:
                 out.append(Record(event.record, event.kind, {**event.fields, **(event.private or {})}))
         return out
@@ -495,7 +507,8 @@ class Room:
         return self._challenge_events(engine.tick(now))
 
     def _refused(self, part: Participant, refused: Refused, re: str | int | None) -> list[Outgoing]:
-        return [self._error(part, p.ErrorCode(refused.code), refused.message, re)]
+        retry_after = getattr(refused, "retry_after", None)
+        return [Send(part.id, p.dumps(p.error(p.ErrorCode(refused.code), refused.message, re, retry_after)))]
 
     def _welcome(self, part: Participant, resumed: bool, last_seq: int | None) -> list[Outgoing]:
         replay: list[tuple[int, str]] | None = None
@@ -572,6 +585,7 @@ class Room:
         placed: list[Event] = []
         spawn = None
         if msg.role == Role.STUDENT:
+            self.learning.enter(pid, msg.skills)
             placed, spawn = self.challenges.join(pid, msg.name, now)
         if msg.role != Role.OBSERVER:
             self._poses["pose"][slot] = self._spawn_pose(spawn)  # at their station, else the scene's next spawn point
@@ -729,6 +743,21 @@ class Room:
         except Refused as refused:
             return self._refused(part, refused, msg.id)
 
+    def _on_hint(self, part: Participant, msg: p.Hint, now: float) -> list[Outgoing]:
+        try:
+            return self._challenge_events(self.learning.request(part.id, msg.step, now))
+        except Refused as refused:
+            return self._refused(part, refused, msg.id)
+
+    def _on_push_hint(self, part: Participant, msg: p.PushHint, now: float) -> list[Outgoing]:
+        who = getattr(msg.to, "participant", None)
+        if who is not None and who not in self.participants:
+            return [self._error(part, p.ErrorCode.UNKNOWN_PARTICIPANT, f"No participant {who!r} in this practical.", msg.id)]
+        try:
+            return self._challenge_events(self.learning.push(part.id, now, msg.level, msg.text, who, getattr(msg.to, "station", None)))
+        except Refused as refused:
+            return self._refused(part, refused, msg.id)
+
     def _on_choose_station(self, part: Participant, msg: p.ChooseStation, now: float) -> list[Outgoing]:
         if self.challenges.stations.assignment != "choose":
             who = "the teacher assigns them" if self.challenges.stations.assignment == "teacher" else "the server assigns them"
@@ -783,6 +812,7 @@ class Room:
         if self.frozen == msg.frozen:
             return []
         self.frozen = msg.frozen
+        self.learning.freeze(msg.frozen, now)
         out: list[Outgoing] = []
         if msg.frozen:
             for other in self.participants.values():

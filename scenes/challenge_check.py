@@ -1,7 +1,9 @@
 """Checks on a schema_version 2 manifest that need the whole of it: every name a condition,
 rule or checkpoint uses must exist, values must fit their properties, ``requires``
-must not loop, a mistake must differ from its step, and a rule that sets shared
-equipment may not read one station's (each station would set it its own way).
+must not loop, a mistake must differ from its step, a rule that sets shared
+equipment may not read one station's (each station would set it its own way), and
+a hint may highlight and demonstrate only things that exist (a demonstration moves
+an object someone could move, onto a snap point its target has).
 
 The pydantic models (scenes.challenge_format) check each entry's shape; this
 module checks what entries say about each other, and reports every problem
@@ -248,6 +250,33 @@ def _cycle(requires: dict[str, list[str]]) -> list[str] | None:
     return None
 
 
+def _hint_problems(hints: cf.StepHints, names: _Names, path: str) -> list[Problem]:
+    """Every object or zone a step's hints name must exist; a demo moves an interactable object onto a real place."""
+    problems: list[Problem] = []
+    if hints.specific is not None:
+        for k, name in enumerate(hints.specific.highlight):
+            if name not in names.objects and name not in names.zones:
+                problems.append(_p(f"{path}.specific.highlight[{k}]", f"there is no object or zone {name!r}", "use the id of an object or zone (or of a station template one)"))
+    demo = hints.bottom_out.demo if hints.bottom_out is not None else None
+    if demo is None:
+        return problems
+    here = f"{path}.bottom_out.demo"
+    moved = names.objects.get(demo.object)
+    if moved is None:
+        problems.append(_p(f"{here}.object", f"there is no object {demo.object!r}", "use the id of an object or of a station template object"))
+    elif not moved.interactable:
+        problems.append(_p(f"{here}.object", f"{moved.id!r} is not interactable, so no student could do what the demonstration shows", "demonstrate an object students can grab, or set \"interactable\": true on it"))
+    target = names.objects.get(demo.target)
+    if target is None and demo.target not in names.zones:
+        problems.append(_p(f"{here}.target", f"there is no object or zone {demo.target!r}", "use the id of an object or zone (or of a station template one)"))
+    elif demo.snap is not None and target is None:
+        problems.append(_p(f"{here}.snap", f"{demo.target!r} is a zone, and a zone has no snap points", "leave 'snap' out: the demonstration goes to the zone's centre"))
+    elif demo.snap is not None and target is not None and demo.snap not in {sp.id for sp in target.snap_points}:
+        declared = ", ".join(repr(sp.id) for sp in target.snap_points) or "none"
+        problems.append(_p(f"{here}.snap", f"object {target.id!r} has no snap point {demo.snap!r} (it has {declared})", "declare it in the target's 'snap_points' or fix the name"))
+    return problems
+
+
 def _challenge_problems(challenge: cf.Challenge, names: _Names) -> list[Problem]:
     problems: list[Problem] = []
     ids = [step.id for step in challenge.steps]
@@ -273,10 +302,16 @@ def _challenge_problems(challenge: cf.Challenge, names: _Names) -> list[Problem]
             _condition(mistake.condition, names, f"{mpath}.condition", problems)
             if step.condition is not None and mistake.condition.model_dump(by_alias=True) == step.condition.model_dump(by_alias=True):
                 problems.append(_p(f"{mpath}.condition", f"the mistake is the same condition as step {step.id!r} itself: doing the step would count as an error", "describe the wrong action, not the right one"))
+        if step.hints is not None:
+            problems += _hint_problems(step.hints, names, f"{path}.hints")
     cycle = _cycle({step: [before for before in requires if before != step] for step, requires in requires_of(challenge).items()})  # a step requiring itself is reported above
     if cycle:
         first = ids.index(cycle[0])
         problems.append(_p(f"$.challenge.steps[{first}].requires", f"the steps require each other in a loop: {' -> '.join(cycle)}", "remove one of these 'requires' so the steps can be done in some order"))
+    used = {step.skill for step in challenge.steps if step.skill is not None}
+    for skill in challenge.skills:
+        if skill not in used:
+            problems.append(_p(f"$.challenge.skills.{skill}", f"no step exercises skill {skill!r}", f"give it as a step's 'skill' or remove it (the steps' skills: {', '.join(sorted(used)) or 'none'})"))
     return problems
 
 

@@ -17,6 +17,11 @@ entries (evaluated on each station's own copies) or to the scene's shared ones.
 Checks that need the whole manifest (unknown names, cyclic ``requires``) live in
 scenes.challenge_check; a condition already true at spawn needs the evaluator
 and is checked by the server after ingest.
+
+Hints and skills are data too: a step's hint ladder (``StepHints``: nudge, specific
+with a highlight, bottom-out with a demonstration), the challenge's ``HintSettings``
+(costs, cooldown, the stuck-signal thresholds) and the BKT parameters of its skills
+(``SkillModel``), which the live room's learning engine (realtime.learning) reads.
 """
 
 from __future__ import annotations
@@ -406,6 +411,83 @@ class Mistake(_Model):
         return self
 
 
+# ------------------------------------------------------------------ hints and skills
+
+Cost = Annotated[int, Field(ge=0, le=1000, description="points")]
+Count = Annotated[int, Field(ge=1, le=100)]
+Probability = Annotated[float, Field(ge=0, le=1)]
+MAX_HIGHLIGHT = 16
+MAX_SKILLS = MAX_STEPS
+
+
+class Demo(_Model):
+    """A ghost of ``object`` moving onto ``target``'s snap point ``snap``; without ``snap``,
+    onto ``target``'s position; if ``target`` is a zone, onto its centre."""
+
+    object: Name
+    target: Name
+    snap: Name | None = None
+
+
+class SpecificHint(_Model):
+    """The second rung: what to do, with the objects and zones to look at highlighted in 3D."""
+
+    text: Text
+    highlight: Annotated[list[Name], Field(max_length=MAX_HIGHLIGHT, description="ids of objects or zones")] = []
+
+
+class BottomOutHint(_Model):
+    """The last rung: the answer, shown by a demonstration."""
+
+    text: Text
+    demo: Demo | None = None
+
+
+class StepHints(_Model):
+    """A step's hint ladder; each rung is optional and the ladder skips those left out."""
+
+    nudge: Text | None = None
+    specific: SpecificHint | None = None
+    bottom_out: BottomOutHint | None = None
+
+
+class HintSettings(_Model):
+    """What hints cost and when the room offers them by itself (realtime.learning.stuck)."""
+
+    nudge_cost: Cost = 0
+    specific_cost: Cost = 2
+    bottom_out_cost: Cost = 5
+    #: seconds after any hint at a station before the next one (automatic or asked for)
+    cooldown_seconds: Seconds = 30.0
+    #: no change at the station for this long: stuck ("idle")
+    idle_seconds: Seconds = 60.0
+    #: on a step this many times its ``expected_seconds``: stuck ("slow")
+    slow_factor: Annotated[float, Field(ge=1, le=10)] = 1.5
+    #: the same mistake this many times on a step: stuck ("mistakes")
+    repeat_mistakes: Count = 2
+    #: this many tries at the step's skill without mastery: "wheel_spinning"
+    wheel_spinning_after: Count = 10
+    #: students who have mastered the step's skill get fewer automatic hints
+    fading: bool = True
+
+
+class SkillModel(_Model):
+    """A skill's Bayesian Knowledge Tracing probabilities; the defaults are
+    realtime.learning.bkt.SkillParams' (scenes does not import realtime: a test keeps them equal)."""
+
+    prior: Probability = 0.1
+    learn: Probability = 0.1
+    guess: Probability = 0.2
+    slip: Probability = 0.1
+    forget: Probability = 0.0
+
+    @model_validator(mode="after")
+    def _identifiable(self) -> "SkillModel":
+        if not self.guess < 1.0 - self.slip:
+            raise ValueError("'guess' must be below 1 - 'slip': otherwise knowing the skill would not make a correct step more likely")
+        return self
+
+
 class Step(_Model):
     id: Id
     text: Text
@@ -421,6 +503,10 @@ class Step(_Model):
     mistakes: Annotated[list[Mistake], Field(max_length=MAX_MISTAKES_PER_STEP)] = []
     #: highlight the objects the step's condition names while it is the current step
     highlight: bool | None = None
+    #: how long the designer expects the step to take (the "slow" stuck signal compares with it)
+    expected_seconds: Seconds | None = None
+    #: the step's hint ladder
+    hints: StepHints | None = None
 
     @model_validator(mode="after")
     def _one_check(self) -> "Step":
@@ -452,6 +538,12 @@ class Challenge(_Model):
     highlight: bool = True
     #: badges a student earns by how the practical went (scenes.badge_format; no ``level`` here)
     badges: Annotated[list[Badge], Field(max_length=MAX_BADGES)] = []
+    #: hint costs, cooldown and stuck thresholds
+    hints: HintSettings = HintSettings()
+    #: BKT parameters per skill id (a skill left out gets the defaults)
+    skills: Annotated[dict[Id, SkillModel], Field(max_length=MAX_SKILLS)] = {}
+    #: P(known) at or above which a skill counts as mastered
+    mastery: Annotated[float, Field(gt=0, le=1)] = 0.95
 
     @model_validator(mode="after")
     def _practical_badges(self) -> "Challenge":

@@ -179,7 +179,8 @@ def create_app(node: Node) -> FastAPI:
     ) -> dict[str, object]:
         """Liveness and load. ``ticks``: how late room ticks started over the last ``tick_window`` seconds
         (the event loop's stall), ``media`` the voice worker's mix tick figures over ``media_window`` seconds,
-        ``ingest`` the scene package workers' state. ``status`` is ``degraded`` while ingest workers fail to start."""
+        ``ingest`` the scene package workers' state, ``xapi`` the outbox of learning events (server.xapi_outbox).
+        ``status`` is ``degraded`` while ingest workers fail to start (an LRS that fails shows in ``xapi`` only)."""
         since = asyncio.get_running_loop().time() - tick_window
         return {
             "status": "ok" if node.ingest_pool.healthy() else "degraded",
@@ -189,6 +190,7 @@ def create_app(node: Node) -> FastAPI:
             "connections": len(node.sockets),
             "participants": sum(len(r.room.participants) for r in node.runners.values()),
             "media": node.media.stats(media_window) if node.media is not None else None,
+            "xapi": await node.xapi.health(),
         }
 
     @app.post("/api/sessions", status_code=201, tags=["sessions"])

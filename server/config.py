@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from realtime.audio.mixer import Attenuation
 from realtime.audio.ipc import WorkerSettings
@@ -15,6 +16,7 @@ from scenes.ingest import DEFAULT_BUDGETS, Budget, IngestLimits
 from scenes.manifest import ManifestLimits
 from scenes.safe_zip import ZipLimits
 from server.ingest_pool import PoolSettings
+from server.xapi_outbox import SenderSettings
 
 ENV_PREFIX = "AMALIY_"
 
@@ -81,6 +83,17 @@ class Config:
     #: comma-separated addresses the media worker offers for voice (ICE host candidates);
     #: empty: every interface. Tests and benchmarks use 127.0.0.1.
     voice_addresses: str = ""
+    #: the LRS's xAPI endpoint (statements go to ``<url>/statements``), e.g. https://lrs.school.uz/xAPI;
+    #: empty (the default): learning events are not exported and no outbox is kept (server.xapi_outbox)
+    xapi_url: str = ""
+    #: HTTP basic auth for the LRS (empty username: none)
+    xapi_username: str = ""
+    xapi_password: str = ""
+    #: statements per POST, seconds one request may take, and the longest wait (seconds) between
+    #: tries while the LRS fails (waits double from 1 s up to it)
+    xapi_batch: int = SenderSettings.batch
+    xapi_timeout: float = SenderSettings.timeout
+    xapi_max_backoff: float = SenderSettings.max_backoff
     limits: RoomLimits = field(default_factory=RoomLimits)
 
     @property
@@ -148,6 +161,21 @@ class Config:
             crowded_calls=self.voice_crowded_calls,
             ice_addresses=tuple(a.strip() for a in self.voice_addresses.split(",") if a.strip()),
         )
+
+    def xapi(self) -> SenderSettings | None:
+        """Where learning events go as xAPI statements; None when no LRS is configured."""
+        url = self.xapi_url.strip()
+        if not url:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise SystemExit(f"AMALIY_XAPI_URL must be an http:// or https:// address of an LRS's xAPI endpoint, such as https://lrs.school.uz/xAPI, not {url!r}")
+        if not 1 <= self.xapi_batch <= 1000:
+            raise SystemExit(f"AMALIY_XAPI_BATCH must be 1 to 1000 statements, not {self.xapi_batch}")
+        for name in ("xapi_timeout", "xapi_max_backoff"):
+            if not getattr(self, name) > 0:
+                raise SystemExit(f"AMALIY_{name.upper()} must be positive, not {getattr(self, name)}")
+        return SenderSettings(url, self.xapi_username, self.xapi_password, self.xapi_batch, self.xapi_timeout, self.xapi_max_backoff)
 
     def with_overrides(self, **values: Any) -> "Config":
         """A copy with the given settings; names of RoomLimits fields go into ``limits``."""

@@ -117,6 +117,13 @@ def learner_routes(node: Node, principal: Callable[..., Principal]) -> APIRouter
         await node.results.flush()
         return {"student": {"id": student.id, "name": student.name}, **node.store.read(views.term_view, course.id, student.id, settings)}
 
+    @router.get("/courses/{course_id}/skills")
+    async def course_skills(course_id: str, who: Principal = Depends(principal)) -> JSONResponse:
+        """Mastery per skill per student, as the learner model has it now (the heat map)."""
+        course, _ = teachers_course(course_id, who)
+        await node.results.flush()
+        return JSONResponse(node.store.read(views.skills_view, course.id))
+
     @router.get("/courses/{course_id}/ladder")
     async def course_ladder(course_id: str, who: Principal = Depends(principal)) -> dict[str, Any]:
         """The teacher gets the whole ladder; a student of the course their view of it."""

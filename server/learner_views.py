@@ -213,3 +213,20 @@ def station_ladder(built: dict[str, Any], participant: str | None, mode: str, ne
             entry["gap"] = entry["score"] - score
     out["ladder"] = entries
     return out
+
+
+def skills_view(db: sqlite3.Connection, course_id: str) -> dict[str, Any]:
+    """Mastery per skill per student (the dashboard's heat map): each student's p_known,
+    opportunities and whether it is mastered, for every skill any student of the course has
+    attempted; a student who has not attempted a skill has no entry for it."""
+    cells: dict[str, dict[str, dict[str, Any]]] = {}
+    for sid, skill, p_known, opportunities, mastered in db.execute(
+        "SELECT student_id, skill, p_known, opportunities, mastered FROM learner_skills WHERE course_id = ?", (course_id,)
+    ):
+        cells.setdefault(sid, {})[skill] = {"p_known": round(p_known, 4), "opportunities": opportunities, "mastered": bool(mastered)}
+    skills = sorted({skill for row in cells.values() for skill in row})
+    students = [
+        {"id": sid, "name": name, "skills": cells.get(sid, {})}
+        for sid, name in db.execute("SELECT id, name FROM students WHERE course_id = ? ORDER BY created, rowid", (course_id,))
+    ]
+    return {"skills": skills, "students": students}

@@ -7,7 +7,7 @@ record's ``members`` (the station's group at that moment), within one practical:
 
 * ``step_done`` adds the step's points, once per step and practical, even if the
   student moves to another station and the step is done there again (the cheat guard);
-* ``mistake`` takes its penalty off;
+* ``mistake`` takes its penalty off, and so does a ``hint`` its cost;
 * ``challenge_done`` adds the time bonus once, and checks the badges earned by how the
   practical went (scenes.badge_format);
 
@@ -15,6 +15,8 @@ and the practical's XP is round(max(0, points) * ``xp_per_point``), the practica
 score scaled by the course's rate, never below zero. A course's XP is the sum over its
 practicals; the level follows from it by the course's curve (server.levels), and level
 badges are checked whenever it grows. A changed rate re-scales every practical's XP.
+A ``skill_attempt`` (the room's learner model after a student's first attempt at a step)
+keeps their p_known and opportunities per skill, which the next practical starts from.
 
 Guests (no roster entry) earn nothing here: their score lives in the practical's results.
 """
@@ -31,6 +33,7 @@ from typing import Annotated, Any, Iterable, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from scenes.badge_format import MAX_BADGES, Badge
+from server import xapi_outbox
 from server.levels import LevelCurve
 
 #: a relative ladder shows this many neighbours above and below by default
@@ -77,6 +80,24 @@ CREATE TABLE badge_awards (
     UNIQUE (student_id, badge_key)
 );
 CREATE INDEX badge_awards_course ON badge_awards(course_id);
+"""
+
+
+#: schema step 6: hints a student was shown in a practical, and what the room's learner model
+#: knows of each student's skills (BKT p_known after their latest first attempt, and how many)
+MIGRATION_SKILLS = """
+ALTER TABLE learner_practicals ADD COLUMN hints INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE learner_skills (
+    student_id TEXT NOT NULL,
+    course_id TEXT NOT NULL REFERENCES courses(id),
+    skill TEXT NOT NULL,
+    p_known REAL NOT NULL,
+    opportunities INTEGER NOT NULL,
+    mastered INTEGER NOT NULL,
+    updated REAL NOT NULL,
+    PRIMARY KEY (student_id, skill)
+);
+CREATE INDEX learner_skills_course ON learner_skills(course_id, skill);
 """
 
 
@@ -151,7 +172,17 @@ class Ledger:
                 self._row(pid, session_id, course_id, at)
                 self.db.execute("UPDATE learner_practicals SET station = ? WHERE student_id = ? AND session_id = ?", (data.get("station"), pid, session_id))
             return
-        if kind not in ("step_done", "mistake", "challenge_done"):
+        if kind == "skill_attempt":
+            for pid in self._roster(course_id, [data.get("participant")]):
+                self.db.execute(
+                    """INSERT INTO learner_skills VALUES (?, ?, ?, ?, ?, ?, ?)
+                       ON CONFLICT (student_id, skill) DO UPDATE SET p_known = excluded.p_known,
+                       opportunities = excluded.opportunities, mastered = excluded.mastered, updated = excluded.updated""",
+                    (pid, course_id, str(data.get("skill")), float(data.get("p_known", 0.0)), int(data.get("opportunities", 0)),
+                     int(bool(data.get("mastered"))), at),
+                )
+            return
+        if kind not in ("step_done", "mistake", "hint", "challenge_done"):
             return
         settings = self._course(course_id)
         for pid in self._roster(course_id, data.get("members") or ()):
@@ -167,6 +198,9 @@ class Ledger:
             elif kind == "mistake":
                 points -= int(data.get("penalty", 0))
                 self.db.execute("UPDATE learner_practicals SET mistakes = mistakes + 1 WHERE student_id = ? AND session_id = ?", (pid, session_id))
+            elif kind == "hint":
+                points -= int(data.get("cost", 0))
+                self.db.execute("UPDATE learner_practicals SET hints = hints + 1 WHERE student_id = ? AND session_id = ?", (pid, session_id))
             else:
                 first = self.db.execute(
                     "UPDATE learner_practicals SET finished = ?, elapsed = ? WHERE student_id = ? AND session_id = ? AND finished IS NULL",
@@ -227,8 +261,8 @@ class Ledger:
     def _practical_badges(
         self, pid: str, session_id: str, course_id: str, scene_id: str, challenge: dict[str, Any] | None, settings: CourseSettings, at: float
     ) -> None:
-        mistakes, elapsed = self.db.execute(
-            "SELECT mistakes, elapsed FROM learner_practicals WHERE student_id = ? AND session_id = ?", (pid, session_id)
+        mistakes, hints, elapsed = self.db.execute(
+            "SELECT mistakes, hints, elapsed FROM learner_practicals WHERE student_id = ? AND session_id = ?", (pid, session_id)
         ).fetchone()
         declared = [(f"{scene_id}/{b['id']}", Badge.model_validate(b)) for b in (challenge or {}).get("badges", ())]
         declared += [(f"course/{b.id}", b) for b in settings.badges]
@@ -238,17 +272,22 @@ class Ledger:
                 continue
             if c.max_mistakes is not None and mistakes > c.max_mistakes:
                 continue
+            if c.max_hints is not None and hints > c.max_hints:
+                continue
             if c.under_seconds is not None and (elapsed is None or elapsed > c.under_seconds):
                 continue
             award(self.db, course_id, pid, key, badge, session_id, at)
 
 
 def award(db: sqlite3.Connection, course_id: str, pid: str, key: str, badge: Badge, session_id: str | None, at: float) -> None:
-    """Record a badge once per student (a second earning of the same badge changes nothing)."""
-    db.execute(
+    """Record a badge once per student (a second earning of the same badge changes nothing);
+    a new award is queued as an xAPI statement in the same transaction."""
+    award_id = "aw_" + secrets.token_hex(8)
+    if db.execute(
         f"INSERT OR IGNORE INTO badge_awards ({_AWARD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        ("aw_" + secrets.token_hex(8), course_id, pid, key, badge.name, badge.description, badge.criteria.narrative(), session_id, at),
-    )
+        (award_id, course_id, pid, key, badge.name, badge.description, badge.criteria.narrative(), session_id, at),
+    ).rowcount:
+        xapi_outbox.enqueue_badge(db, award_id, course_id, pid, key, badge.name, badge.description, session_id, at)
 
 
 def level_badges(db: sqlite3.Connection, pid: str, course_id: str, xp: int, settings: CourseSettings, session_id: str | None, at: float) -> None:

@@ -33,6 +33,7 @@ from server.package_check import ingest_package
 from server.results import ResultsWriter
 from server.room_socket import ROOM_PATH, RoomSocket
 from server.store import Session, Store, User
+from server.xapi_outbox import Outbox
 
 log = logging.getLogger("amaliy.node")
 
@@ -53,6 +54,8 @@ class Node:
         self.store = Store(config.data_dir)
         #: challenge records from the rooms, written off the event loop (server.results)
         self.results = ResultsWriter(self.store)
+        #: learning events as xAPI statements, queued with the records and sent to the LRS if one is set (server.xapi_outbox)
+        self.xapi = Outbox(self.store.read(lambda db: Path(db.execute("PRAGMA database_list").fetchone()[2])), config.xapi())
         self.secret = load_secret(config.data_dir)
         self.scenes = SceneStore(config.data_dir / "scenes")
         self.ingest_limits: IngestLimits = config.ingest_limits()
@@ -74,6 +77,7 @@ class Node:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self.install_samples()
+        await self.xapi.start(self.base_url())  # before any room can store a record
         if self.media is not None:
             self.media.start()
         self._server = await loop.create_server(
@@ -104,6 +108,7 @@ class Node:
             await self.media.stop()
         await asyncio.sleep(0)
         await self.results.close()
+        await self.xapi.stop()
         self.store.close()
         self.scenes.close()
 

@@ -5,9 +5,11 @@ A live room never touches a store (realtime.room). What it learns goes out as
 (realtime.challenges.engine): ``member:<participant>:<station>`` (a student
 placed at a station), ``started:<station>``, ``step:<station>:<step>`` (a
 step's credit once per practical), ``mistake:<run>:<station>:<n>``,
-``answer:<run>:<station>:<n>`` (``run`` names each start of the room, so a
-practical reopened after a restart adds its mistakes beside the old ones) and
-``done:<station>``.
+``answer:<run>:<station>:<n>``, ``hint:<run>:<station>:<n>`` (a hint shown; its
+``cost`` comes off the score like a mistake's penalty) (``run`` names each start of the
+room, so a practical reopened after a restart adds its mistakes beside the old ones),
+``done:<station>`` and ``skill:<participant>:<step>`` (the learner model after a first
+attempt: kept by server.learners, not part of the results).
 The node hands them to a ``ResultsWriter``, which writes them in batches on a
 thread of its own (a commit waits for the disk, and the event loop that ticks
 rooms must not), idempotent by (session, record id): a record replayed after a
@@ -153,7 +155,7 @@ def build(session: Session, challenge: dict[str, Any] | None, records: list[Stor
         if number not in stations:
             stations[number] = {
                 "station": number, "members": [], "started": None, "finished": None, "elapsed": None,
-                "bonus": 0, "score": 0, "steps_done": 0, "mistakes": 0, "_entries": [],
+                "bonus": 0, "score": 0, "steps_done": 0, "mistakes": 0, "hints": 0, "_entries": [],
             }
         return stations[number]
 
@@ -175,7 +177,7 @@ def build(session: Session, challenge: dict[str, Any] | None, records: list[Stor
                 pid,
                 {"participant": pid, "name": names[pid], "stations": [], "station": None, "joined": record.at,
                  "started": None, "finished": None, "elapsed": None, "done": False, "score": 0, "bonus": 0,
-                 "steps": [], "mistakes": [], "answers": []},
+                 "steps": [], "mistakes": [], "hints": [], "answers": []},
             )
             credit.setdefault(pid, [])
             number = data["station"]
@@ -207,6 +209,16 @@ def build(session: Session, challenge: dict[str, Any] | None, records: list[Stor
             }
             for student in credited(data, -data["penalty"]):
                 student["mistakes"].append(entry)
+        elif kind == "hint":
+            group = station(data["station"])
+            group["hints"] += 1
+            cost = int(data.get("cost", 0))
+            if cost:
+                group["_entries"].append(-cost)
+            entry = {"step": data["step"], "station": data["station"], "level": data.get("level"), "reason": data.get("reason"),
+                     "cost": cost, "at": record.at}
+            for student in credited(data, -cost):
+                student["hints"].append(entry)
         elif kind == "checkpoint_answer":
             student = students.get(data.get("by") or "")
             if student is not None:
@@ -269,7 +281,7 @@ def to_csv(results: dict[str, Any]) -> str:
     out = io.StringIO()
     out.write("\ufeff")
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(["participant", "name", "station", "score", "steps_done", "mistakes", "elapsed_seconds", "finished", "finished_at",
+    writer.writerow(["participant", "name", "station", "score", "steps_done", "mistakes", "hints", "elapsed_seconds", "finished", "finished_at",
                      *(f"step:{step}" for step in steps)])
     for student in results["students"]:
         seconds = {entry["step"]: entry["seconds"] for entry in student["steps"]}
@@ -281,6 +293,7 @@ def to_csv(results: dict[str, Any]) -> str:
                 student["score"],
                 len(student["steps"]),
                 len(student["mistakes"]),
+                len(student["hints"]),
                 "" if student["elapsed"] is None else student["elapsed"],
                 "yes" if student["done"] else "no",
                 _wall(student["finished"]),

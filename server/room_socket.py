@@ -288,4 +288,7 @@ class RoomSocket(asyncio.Protocol):
         self.runner = runner
         self.participant_id = claims.participant_id
         runner.attach(claims.participant_id, self)
-        runner.handle(claims.participant_id, Enter(claims.name, claims.role, message.last_seq, claims.device))
+        # a roster student's learner model comes in with them (one indexed read), so this
+        # practical starts from what earlier ones learned; a guest starts from the priors
+        skills = self.node.store.skills(claims.participant_id) if claims.course_id is not None else None
+        runner.handle(claims.participant_id, Enter(claims.name, claims.role, message.last_seq, claims.device, skills))

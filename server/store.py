@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, NamedTuple, TypeVar
 
-from server import learners
+from server import learners, xapi_outbox
 
 #: Join-code alphabet: no 0/O, 1/I/L, so codes read aloud or copied from a board survive.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -97,6 +97,10 @@ ALTER TABLE sessions ADD COLUMN course_id TEXT REFERENCES courses(id);
 """,
     # 4: learners across practicals: XP per practical, the cheat guard's steps, badges earned
     learners.MIGRATION,
+    # 5: the xAPI outbox: learning events as statements until the LRS has them, and whether they are queued
+    xapi_outbox.MIGRATION,
+    # 6: hints shown per practical, and each student's skills as the room's learner model left them
+    learners.MIGRATION_SKILLS,
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -301,7 +305,8 @@ class Store:
         """Store room records (session id, record id, kind, wall-clock time, data) in one
         transaction; a (session, record id) already stored is left as it is. Each new record
         is credited to the learners it names in the same transaction (server.learners), so
-        XP and badges can never disagree with the stored records. Returns how many were new."""
+        XP and badges can never disagree with the stored records, and its xAPI statements are
+        queued in it too (server.xapi_outbox). Returns how many were new."""
         with self._lock:
             ledger = learners.Ledger(self._db)
             new = 0
@@ -314,6 +319,7 @@ class Store:
                     ).rowcount
                     if inserted:
                         new += 1
+                        xapi_outbox.enqueue_record(self._db, sid, rid, kind, at, data)
                         ledger.credit(sid, kind, at, data)
                 self._db.execute("COMMIT")
             except BaseException:
@@ -487,6 +493,12 @@ class Store:
         """Any one award of a badge: what its achievement says (the same for every student)."""
         found = learners.awards(self._db, "badge_key = ?", (badge_key,), limit=1)
         return found[0] if found else None
+
+    def skills(self, student_id: str) -> dict[str, tuple[float, int]]:
+        """A roster student's learner model, per skill (p_known, opportunities): what a room's
+        ``Enter`` brings in, so a practical starts from what earlier ones learned."""
+        rows = self._db.execute("SELECT skill, p_known, opportunities FROM learner_skills WHERE student_id = ?", (student_id,))
+        return {skill: (p, n) for skill, p, n in rows}
 
     def read(self, view: Callable[..., T], *args: Any) -> T:
         """Run a read-only view (server.learner_views) on the database, between writes, so a

@@ -34,6 +34,7 @@ from realtime.challenges import scoring
 from realtime.challenges.conditions import Node, StableFor, Zone, compile_condition
 from realtime.challenges.properties import BadValue, Properties
 from realtime.challenges.stations import Station, StationError, Stations
+from realtime.learning import ladder
 from realtime.limits import TokenBucket
 from scenes import challenge_format as cf
 from scenes.challenge_check import requires_of
@@ -47,12 +48,14 @@ WRONG_ANSWER = "wrong_answer"
 
 class Event(NamedTuple):
     """A room event: ``kind`` and its public ``fields``; ``record`` is the id the node stores it
-    under (None: not stored), with ``private`` fields added to the stored copy only."""
+    under (None: not stored), with ``private`` fields added to the stored copy only. An event
+    that is not ``public`` is only stored, never sent (the learner model's updates)."""
 
     kind: str
     fields: dict[str, Any]
     record: str | None = None
     private: dict[str, Any] | None = None
+    public: bool = True
 
 
 class Refused(Exception):
@@ -175,6 +178,8 @@ class Challenges:
         self.watches_members = False
         #: students who found every place taken under ``auto``, in arrival order, with their names
         self._waiting: dict[str, str] = {}
+        #: station -> when a member last handled something there (taken by the learning engine each tick)
+        self.activity: dict[int, float] = {}
         self._build()
 
     # ------------------------------------------------------------------ setup
@@ -256,6 +261,14 @@ class Challenges:
         """A participant grabbed, moved, released or set something on an object: the last one gets credit."""
         self._touches += 1
         self._touched[index] = (now, self._touches, participant)
+        number = self.stations.of.get(participant)
+        if number is not None:
+            self.activity[number] = now
+
+    def take_activity(self) -> dict[int, float]:
+        """Stations where a member handled something since the last call, and when they last did."""
+        taken, self.activity = self.activity, {}
+        return taken
 
     def moved(self, indices: list[int], transforms: list[list[float]], holders: list[str | None]) -> None:
         """Objects whose transform or holder changed this tick."""
@@ -524,11 +537,17 @@ class Challenges:
             if step.time_limit_seconds is not None:
                 self._push(now + step.time_limit_seconds, "overdue", number, step.id)
 
-    def _ledger(self, number: int, points: int) -> None:
+    def _ledger(self, number: int, points: int, members: list[str] | None = None) -> None:
         progress = self.progress[number]
         progress.entries.append(points)
-        for pid in self.members(number):
+        for pid in self.members(number) if members is None else members:
             progress.personal.setdefault(pid, []).append(points)
+
+    def charge(self, number: int, points: int, members: list[str]) -> Event:
+        """Take ``points`` off a station's score, and off the own scores of ``members`` (a hint's
+        cost, charged to those it was for); returns the ``score`` event."""
+        self._ledger(number, -points, members)
+        return self._score(number)
 
     def _score(self, number: int) -> Event:
         progress = self.progress[number]
@@ -595,6 +614,13 @@ class Challenges:
     def station_of(self, participant: str) -> int | None:
         return self.stations.of.get(participant)
 
+    def local_name(self, name: str, number: int) -> str:
+        """The id a scene.json name has at a station: a template object's or zone's copy there, else itself."""
+        template = self.scene.template or {}
+        if self.stations.declared and (name in template.get("objects", ()) or name in template.get("zones", ())):
+            return instance_id(name, number)
+        return name
+
     def may_touch(self, participant: str, index: int) -> str | None:
         """Why a student may not handle an object (another station's equipment), or None."""
         owner = self.scene.objects[index].station
@@ -620,6 +646,8 @@ class Challenges:
                 "requires": self.requires[step.id],
                 "time_limit_seconds": step.time_limit_seconds,
                 "highlight": self.challenge.highlight if step.highlight is None else step.highlight,
+                "expected_seconds": step.expected_seconds,
+                "hint_levels": ladder.defined(step.hints),  # the rungs it has (1 nudge, 2 specific, 3 bottom-out), not their text
             }
             if step.checkpoint is not None:
                 question: dict[str, Any] = {"question": step.checkpoint.question}
@@ -638,6 +666,8 @@ class Challenges:
             "mistake_penalty": self.challenge.mistake_penalty,
             "time_bonus": self.challenge.time_bonus.model_dump() if self.challenge.time_bonus else None,
             "badges": [badge.model_dump(exclude_defaults=True) for badge in self.challenge.badges],
+            "hints": self.challenge.hints.model_dump(),
+            "mastery": self.challenge.mastery,
         }
 
     def highlights(self, number: int) -> dict[str, list[str]]:

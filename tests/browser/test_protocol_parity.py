@@ -112,7 +112,8 @@ def test_control_messages_pass_server_validation(page: Page) -> None:
                    m.release('beaker-water@1'), m.kick('p_1'), m.unkick('p_1'), m.lock(true), m.freeze(false),
                    m.summon([1, 0, -2]), m.reset(), m.end(), m.rtcOffer('v=0'), m.rtcClose(),
                    m.mute(true), m.mute(false, 'p_2'), m.broadcast(true), m.interact('burner@1', 'lit', true),
-                   m.answer('read-temperature', 80), m.chooseStation(2), m.assignStation('p_3', null)]
+                   m.answer('read-temperature', 80), m.chooseStation(2), m.assignStation('p_3', null),
+                   m.hint('fill-flask'), m.pushHint({all: true}, null, 'Five minutes left')]
                   .map(msg => JSON.stringify(msg));""",
     )
     decoded = [p.decode_control(text) for text in built]

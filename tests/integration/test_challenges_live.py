@@ -76,6 +76,33 @@ def lab_manifest(package_id: str = PACKAGE) -> dict[str, Any]:
     }
 
 
+async def place_beaker(client: AmaliyClient, station: int = 1, tip_first: bool = False) -> None:
+    """Step 1 of ``lab_manifest``'s challenge: carry the station's beaker onto its tripod
+    (tipping it on the way first, a mistake, when ``tip_first``)."""
+    beaker = f"beaker@{station}"
+    await client.grab(beaker)
+    await client.expect("grabbed", object=beaker, timeout=WAIT)
+    if tip_first:
+        await client.move(beaker, TIPPED)
+        await client.expect("mistake", mistake="tipped", timeout=WAIT)
+    await client.move(beaker, [ON_TRIPOD[0] + 3.0 * (station - 1), *ON_TRIPOD[1:]])
+    await client.release(beaker)
+    await client.wait_step("place", timeout=WAIT)
+
+
+async def light_and_answer(lighter: AmaliyClient, answerer: AmaliyClient, station: int = 1, wrong_first: bool = False) -> dict[str, Any]:
+    """Steps 2 and 3: ``lighter`` lights the burner, ``answerer`` answers the question
+    (wrongly first, a mistake, when ``wrong_first``); returns the station's finished progress."""
+    await lighter.interact(f"burner@{station}", "lit", True)
+    await lighter.wait_step("light", timeout=WAIT)
+    await answerer.wait_until(lambda: answerer.lab.open_steps() == ["flame"], WAIT, what="the question")
+    if wrong_first:
+        await answerer.answer("flame", 1)
+        await answerer.expect("mistake", mistake="wrong_answer", timeout=WAIT)
+    await answerer.answer("flame", 0)
+    return await answerer.wait_finished(timeout=WAIT)
+
+
 def key(value: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {value}"}
 

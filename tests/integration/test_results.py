@@ -57,7 +57,7 @@ def test_an_old_database_gets_the_new_steps_and_keeps_its_rows(tmp_path: Path) -
     db.executescript(_LEGACY)
     db.close()
     store = Store(tmp_path)
-    assert store.schema_version() == SCHEMA_VERSION == 4
+    assert store.schema_version() == SCHEMA_VERSION == 6
     old = store.session("s_old")
     assert old is not None and old.title == "Before" and old.preview is False
     store.close()
@@ -151,12 +151,12 @@ def test_credit_follows_the_group_at_the_time_and_scores_use_the_one_formula() -
     text = to_csv(results)
     assert text.startswith("\ufeff")
     rows = list(csv.reader(io.StringIO(text.removeprefix("\ufeff"))))
-    assert rows[0] == ["participant", "name", "station", "score", "steps_done", "mistakes", "elapsed_seconds", "finished", "finished_at", "step:one", "step:two"]
+    assert rows[0] == ["participant", "name", "station", "score", "steps_done", "mistakes", "hints", "elapsed_seconds", "finished", "finished_at", "step:one", "step:two"]
     by_id = {row[0]: row for row in rows[1:]}
-    assert by_id["p_a"][1:9] == ["Ali", "1", "12", "2", "2", "4.0", "yes", "1970-01-01T00:00:14+00:00"]
-    assert by_id["p_a"][9:] == ["2.0", "2.0"] and by_id["p_b"][9:] == ["", "2.0"]
+    assert by_id["p_a"][1:10] == ["Ali", "1", "12", "2", "2", "0", "4.0", "yes", "1970-01-01T00:00:14+00:00"]
+    assert by_id["p_a"][10:] == ["2.0", "2.0"] and by_id["p_b"][10:] == ["", "2.0"]
     assert by_id["p_c"][1] == "'=cmd|' /C calc'!A0"  # a name is never run as a spreadsheet formula
-    assert by_id["p_c"][7:] == ["no", "", "", ""]
+    assert by_id["p_c"][8:] == ["no", "", "", ""]
 
 
 def test_without_the_challenge_the_columns_come_from_the_records() -> None:
@@ -185,7 +185,7 @@ def test_a_practical_nobody_joined_has_empty_results(server: LiveServer) -> None
         steps = [f"step:{step['id']}" for step in (body["challenge"] or {"steps": []})["steps"]]
         table = http.get(f"/api/sessions/{session['id']}/results.csv", headers=bearer(server.teacher_key))
         assert table.status_code == 200 and table.content.decode("utf-8-sig").splitlines() == [
-            ",".join(["participant", "name", "station", "score", "steps_done", "mistakes", "elapsed_seconds", "finished", "finished_at", *steps])
+            ",".join(["participant", "name", "station", "score", "steps_done", "mistakes", "hints", "elapsed_seconds", "finished", "finished_at", *steps])
         ]
 
 

@@ -43,6 +43,8 @@ EXPECTED: dict[Action, set[Role]] = {
     Action.ANSWER: {S},
     Action.CHOOSE_STATION: {S},
     Action.ASSIGN_STATION: {T},
+    Action.HINT: {S},
+    Action.PUSH_HINT: {T},
     Action.LISTEN: {T, S, O},
     Action.SPEAK: {T, S},
     Action.MUTE_OTHERS: {T},
@@ -150,6 +152,9 @@ SOCKET: dict[Action, Attempt] = {
         a, {"type": "choose_station", "station": 2}, code="forbidden", message="Stations are not chosen in this practical: the server assigns them."
     ),
     Action.ASSIGN_STATION: lambda a, w, t: _assign(a, w, t),
+    # the sample declares no hint ladder: a student may ask (the role allows it), and is told there is none
+    Action.HINT: lambda a, w, t: _judged(a, {"type": "hint", "step": "fill-flask"}, code="no_hint"),
+    Action.PUSH_HINT: lambda a, w, t: _pushed(a, w, t),
 }
 
 
@@ -163,6 +168,11 @@ async def _judged(actor: AmaliyClient, sent: dict, **error: str) -> None:
     """The role may send it: the room judges the message itself (and here refuses it for its own reason)."""
     await actor.send(sent)
     await actor.expect("error", timeout=2, **error)
+
+
+async def _pushed(actor: AmaliyClient, witness: AmaliyClient, target: AmaliyClient) -> None:
+    await actor.send({"type": "push_hint", "to": {"participant": target.id}, "text": "Look at the burner"})
+    await witness.expect("hint", to=[target.id], level=0, text="Look at the burner", timeout=2)
 
 
 async def _assign(actor: AmaliyClient, witness: AmaliyClient, target: AmaliyClient) -> None:

@@ -192,3 +192,41 @@ def test_removing_a_student_takes_their_course_records_and_keeps_the_practicals_
 def test_settings_that_cannot_work_are_refused(bad: dict) -> None:
     with pytest.raises(ValidationError):
         CourseSettings.model_validate(bad)
+
+
+def test_a_hint_costs_its_points_and_a_no_hint_badge_needs_none(store: Store) -> None:
+    challenge = {**CHALLENGE, "badges": [{"id": "alone", "name": "On my own", "criteria": {"finished": True, "max_hints": 0}}]}
+    cid, (ali, bea) = course_with(store, "Ali", "Bea")
+    week = Practical(store, cid, challenge)
+    week.join(ali, 1), week.join(bea, 2)
+    week.add("hint:r:1:1", "hint", station=1, step="a", level=2, cost=2, reason="idle", members=[ali])
+    for station, pid in ((1, ali), (2, bea)):
+        week.step(station, "a", 10, [pid]), week.step(station, "b", 6, [pid]), week.done(station, 100, 0, [pid])
+    assert xp_of(store, ali) == 14 and xp_of(store, bea) == 16
+    settings = store.course_settings(cid)
+    assert store.read(views.card, cid, ali, week.session.id, settings)["badges"] == []
+    assert [b["name"] for b in store.read(views.card, cid, bea, week.session.id, settings)["badges"]] == ["On my own"]
+
+
+def test_the_learner_model_keeps_each_skill_for_the_next_practical(store: Store) -> None:
+    cid, (ali,) = course_with(store, "Ali")
+    week = Practical(store, cid)
+    attempt = {"participant": ali, "skill": "heating", "step": "a", "correct": True, "mastered": False}
+    week.add(f"skill:{ali}:a", "skill_attempt", **attempt, p_known=0.4, opportunities=1)
+    week.add(f"skill:{ali}:b", "skill_attempt", **attempt, p_known=0.7, opportunities=2)
+    week.add("skill:p_guest:a", "skill_attempt", **{**attempt, "participant": "p_guest"}, p_known=0.9, opportunities=1)
+    assert store.skills(ali) == {"heating": (0.7, 2)}
+    assert store.skills("p_guest") == {}
+
+
+def test_the_skills_view_is_a_heat_map_of_mastery(store: Store) -> None:
+    cid, (ali, bea) = course_with(store, "Ali", "Bea")
+    week = Practical(store, cid)
+    week.add(f"skill:{ali}:a", "skill_attempt", participant=ali, skill="heating", step="a", correct=True, p_known=0.96, opportunities=4, mastered=True)
+    week.add(f"skill:{bea}:a", "skill_attempt", participant=bea, skill="pouring", step="a", correct=False, p_known=0.2, opportunities=1, mastered=False)
+    view = store.read(views.skills_view, cid)
+    assert view["skills"] == ["heating", "pouring"]
+    assert view["students"] == [
+        {"id": ali, "name": "Ali", "skills": {"heating": {"p_known": 0.96, "opportunities": 4, "mastered": True}}},
+        {"id": bea, "name": "Bea", "skills": {"pouring": {"p_known": 0.2, "opportunities": 1, "mastered": False}}},
+    ]

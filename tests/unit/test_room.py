@@ -382,8 +382,12 @@ def test_recorded_inputs_replay_to_the_same_state() -> None:
     room.handle("a", p.Grab(type="grab", object=BEAKER), 0.4)
     room.handle("a", p.ObjectMove(SCENE.object_index()[BEAKER], (0.5, 1.2, 0.0, 0.0, 0.0, 0.0, 1.0)), 0.5)
     room.handle("b", Disconnect(), 0.6)
-    room.handle("t", p.Freeze(type="freeze", frozen=True), 0.7)
-    room.tick(0.8)
+    room.handle("c", Enter("c", Role.STUDENT, skills={"pouring": (0.5, 3)}), 0.65)
+    room.handle("t", p.PushHint(type="push_hint", to=p.ToAll(all=True), text="Mind the flame"), 0.66)
+    room.handle("a", p.Hint(type="hint", step="fill-flask"), 0.67)
+    room.tick(61.0)  # idle long enough to be flagged
+    room.handle("t", p.Freeze(type="freeze", frozen=True), 61.5)
+    room.tick(61.6)
     assert room.inputs is not None
     copy = replay("s_rec", SCENE, RoomLimits(), room.inputs)
     assert copy.snapshot() == room.snapshot()
@@ -405,3 +409,22 @@ def test_spawn_points_place_and_turn_newcomers() -> None:
     enter(room, "s")
     x, y, z = scene.stations[0]["spawn_points"][0]["position"]
     assert room.pose_of("s")[0:3].tolist() == pytest.approx([x, y + 1.6, z])
+
+
+def test_hints_follow_the_role_table_and_a_lab_without_hints_has_none_to_give() -> None:
+    room = make_room()
+    enter(room, "t", Role.TEACHER)
+    enter(room, "a")
+    enter(room, "obs", Role.OBSERVER)
+    ask = p.Hint(type="hint", step="fill-flask", id=1)
+    assert [m["code"] for m in messages(room.handle("obs", ask, 1.0), "obs")] == ["forbidden"]
+    assert [m["code"] for m in messages(room.handle("t", ask, 1.0), "t")] == ["forbidden"]
+    [refused] = messages(room.handle("a", ask, 1.0), "a")
+    assert refused["code"] == "no_hint" and refused["re"] == 1  # the sample declares no hints
+    free = p.PushHint(type="push_hint", to=p.ToParticipant(participant="a"), text="Check the burner")
+    assert [m["code"] for m in messages(room.handle("a", free, 1.0), "a")] == ["forbidden"]
+    [hint] = of_type(room.handle("t", free, 1.0), "hint")
+    assert (hint["to"], hint["level"], hint["text"], hint["cost"], hint["by"]) == (["a"], 0, "Check the burner", 0, "t")
+    ladder = p.PushHint(type="push_hint", to=p.ToStation(station=1), level=1)
+    assert [m["code"] for m in messages(room.handle("t", ladder, 1.0), "t")] == ["no_hint"]
+    assert room.snapshot()["hints"]["stations"][0]["last"]["text"] == "Check the burner"

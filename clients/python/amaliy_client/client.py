@@ -240,6 +240,16 @@ class AmaliyClient:
         """Answer a checkpoint step: a choice's index from 0, or a number."""
         await self.send({"type": "answer", "step": step, "value": value})
 
+    async def hint(self, step: str) -> None:
+        """Student: ask for the next hint of the hint ladder on an open step (it costs the
+        rung's points; refused with ``hint_cooldown`` inside the cooldown)."""
+        await self.send({"type": "hint", "step": step})
+
+    async def push_hint(self, to: dict[str, Any], level: int | None = None, text: str | None = None) -> None:
+        """Teacher: send a rung of the ladder (``level`` 1-3) or your own words (``text``) to
+        ``{"participant": id}``, ``{"station": n}`` or ``{"all": True}``."""
+        await self.send({"type": "push_hint", "to": to, "level": level, "text": text})
+
     async def choose_station(self, station: int) -> None:
         """Student, where the scene lets students choose: work at this station."""
         await self.send({"type": "choose_station", "station": station})

@@ -228,6 +228,19 @@ export const messages = Object.freeze({
    * @param {number|null} station teacher: put them at this station (null: at none)
    */
   assignStation: (participant, station) => ({ type: 'assign_station', participant, station }),
+  /**
+   * Student: ask for the next hint of an open step at our station.
+   * @param {string} step step id
+   * @param {string} [id] request id, echoed as `re` in an error (`hint_cooldown` carries `retry_after`)
+   */
+  hint: (step, id) => withId({ type: 'hint', step }, id),
+  /**
+   * Teacher: push a hint-ladder rung (level 1-3) or free text (exactly one of the two).
+   * @param {{participant: string}|{station: number}|{all: true}} to
+   * @param {number|null} level 1 nudge, 2 specific, 3 bottom-out; null with text
+   * @param {string|null} [text] free text (at most 300 characters); null with a level
+   */
+  pushHint: (to, level, text = null) => ({ type: 'push_hint', to, level, text }),
 });
 
 function withId(message, id) {
