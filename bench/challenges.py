@@ -319,6 +319,17 @@ class TimedRoom(Room):
         self.eval_gc: list[bool] = []
         self._collections = 0
         gc.callbacks.append(self._on_gc)
+        # the learning engine's step of the tick (stuck detection, the hint ladder), timed apart
+        self.learn_ns: list[int] = []
+        learning_tick = self.learning.tick
+
+        def timed_learning(now: float) -> list:
+            t0 = time.perf_counter_ns()
+            out = learning_tick(now)
+            self.learn_ns.append(time.perf_counter_ns() - t0)
+            return out
+
+        self.learning.tick = timed_learning  # type: ignore[method-assign]
 
     def _on_gc(self, phase: str, info: dict) -> None:
         if phase == "start":
@@ -418,6 +429,7 @@ def in_process(scene: Scene, participants: int, stations: int, ticks: int, skip:
         "nodes": sum(count_nodes(tr.node) for tr in trackers),
         "by_kind": dict(Counter(tr.kind for tr in trackers)),
         "eval_us": ev,
+        "learn_us": np.array(room.learn_ns[-ticks:], np.float64) / 1000.0,
         "eval_cpu_us": cpu,
         "eval_gc": with_gc,
         "tick_us": tk,
@@ -644,6 +656,7 @@ def main(argv: list[str] | None = None) -> None:
             pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(20)
         r = results[kind]
         log(f"  _evaluate: {percentiles(r['eval_us'])}")
+        log(f"  learning.tick (stuck detection, hint ladder): {percentiles(r['learn_us'])}")
         log(f"  _evaluate, thread CPU time: {percentiles(r['eval_cpu_us'])}")
         log(f"  _evaluate, the {int((~r['eval_gc']).sum())} ticks without a garbage collection in it: {percentiles(r['eval_us'][~r['eval_gc']])} "
             f"({int(r['eval_gc'].sum())} ticks with one)")
@@ -682,6 +695,8 @@ def main(argv: list[str] | None = None) -> None:
         "conditions": with_r["trackers"],
         "eval_p50_us": round(float(np.percentile(with_r["eval_us"], 50)), 1),
         "eval_p99_us": round(float(np.percentile(with_r["eval_us"], 99)), 1),
+        "learning_p50_us": round(float(np.percentile(with_r["learn_us"], 50)), 1),
+        "learning_p99_us": round(float(np.percentile(with_r["learn_us"], 99)), 1),
         "server_cpu_pct": None if cpu_with is None else round(cpu_with, 1),
         "server_cpu_pct_without": None if cpu_without is None else round(cpu_without, 1),
     }
