@@ -480,6 +480,8 @@ class Room:
         self._pending[part.slot] = False
         self._pose_dirty[part.slot] = False
         out.append(self._event("left", participant=part.id, reason=reason))
+        if part.role == Role.STUDENT:  # stored, so the learning record has "left" beside "joined" (xAPI)
+            out.append(Record(f"left:{self.run}:{part.id}:{self.seq}", "left", {"participant": part.id, "reason": reason, "t": self.now}))
         out += self._challenge_events(self.challenges.leave(part.id, self.now))
         return out
 

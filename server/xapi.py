@@ -64,11 +64,12 @@ VERBS: dict[str, Verb] = {
     "mistake": Verb(VOCABULARY + "/verbs/made-mistake", "made a mistake in"),
     "checkpoint_answer": Verb(_ADL + "answered", "answered"),
     "challenge_done": Verb(_ADL + "completed", "completed"),
-    # the hint ladder's records: a hint shown to a station's group (``hint``, server.results), to one
-    # student (``hint_shown``), and one a student asked for (``hint_requested``)
+    # a hint shown (``hint``, server.results) to the students it was for; one a student asked for
+    # (a ``hint`` whose reason is "requested") also makes a "requested" statement of the one who asked
     "hint": Verb(VOCABULARY + "/verbs/received-hint", "received a hint for"),
-    "hint_shown": Verb(VOCABULARY + "/verbs/received-hint", "received a hint for"),
     "hint_requested": Verb(VOCABULARY + "/verbs/requested-hint", "requested a hint for"),
+    # a participant left the practical (left, or their resume window ran out)
+    "left": Verb(_ADL + "terminated", "terminated"),
     "badge": Verb("http://id.tincanapi.com/verb/earned", "earned"),
 }
 
@@ -89,9 +90,8 @@ def extension(name: str) -> str:
 _ACTORS: dict[str, tuple[str, ...]] = {
     "station": ("participant",),
     "checkpoint_answer": ("by",),
-    "hint_requested": ("by",),
-    "hint": ("participant", "members"),
-    "hint_shown": ("participant", "members"),
+    "hint": ("members",),
+    "left": ("participant",),
     "step_done": ("members",),
     "mistake": ("members",),
     "challenge_done": ("members",),
@@ -243,9 +243,10 @@ class Statements:
         if verb is None or kind == "badge":
             return []
         step = data.get("step")
-        if kind != "station" and kind != "challenge_done" and not isinstance(step, str):
+        whole = kind in ("station", "challenge_done", "left")
+        if not whole and not isinstance(step, str):
             return []
-        obj = self.lab(practical) if kind in ("station", "challenge_done") else self.step(practical, step)
+        obj = self.lab(practical) if whole else self.step(practical, step)
         result = self._result(practical, kind, data)
         context = self.context(practical, parent=obj["id"] != self.lab_id(practical), extensions={"station": data.get("station"), "by": data.get("by")})
         # a student placed at another station later has joined already: one "initialized" per practical
@@ -263,6 +264,15 @@ class Statements:
             statement["context"] = context
             statement["timestamp"] = timestamp(at)
             out.append(statement)
+        asker = data.get("by")
+        if kind == "hint" and data.get("reason") == "requested" and isinstance(asker, str):
+            asked = VERBS["hint_requested"]
+            out.append({
+                "id": statement_id(practical.session_id, record_id + ":requested", asker),
+                "actor": self.agent(asker, names.get(asker)),
+                "verb": {"id": asked.id, "display": {"en-US": asked.display}},
+                "object": obj, "context": context, "timestamp": timestamp(at),
+            })
         return out
 
     def _result(self, practical: Practical, kind: str, data: Mapping[str, Any]) -> dict[str, Any]:
@@ -284,7 +294,7 @@ class Statements:
             return {"success": False, "extensions": {k: v for k, v in extensions.items() if v is not None}}
         if kind == "checkpoint_answer":
             return {"success": bool(data.get("correct")), "response": _response(data.get("value"))}
-        if kind in ("hint", "hint_shown", "hint_requested"):
+        if kind == "hint":
             extensions = {extension("hint-level"): data.get("level"), extension("hint-reason"): data.get("reason"), extension("hint-cost"): data.get("cost")}
             extensions = {k: v for k, v in extensions.items() if v is not None}
             return {"extensions": extensions} if extensions else {}

@@ -46,7 +46,7 @@ LRS_USER, LRS_PASSWORD = "amaliy", "lrs-secret"
 DRAIN = 90.0
 
 ADL = "http://adlnet.gov/expapi/verbs/"
-INITIALIZED, COMPLETED, ANSWERED = ADL + "initialized", ADL + "completed", ADL + "answered"
+INITIALIZED, COMPLETED, ANSWERED, TERMINATED = ADL + "initialized", ADL + "completed", ADL + "answered", ADL + "terminated"
 MISTAKE, EARNED = xapi.VERBS["mistake"].id, xapi.VERBS["badge"].id
 
 # Ralph's file backend opens its one statements file for "create" on every write, so as an LRS
@@ -368,7 +368,9 @@ async def test_statements_queued_while_the_lrs_is_down_survive_a_restart_and_arr
         assert any("cannot reach the LRS" in line for line in live.output)
         first_base = live.base_url
 
-        await closing(clients)
+        await closing(clients)  # the two leave: a "terminated" each
+        expected.update({(TERMINATED, LAB, ali.id): 1, (TERMINATED, LAB, bea.id): 1})
+        total += 2
         live.stop()
         live = serve_again(live, data_dir)
         assert outbox(live)["pending"] == total  # kept across the restart

@@ -119,16 +119,20 @@ def test_a_mistake_a_checkpoint_answer_and_a_finish() -> None:
     }
 
 
-def test_hint_records_are_ready_for_the_hint_ladder() -> None:
-    [shown] = build("hint_shown", "hint:r:1:1", station=1, step="place", participant="p_bea", level=2, t=4.0)
-    assert valid(shown)["verb"] == {"id": "https://amaliy.uz/xapi/verbs/received-hint", "display": {"en-US": "received a hint for"}}
-    assert shown["actor"]["account"]["name"] == "p_bea" and shown["result"] == {"extensions": {"https://amaliy.uz/xapi/extensions/hint-level": 2}}
-    [asked] = build("hint_requested", "ask:r:1:1", station=1, step="place", by="st_ali", t=4.0)
-    assert valid(asked)["verb"]["id"] == "https://amaliy.uz/xapi/verbs/requested-hint" and "result" not in asked
+def test_a_hint_is_received_by_its_group_and_a_requested_one_also_asked_by_its_student() -> None:
     group = build("hint", "hint:r:1:2", station=1, step="place", level=1, reason="idle", cost=1, members=["st_ali", "p_bea"], t=4.0)
-    assert [s["actor"]["account"]["name"] for s in group] == ["st_ali", "p_bea"] and valid(group[0])["verb"] == shown["verb"]
+    assert [s["actor"]["account"]["name"] for s in group] == ["st_ali", "p_bea"]
+    assert valid(group[0])["verb"] == {"id": "https://amaliy.uz/xapi/verbs/received-hint", "display": {"en-US": "received a hint for"}}
     assert group[0]["result"]["extensions"] == {
         "https://amaliy.uz/xapi/extensions/hint-level": 1, "https://amaliy.uz/xapi/extensions/hint-reason": "idle", "https://amaliy.uz/xapi/extensions/hint-cost": 1}
+    received, asked = build("hint", "hint:r:1:3", station=1, step="place", level=2, reason="requested", cost=2, by="st_ali", members=["st_ali"], t=5.0)
+    assert received["verb"]["id"].endswith("/received-hint") and valid(asked)["verb"]["id"] == "https://amaliy.uz/xapi/verbs/requested-hint"
+    assert asked["actor"]["account"]["name"] == "st_ali" and asked["id"] != received["id"] and "result" not in asked
+
+
+def test_leaving_is_terminated_for_the_one_who_left() -> None:
+    [left] = build("left", "left:r:st_ali:9", participant="st_ali", reason="left", t=6.0)
+    assert valid(left)["verb"]["id"] == "http://adlnet.gov/expapi/verbs/terminated" and left["actor"]["account"]["name"] == "st_ali"
 
 
 def test_records_that_are_no_learning_event_make_no_statement() -> None:
