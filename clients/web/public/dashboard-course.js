@@ -1,7 +1,7 @@
 /**
  * One course on the dashboard: its header (rename, delete, the printable
  * sign-in sheet, the term's CSV), and tabs for the roster, the practicals,
- * the full ladder and the settings. A student's term and a practical's
+ * the skills heat map, the full ladder and the settings. A student's term and a practical's
  * results open in the tab area, with a way back.
  *
  * The course's data is GET /api/courses/{id} (the roster) and
@@ -15,12 +15,14 @@ import { PracticalList, PracticalView } from './dashboard-practical.js';
 import { RosterView } from './dashboard-roster.js';
 import { SettingsView } from './dashboard-settings.js';
 import { showSheet } from './dashboard-sheet.js';
+import { SkillsView } from './dashboard-skills.js';
 import { TermView } from './dashboard-term.js';
 import { ConfirmStrip, button, el, formatDate, plural, row, statusLine, table } from './dashboard-ui.js';
 
 const TABS = [
   ['students', 'Students'],
   ['practicals', 'Practicals'],
+  ['skills', 'Skills'],
   ['ladder', 'Ladder'],
   ['settings', 'Settings'],
 ];
@@ -199,6 +201,7 @@ export class CourseView {
     const views = {
       students: () => new RosterView(this),
       practicals: () => new PracticalList(this),
+      skills: () => new SkillsView(this),
       ladder: () => new LadderView(this),
       settings: () => new SettingsView(this),
     };

@@ -19,6 +19,7 @@
  * | dashboard-settings.js | XP rate, level curve, ladder mode; the thresholds |
  * | dashboard-term.js | one student over the term |
  * | dashboard-practical.js | a practical's results, and its live grid |
+ * | dashboard-skills.js | the heat map of mastery per skill per student |
  *
  * @module dashboard
  */

@@ -5,16 +5,31 @@
  * control to move them to another one, and a table of the stations in use
  * (members, score, finished or which step).
  *
- * Filled from the room state: the snapshot's stations and progress, then the
- * challenge events as they come. Rows are kept per student and updated in
- * place, so the station selector a teacher is using is not rebuilt under
- * their pointer, and the times tick once a second without a redraw.
+ * A student the room finds stuck (`stuck`, docs/protocol.md §15.4) is marked
+ * amber, or red when wheel-spinning, and the reasons the room gives are
+ * written under their row ("Stuck: idle 90 s on step 3"), since a colour
+ * alone says nothing to a teacher who cannot tell amber from red; `unstuck`
+ * clears it. Each row's Hint button opens a small form under it: push a rung
+ * of the ladder (Nudge, Hint, Show me) or the teacher's own words, to that
+ * student or their whole station. The room's refusals (no such rung, no open
+ * step, not at a station) show in the form in the server's sentence.
+ *
+ * Filled from the room state: the snapshot's stations, progress and stuck
+ * flags, then the challenge events as they come. Rows are kept per student and
+ * updated in place, so the station selector or hint form a teacher is using is
+ * not rebuilt under their pointer, and the times tick once a second without a
+ * redraw.
  *
  * @module grid
  */
 
 import { messages } from './protocol.js';
 import { formatDuration } from './format.js';
+import { RUNGS } from './hints.js';
+
+/** What a flagged row says before the room's reasons. */
+const FLAG_WORDS = { amber: 'Stuck', red: 'Wheel-spinning' };
+const HINT_TEXT_MAX = 300;
 
 export class ProgressGrid {
   /**
@@ -34,14 +49,29 @@ export class ProgressGrid {
       this.collapse.setAttribute('aria-expanded', String(!folded));
       this.collapse.textContent = folded ? 'Show' : 'Hide';
     });
-    /** @type {Map<string, {row: HTMLTableRowElement, select: HTMLSelectElement}>} */
+    /**
+     * Per student: the row, its station selector, the note row with why they are stuck,
+     * and the hint form row (made when first opened).
+     * @type {Map<string, {row: HTMLTableRowElement, select: HTMLSelectElement, note: HTMLTableRowElement, form: HTMLTableRowElement|null}>}
+     */
     this.rows = new Map();
     this.builtFor = null;
+    /** @type {string|null} the student whose hint form is open */
+    this.formFor = null;
+    this.pushes = 0;
+    /** @type {string|null} the student whose form sent the push the room has not shown yet */
+    this.awaiting = null;
+    /** @type {Map<string, string>} push_hint request id -> the student whose form sent it */
+    this.pending = new Map();
     this.table.addEventListener('change', (event) => {
       const select = event.target.closest('select[data-assign]');
       if (!select) return;
       const station = select.value === '' ? null : Number(select.value);
       this.connection.send(messages.assignStation(select.dataset.assign, station));
+    });
+    this.table.addEventListener('click', (event) => {
+      const id = event.target.closest('button[data-hint-for]')?.dataset.hintFor;
+      if (id) this.toggleForm(id);
     });
     setInterval(() => this.tick(), 1000);
   }
@@ -70,18 +100,19 @@ export class ProgressGrid {
     const students = Object.values(this.state.participants)
       .filter((p) => p.role === 'student')
       .sort((a, b) => (this.state.stationOf(a.id) ?? 99) - (this.state.stationOf(b.id) ?? 99) || a.name.localeCompare(b.name));
-    for (const [id, { row }] of this.rows) {
+    for (const [id, entry] of this.rows) {
       if (!this.state.participants[id]) {
-        row.remove();
+        for (const row of [entry.row, entry.note, entry.form]) row?.remove();
         this.rows.delete(id);
+        if (this.formFor === id) this.formFor = null;
       }
     }
-    const ordered = students.map((student) => this.updateRow(student, steps));
-    body.replaceChildren(...ordered); // moves the kept rows, selection intact
+    const ordered = students.flatMap((student) => this.updateRow(student, steps));
+    body.replaceChildren(...ordered); // moves the kept rows, selection and typing intact
     if (!students.length) {
       const row = body.insertRow();
       const cell = row.insertCell();
-      cell.colSpan = steps.length + 4;
+      cell.colSpan = steps.length + 5;
       cell.className = 'empty';
       cell.textContent = 'No students yet.';
     }
@@ -97,10 +128,17 @@ export class ProgressGrid {
       cell.className = 'step';
       cells.push(cell);
     });
-    cells.push(th('✗', 'Mistakes'), th('Score'));
+    const hint = th('', 'Send a hint');
+    hint.setAttribute('aria-label', 'Send a hint');
+    cells.push(th('✗', 'Mistakes'), th('Score'), hint);
     head.replaceChildren(...cells);
-    for (const { row } of this.rows.values()) row.remove();
+    for (const entry of this.rows.values()) for (const row of [entry.row, entry.note, entry.form]) row?.remove();
     this.rows.clear();
+    this.formFor = null;
+  }
+
+  get columns() {
+    return (this.state.challenge?.steps.length ?? 0) + 5;
   }
 
   /** Make (once) and fill one student's row. */
@@ -124,10 +162,23 @@ export class ProgressGrid {
       }
       row.insertCell().className = 'mistakes';
       row.insertCell().className = 'score';
-      entry = { row, select };
+      const ask = document.createElement('button');
+      ask.type = 'button';
+      ask.className = 'hint-open';
+      ask.dataset.hintFor = student.id;
+      ask.textContent = 'Hint';
+      ask.setAttribute('aria-expanded', 'false');
+      row.insertCell().className = 'hint';
+      row.cells[row.cells.length - 1].append(ask);
+      const note = document.createElement('tr');
+      note.className = 'stuck-note';
+      note.dataset.noteFor = student.id;
+      const why = note.insertCell();
+      why.colSpan = steps.length + 5;
+      entry = { row, select, note, form: null };
       this.rows.set(student.id, entry);
     }
-    const { row, select } = entry;
+    const { row, select, note } = entry;
     const number = this.state.stationOf(student.id);
     const station = this.state.stations.get(number);
     row.cells[0].textContent = student.name;
@@ -166,8 +217,163 @@ export class ProgressGrid {
     row.cells[2 + steps.length].textContent = station ? String(mistakes) : '';
     row.cells[3 + steps.length].textContent = station ? String(station.scores[student.id] ?? 0) : '';
     row.classList.toggle('finished', Boolean(progress?.finished));
+    const ask = row.querySelector('button[data-hint-for]');
+    ask.title = `Send ${student.name} a hint`;
+    ask.setAttribute('aria-label', ask.title);
     this.tickRow(row, number);
+    const flag = this.flagOf(student.id, number);
+    row.dataset.stuck = flag?.level ?? '';
+    note.dataset.stuck = flag?.level ?? '';
+    if (flag) {
+      const label = document.createElement('strong');
+      label.textContent = `${FLAG_WORDS[flag.level]}: `;
+      note.cells[0].replaceChildren(label, flag.reasons.join(' · '));
+    }
+    const rows = flag ? [row, note] : [row];
+    if (this.formFor === student.id) rows.push(this.formRow(student, number));
+    return rows;
+  }
+
+  /**
+   * Whether the room flags this student, and why: the station's flag, with the
+   * signals about the whole group and those naming this student.
+   * @returns {{level: 'amber'|'red', step: string, reasons: string[]}|null}
+   */
+  flagOf(participant, number) {
+    const flag = number === null ? null : this.state.hints.get(number)?.stuck;
+    if (!flag) return null;
+    const signals = flag.signals.filter((signal) => !signal.participant || signal.participant === participant);
+    if (!signals.length) return null;
+    const level = signals.some((signal) => signal.signal === 'wheel_spinning') ? 'red' : 'amber';
+    return { level, step: flag.step, reasons: signals.map((signal) => signal.reason) };
+  }
+
+  toggleForm(id) {
+    this.formFor = this.formFor === id ? null : id;
+    for (const [pid, { row }] of this.rows) row.querySelector('button[data-hint-for]').setAttribute('aria-expanded', String(pid === this.formFor));
+    this.render();
+    if (this.formFor) this.rows.get(id)?.form?.querySelector('button[data-level]')?.focus();
+  }
+
+  /** The hint form under a student's row (made once; its target choice follows their station). */
+  formRow(student, number) {
+    const entry = this.rows.get(student.id);
+    if (!entry.form) entry.form = this.buildForm(student.id);
+    const form = entry.form.querySelector('form');
+    form.setAttribute('aria-label', `Hint for ${student.name}`);
+    const target = form.querySelector('select[name="to"]');
+    const station = this.state.stations.get(number);
+    const names = station ? station.members.map((id) => this.state.participants[id]?.name ?? '?').join(', ') : '';
+    target.options[0].textContent = `Only ${student.name}`;
+    target.options[1].textContent = station ? `${station.title} (${names})` : 'Their station';
+    target.options[1].disabled = !station;
+    if (!station) target.value = 'participant';
+    entry.form.cells[0].colSpan = this.columns;
+    return entry.form;
+  }
+
+  buildForm(participant) {
+    const row = document.createElement('tr');
+    row.className = 'hint-form-row';
+    row.dataset.formFor = participant;
+    const cell = row.insertCell();
+    const form = document.createElement('form');
+    form.className = 'push-hint';
+    const rungs = document.createElement('div');
+    rungs.className = 'rungs';
+    rungs.setAttribute('role', 'group');
+    rungs.setAttribute('aria-label', 'A rung of the hint ladder');
+    for (const [level, name] of Object.entries(RUNGS)) {
+      const button = document.createElement('button');
+      button.type = 'button';
+      button.dataset.level = level;
+      button.textContent = name;
+      rungs.append(button);
+    }
+    const text = document.createElement('input');
+    text.name = 'text';
+    text.maxLength = HINT_TEXT_MAX;
+    text.autocomplete = 'off';
+    text.placeholder = 'or your own words';
+    text.setAttribute('aria-label', 'Your own hint (up to 300 characters)');
+    const send = document.createElement('button');
+    send.type = 'submit';
+    send.textContent = 'Send';
+    const to = document.createElement('select');
+    to.name = 'to';
+    to.setAttribute('aria-label', 'Send it to');
+    to.append(new Option('', 'participant'), new Option('', 'station'));
+    const close = document.createElement('button');
+    close.type = 'button';
+    close.className = 'quiet';
+    close.textContent = 'Close';
+    const own = document.createElement('div');
+    own.className = 'own';
+    own.append(text, send);
+    const status = document.createElement('p');
+    status.className = 'push-status';
+    status.setAttribute('role', 'status');
+    form.append(rungs, own, to, close, status);
+    cell.append(form);
+    rungs.addEventListener('click', (event) => {
+      const level = event.target.closest('button[data-level]')?.dataset.level;
+      if (level) this.push(participant, Number(level), null);
+    });
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      const words = text.value.trim();
+      if (!words) {
+        this.say(participant, 'Type a hint first, or choose a rung.', 'error');
+        return;
+      }
+      this.push(participant, null, words.slice(0, HINT_TEXT_MAX));
+    });
+    close.addEventListener('click', () => this.toggleForm(participant));
     return row;
+  }
+
+  /** Send a push from a student's form, to them or their station. */
+  push(participant, level, text) {
+    const form = this.rows.get(participant)?.form;
+    if (!form) return;
+    const where = form.querySelector('select[name="to"]').value;
+    const number = this.state.stationOf(participant);
+    const to = where === 'station' && number !== null ? { station: number } : { participant };
+    const id = `push-${++this.pushes}`;
+    this.pending.set(id, participant);
+    this.awaiting = participant;
+    this.say(participant, 'Sending…', '');
+    this.connection.send({ ...messages.pushHint(to, level, text), id });
+  }
+
+  say(participant, text, kind) {
+    const status = this.rows.get(participant)?.form?.querySelector('.push-status');
+    if (!status) return;
+    status.textContent = text;
+    status.dataset.kind = kind;
+  }
+
+  /** The room showed a hint this teacher pushed: the open form says so (and clears the typed words). */
+  onEvent(event) {
+    const participant = this.awaiting;
+    if (event.type !== 'hint' || event.reason !== 'teacher' || event.by !== this.state.me?.id || !participant) return;
+    this.awaiting = null;
+    const names = event.to.map((id) => this.state.participants[id]?.name ?? '?').join(', ');
+    this.say(participant, `Sent to ${names}: ${event.level ? RUNGS[event.level] : 'your words'}.`, 'ok');
+    if (event.level === 0) {
+      const input = this.rows.get(participant)?.form?.querySelector('input[name="text"]');
+      if (input) input.value = '';
+    }
+  }
+
+  /** A refusal of a push this grid sent: shown in the server's sentence in that student's form. */
+  refused(error) {
+    const participant = this.pending.get(error.re);
+    if (!participant) return false;
+    this.pending.delete(error.re);
+    if (this.awaiting === participant) this.awaiting = null;
+    this.say(participant, error.message, 'error');
+    return true;
   }
 
   /** The stations that have students: who, the score, and how far they are. */
@@ -184,7 +390,10 @@ export class ProgressGrid {
       row.dataset.station = String(station.number);
       const names = station.members.map((id) => this.state.participants[id]?.name ?? '?').join(', ') || '(nobody now)';
       const done = Object.keys(station.progress.done).length;
-      const status = station.progress.finished !== null ? 'finished' : steps.length ? `step ${Math.min(done + 1, steps.length)} of ${steps.length}` : '';
+      const flag = this.state.hints.get(station.number)?.stuck ?? null;
+      const progressText = station.progress.finished !== null ? 'finished' : steps.length ? `step ${Math.min(done + 1, steps.length)} of ${steps.length}` : '';
+      const status = flag ? `${progressText} · ${FLAG_WORDS[flag.level] ?? 'Stuck'}: ${flag.signals.map((s) => s.reason).join(' · ')}` : progressText;
+      row.dataset.stuck = flag?.level ?? '';
       for (const [text, name] of [[station.title, 'title'], [names, 'members'], [String(station.progress.score), 'score'], [status, 'status']]) {
         const cell = row.insertCell();
         cell.className = name;
@@ -233,6 +442,8 @@ export class ProgressGrid {
           mistakes: progress ? Object.values(progress.mistakes).reduce((a, b) => a + b, 0) : 0,
           onStepSeconds: current && progress ? this.state.roomNow() - (progress.opened[current.id] ?? progress.started) : null,
           score: station ? (station.scores[student.id] ?? 0) : null,
+          stuck: this.flagOf(student.id, number),
+          hintForm: this.formFor === student.id,
         };
       }),
       stations: [...this.state.stations.values()].map((s) => ({
@@ -241,6 +452,7 @@ export class ProgressGrid {
         score: s.progress.score,
         finished: s.progress.finished !== null,
         done: Object.keys(s.progress.done),
+        stuck: this.state.hints.get(s.number)?.stuck?.level ?? null,
       })),
     };
   }

@@ -13,43 +13,59 @@
  * condition names (`stations.list[i].highlight[step]`); a step whose
  * `highlight` is false shows none.
  *
+ * A hint (hints.js) outlines what it names with a second set of its own, in
+ * another colour and a little further out, so a student tells "what this step
+ * is about" (amber) from "what the hint points at" (cyan) even on the same
+ * beaker. Its `nodeOf` also finds a zone's mesh, when the lab's model has one
+ * named by the zone id.
+ *
  * @module highlight
  */
 
 import { BackSide, Color, Group, Mesh, ShaderMaterial } from 'three';
 
-const COLOR = new Color(0xffb020);
+/** The step's outline: amber. */
+export const STEP_COLOR = 0xffb020;
 /** How far the outline stands out from the surface, metres. */
 const THICKNESS = 0.005;
 /** One pulse, ms. */
 const PERIOD_MS = 1400;
 
-const hullMaterial = new ShaderMaterial({
-  uniforms: { color: { value: COLOR }, opacity: { value: 0.8 }, thickness: { value: THICKNESS } },
-  vertexShader: /* glsl */ `
-    uniform float thickness;
-    void main() {
-      vec3 pushed = position + normalize(normal) * thickness;
-      gl_Position = projectionMatrix * modelViewMatrix * vec4(pushed, 1.0);
-    }`,
-  fragmentShader: /* glsl */ `
-    uniform vec3 color;
-    uniform float opacity;
-    void main() { gl_FragColor = vec4(color, opacity); }`,
-  side: BackSide,
-  transparent: true,
-  depthWrite: false,
-});
+function hullMaterial(color, thickness) {
+  return new ShaderMaterial({
+    uniforms: { color: { value: new Color(color) }, opacity: { value: 0.8 }, thickness: { value: thickness } },
+    vertexShader: /* glsl */ `
+      uniform float thickness;
+      void main() {
+        vec3 pushed = position + normalize(normal) * thickness;
+        gl_Position = projectionMatrix * modelViewMatrix * vec4(pushed, 1.0);
+      }`,
+    fragmentShader: /* glsl */ `
+      uniform vec3 color;
+      uniform float opacity;
+      void main() { gl_FragColor = vec4(color, opacity); }`,
+    side: BackSide,
+    transparent: true,
+    depthWrite: false,
+  });
+}
 
 export class Highlights {
   /**
    * @param {import('three').Scene} scene where the outlines are drawn
    * @param {import('./scene.js').Lab} lab the objects' nodes
+   * @param {object} [options]
+   * @param {number} [options.color] the outline's colour (the step's amber by default)
+   * @param {number} [options.thickness] how far it stands out, metres
+   * @param {string} [options.name] the group's name in the scene
+   * @param {(id: string) => import('three').Object3D|undefined} [options.nodeOf] the node drawn for an id (the lab's objects by default)
    */
-  constructor(scene, lab) {
+  constructor(scene, lab, { color = STEP_COLOR, thickness = THICKNESS, name = 'step-highlights', nodeOf = (id) => lab.node(id) } = {}) {
     this.lab = lab;
+    this.nodeOf = nodeOf;
+    this.material = hullMaterial(color, thickness);
     this.group = new Group();
-    this.group.name = 'step-highlights';
+    this.group.name = name;
     scene.add(this.group);
     /** @type {Map<string, {mesh: import('three').Mesh, hull: Mesh}[]>} outlined object id -> its meshes and their hulls */
     this.shown = new Map();
@@ -61,11 +77,11 @@ export class Highlights {
   }
 
   /**
-   * Outline exactly these objects (ids the lab has no node for are skipped).
+   * Outline exactly these objects (ids with no node to draw are skipped).
    * @param {string[]} ids
    */
   show(ids) {
-    const wanted = new Set(ids.filter((id) => this.lab.node(id)));
+    const wanted = new Set(ids.filter((id) => this.nodeOf(id)));
     for (const [id, parts] of this.shown) {
       if (wanted.has(id)) continue;
       for (const { hull } of parts) hull.removeFromParent();
@@ -76,14 +92,14 @@ export class Highlights {
 
   outline(id) {
     const parts = [];
-    this.lab.node(id).traverse((mesh) => {
+    this.nodeOf(id).traverse((mesh) => {
       if (!mesh.isMesh) return;
       let geometry = mesh.geometry;
       if (!geometry.attributes.normal) {
         geometry = geometry.clone(); // the hull needs normals; the lab's own geometry stays as it is
         geometry.computeVertexNormals();
       }
-      const hull = new Mesh(geometry, hullMaterial);
+      const hull = new Mesh(geometry, this.material);
       hull.matrixAutoUpdate = false;
       hull.frustumCulled = false; // pushed out past the geometry's bounds
       hull.raycast = () => {};
@@ -97,7 +113,7 @@ export class Highlights {
   /** Follow the objects and pulse (each frame, after the lab moved them). */
   update(nowMs) {
     if (!this.shown.size) return;
-    hullMaterial.uniforms.opacity.value = 0.35 + 0.5 * (0.5 + 0.5 * Math.sin((nowMs / PERIOD_MS) * 2 * Math.PI));
+    this.material.uniforms.opacity.value = 0.35 + 0.5 * (0.5 + 0.5 * Math.sin((nowMs / PERIOD_MS) * 2 * Math.PI));
     for (const parts of this.shown.values()) {
       for (const { mesh, hull } of parts) {
         mesh.updateWorldMatrix(true, false);

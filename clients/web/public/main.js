@@ -208,8 +208,8 @@ async function enter(credentials, hud) {
 
   connection.addEventListener('servererror', ({ detail: error }) => {
     if (connection.state !== 'connected' && JOIN_REFUSALS.has(error.code)) return; // the close's notice says it
+    if (practical.error(error)) return; // said in its own place (a hint's cooldown counts down in the hint panel)
     hud.toast(error.message, 'error', error.code);
-    practical.error(error);
   });
   connection.addEventListener('dropped', ({ detail: drop }) => {
     voice.hangUp(); // the server ends the call with the socket; the next welcome offers again

@@ -1,14 +1,18 @@
 /**
  * The lab challenge on this page, as one piece main.js wires in: the
  * student's HUD (challenge.js) with its checkpoint questions, summary card
- * and chimes, the same HUD as an in-world panel for VR headsets (vrpanel.js), the outline on the current step's equipment (highlight.js),
- * the equipment controls and readings (properties.js), and the teacher's
- * progress grid (grid.js). It also walks a student to their station's spawn
- * point when the room places them there.
+ * and chimes, the hint panel (hints.js) with its own outline and the
+ * bottom-out ghost (ghost.js), the same HUD as an in-world panel for VR
+ * headsets (vrpanel.js), the outline on the current step's equipment
+ * (highlight.js), the equipment controls and readings (properties.js), and
+ * the teacher's progress grid with its stuck flags and hint form (grid.js).
+ * It also walks a student to their station's spawn point when the room
+ * places them there.
  *
  * main.js calls `welcome()` and `event()` after the room state applied them,
- * `error()` for the server's errors, and `frame()` once per animation frame;
- * `hooks()` is what `window.amaliy` shows of it.
+ * `error()` for the server's errors (true: said in its place, no toast), and
+ * `frame()` once per animation frame; `hooks()` is what `window.amaliy`
+ * shows of it.
  *
  * @module practical
  */
@@ -16,8 +20,10 @@
 import { ChallengeHud } from './challenge.js';
 import { CheckpointPanel } from './checkpoint.js';
 import { Chime } from './chime.js';
+import { Demonstration } from './ghost.js';
 import { ProgressGrid } from './grid.js';
 import { Highlights } from './highlight.js';
+import { HINT_COLOR, HintPanel } from './hints.js';
 import { PropertyControls } from './properties.js';
 import { SummaryCard } from './summary.js';
 import { VrPanel } from './vrpanel.js';
@@ -53,13 +59,28 @@ export class Practical {
       chime: this.chime,
       properties: this.properties,
     });
+    // A hint's outline: cyan and a little further out than the step's amber; zones too, where the lab's model draws one.
+    const zones = () => new Set((state.scene?.zones ?? []).map((zone) => zone.id));
+    this.hintHighlights = new Highlights(scene, lab, {
+      color: HINT_COLOR,
+      thickness: 0.016,
+      name: 'hint-highlights',
+      nodeOf: (id) => lab.node(id) ?? (zones().has(id) ? lab.nodesByName.get(id) : undefined),
+    });
+    this.hints = new HintPanel(doc.getElementById('hint'), {
+      state,
+      connection,
+      highlights: this.hintHighlights,
+      demo: new Demonstration(scene, lab, HINT_COLOR),
+    });
     this.grid = new ProgressGrid(doc.getElementById('grid-panel'), state, connection);
     /** The HUD in the world, for immersive VR (xr.js shows it and points at it). */
-    this.vrPanel = new VrPanel({ rig, challenge: this.hud, checkpoint: this.checkpoint, hud });
+    this.vrPanel = new VrPanel({ rig, challenge: this.hud, checkpoint: this.checkpoint, hints: this.hints, hud });
   }
 
   /** A (re)join: everything redrawn from the new state. */
   welcome() {
+    this.hints.welcome();
     this.render();
   }
 
@@ -67,19 +88,28 @@ export class Practical {
   event(event) {
     if (event.type === 'station' && event.participant === this.state.me?.id && event.spawn) this.walkTo(event.spawn);
     this.hud.onEvent(event);
+    this.hints.onEvent(event);
+    this.grid.onEvent(event);
     this.render();
   }
 
   /**
    * A server error: an answer's or a property change's refusal is also shown
    * next to the question or the control (the page's toast shows it as well).
+   * Two are said only in their place, and this returns true (no toast): a
+   * hint's cooldown, which is no failure (the hint panel counts it down), and
+   * the refusal of a teacher's hint push, in the form the teacher is using.
+   * @returns {boolean} whether the page should not toast it
    */
   error(error) {
+    if (this.hints.refused(error) || this.grid.refused(error)) return true;
     this.checkpoint.refused(error) || this.properties.refused(error);
+    return false;
   }
 
   render() {
     this.hud.render();
+    this.hints.render();
     this.properties.render();
     this.grid.render();
   }
@@ -87,6 +117,7 @@ export class Practical {
   /** Each animation frame, after the lab moved its objects. */
   frame(nowMs) {
     this.highlights.update(nowMs);
+    this.hints.frame(nowMs);
     this.properties.update();
     this.vrPanel.update();
   }
@@ -124,6 +155,12 @@ export class Practical {
       answer: (value, step) => practical.checkpoint.send(value, null, step),
       /** Show an object's controls in the equipment panel, as pointing at it does. */
       select: (id) => practical.properties.select(id),
+      /** The hint panel: the hint shown (rung, text, level), what its outline and ghost show, and the button's offer. */
+      get hints() {
+        return practical.hints.view();
+      },
+      /** Ask for a hint, as the Hint button does (returns the request id, or null when there is nothing to ask). */
+      askHint: () => practical.hints.ask(),
       /** The VR panel: show()/hide() it in the normal view, read its lines and buttons, press(label) a button. */
       vrPanel: practical.vrPanel.hooks(),
     };

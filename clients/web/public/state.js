@@ -72,6 +72,14 @@ import { NO_HOLDER } from './protocol.js';
  * @property {number|null} time_limit_seconds
  * @property {boolean} highlight
  * @property {{question: string, choices?: string[], number?: {unit: string}}} [checkpoint]
+ * @property {number[]} [hint_levels] the rungs of its hint ladder (1 nudge, 2 specific, 3 bottom-out), never their text
+ * @property {number|null} [expected_seconds]
+ *
+ * @typedef {object} StationHints one station's hints (docs/protocol.md §15.4; the snapshot's `hints.stations[i]`)
+ * @property {Record<string, number>} levels step id -> the highest rung shown there so far
+ * @property {number|null} cooldownUntil room time before which no hint is given there
+ * @property {object|null} stuck the current `stuck` flag (station, step, participants, level, signals), or null
+ * @property {object|null} last the station's last `hint` event's fields, or null
  */
 
 export class RoomState {
@@ -93,7 +101,10 @@ export class RoomState {
     this.slotOwner = new Map();
     /** @type {string[]} object index -> object id */
     this.objectIds = [];
-    /** @type {{id: string, title: string, description: string, steps: Step[], mistake_penalty: number, time_bonus: object|null}|null} */
+    /**
+     * `hints`: what hints cost and when they come ({nudge_cost, specific_cost, bottom_out_cost, cooldown_seconds, idle_seconds, ...}).
+     * @type {{id: string, title: string, description: string, steps: Step[], mistake_penalty: number, time_bonus: object|null, hints?: Record<string, number|boolean>}|null}
+     */
     this.challenge = null;
     /** How students get to stations: 'auto' | 'teacher' | 'choose'; and whether the scene declares stations. */
     this.stationRules = { declared: false, assignment: 'auto', groupSize: null };
@@ -101,6 +112,8 @@ export class RoomState {
     this.stations = new Map();
     /** @type {Record<string, Record<string, boolean|number|string>>} object id -> property id -> value */
     this.properties = {};
+    /** @type {Map<number, StationHints>} station number -> its hint ladder, stuck flag and last hint */
+    this.hints = new Map();
     /** @type {Record<string, {id: string, name: string, role: string}>} people the teacher removed, until let back in */
     this.removed = {};
     /** Seconds to add to a room clock reading (`t` of events) to get this page's `performance.now()` in seconds. */
@@ -133,6 +146,22 @@ export class RoomState {
       stations.list.map((station) => [station.number, { ...station, members: [...station.members], overdue: new Set() }]),
     );
     this.properties = structuredClone(snapshot.properties ?? {});
+    this.hints = new Map(
+      (snapshot.hints?.stations ?? []).map((h) => [
+        h.station,
+        { levels: { ...h.levels }, cooldownUntil: h.cooldown_until ?? null, stuck: h.stuck ?? null, last: h.last ?? null },
+      ]),
+    );
+  }
+
+  /** A station's hints (made empty on first use: a station the snapshot did not list). */
+  hintsAt(number) {
+    let hints = this.hints.get(number);
+    if (!hints) {
+      hints = { levels: {}, cooldownUntil: null, stuck: null, last: null };
+      this.hints.set(number, hints);
+    }
+    return hints;
   }
 
   /**
@@ -229,6 +258,22 @@ export class RoomState {
         break;
       case 'property':
         (this.properties[event.object] ??= {})[event.property] = event.value;
+        break;
+      case 'hint': {
+        const hints = this.hintsAt(event.station);
+        const { type: _type, seq: _seq, ...fields } = event;
+        hints.last = fields;
+        if (event.step && event.level > 0) hints.levels[event.step] = Math.max(hints.levels[event.step] ?? 0, event.level);
+        hints.cooldownUntil = event.t + (this.challenge?.hints?.cooldown_seconds ?? 0);
+        break;
+      }
+      case 'stuck': {
+        const { type: _type, seq: _seq, ...flag } = event;
+        this.hintsAt(event.station).stuck = flag;
+        break;
+      }
+      case 'unstuck':
+        this.hintsAt(event.station).stuck = null;
         break;
       default:
         break; // 'summoned' moves this page's rig; 'checkpoint_answer' changes nothing by itself

@@ -3,7 +3,9 @@
  * it (remove a student, lock the door, pause interaction, gather everyone,
  * reset the equipment, end the practical), the voice controls: mute a
  * student or everyone, unmute everyone, and broadcast the teacher's voice to
- * every zone; and the people removed, each with "Let back in".
+ * every zone; a hint in the teacher's own words to every group at once (in
+ * a practical with a challenge; a hint to one student or station is in the
+ * progress grid, grid.js); and the people removed, each with "Let back in".
  *
  * What cannot be undone with one click (reset the scene, end the practical,
  * remove a student, mute everyone) first asks in a small confirm strip in the
@@ -35,6 +37,11 @@ export class TeacherPanel {
     this.removedBox = root.querySelector('#removed');
     this.removedList = root.querySelector('#removed ul');
     this.confirmBox = root.querySelector('#teacher-confirm');
+    this.hintAll = root.querySelector('#hint-all');
+    this.hintAllStatus = root.querySelector('#hint-all-status');
+    /** @type {string|null} id of the "hint to everyone" sent and not yet answered */
+    this.hintAllPending = null;
+    this.hintAllSent = 0;
     /** @type {(() => void) | null} what the confirm strip's button does */
     this.pending = null;
     this.buttons = Object.fromEntries([...root.querySelectorAll('button[data-action]')].map((b) => [b.dataset.action, b]));
@@ -76,6 +83,18 @@ export class TeacherPanel {
       }
       if (mute) send(messages.mute(!state.participants[mute]?.forced_muted, mute));
     });
+    this.hintAll.addEventListener('submit', (event) => {
+      event.preventDefault();
+      const input = this.hintAll.elements.namedItem('text');
+      const text = input.value.trim();
+      if (!text) return;
+      this.hintAllPending = `hint-all-${++this.hintAllSent}`;
+      this.sayHintAll('Sending…', '');
+      send({ ...messages.pushHint({ all: true }, null, text.slice(0, 300)), id: this.hintAllPending });
+    });
+    // The answer to a hint to everyone: the room's events and refusals, heard here directly.
+    connection.addEventListener('event', ({ detail }) => this.onEvent(detail));
+    connection.addEventListener('servererror', ({ detail }) => this.refused(detail));
     this.removedList.addEventListener('click', (event) => {
       const id = event.target.closest('button')?.dataset.unkick;
       if (id) send(messages.unkick(id));
@@ -99,6 +118,27 @@ export class TeacherPanel {
     this.confirmBox.hidden = true;
   }
 
+  sayHintAll(text, kind) {
+    this.hintAllStatus.textContent = text; // the server's sentence: text only
+    this.hintAllStatus.dataset.kind = kind;
+  }
+
+  /** Room events this panel answers itself: our hint to everyone arrived (one `hint` per station). */
+  onEvent(event) {
+    if (event.type !== 'hint' || event.by !== this.state.me?.id || event.reason !== 'teacher' || !this.hintAllPending) return;
+    this.hintAllPending = null;
+    this.hintAll.elements.namedItem('text').value = '';
+    this.sayHintAll('Sent to every group.', 'ok');
+  }
+
+  /** A refusal of our hint to everyone (nobody at a station, say), in the server's words. */
+  refused(error) {
+    if (!this.hintAllPending || error.re !== this.hintAllPending) return false;
+    this.hintAllPending = null;
+    this.sayHintAll(error.message, 'error');
+    return true;
+  }
+
   show() {
     this.root.hidden = false;
     this.render();
@@ -118,6 +158,7 @@ export class TeacherPanel {
     const students = this.students();
     this.buttons.muteAll.disabled = !students.some((p) => !p.forced_muted);
     this.buttons.unmuteAll.disabled = !students.some((p) => p.forced_muted);
+    this.hintAll.hidden = !this.state.challenge;
     const rows = Object.values(this.state.participants)
       .sort((a, b) => (a.role === 'teacher') - (b.role === 'teacher') || a.name.localeCompare(b.name))
       .map((participant) => this.row(participant));

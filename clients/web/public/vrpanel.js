@@ -13,6 +13,11 @@
  * still showing). Each frame it gathers those into a small plain description
  * and redraws the canvas only when the description changed.
  *
+ * With a step that has hints, a Hint button under the score says what the
+ * next one costs (or counts the cooldown down), and the newest hint for this
+ * student is boxed under the question (hints.js says both); a controller's
+ * B/Y button asks too (xr.js calls `askHint`).
+ *
  * A checkpoint shows one button per choice, or a number keypad (digits, '-'
  * turning the sign, '.', backspace, OK) with the unit. Pressing goes through
  * the checkpoint panel (`send`, `sendNumber`), so the `answer` message, the
@@ -73,7 +78,8 @@ const COLOR = {
   rule: 'rgba(255, 255, 255, 0.18)',
   toast: { info: '#3a4656', error: '#a02828', points: '#1e8c4b', mistake: '#be6e00' },
   feedback: { '': '#aab6c4', right: '#3ecf6e', wrong: '#ffb4a8', refused: '#ffd166' },
-  button: { choice: '#2f6fd0', wrong: '#c83c32', chosen: '#1d4a8f', key: '#465266', ok: '#1e8c4b', station: '#2f6fd0' },
+  button: { choice: '#2f6fd0', wrong: '#c83c32', chosen: '#1d4a8f', key: '#465266', ok: '#1e8c4b', station: '#2f6fd0', hint: '#0b6f80' },
+  hint: { box: '#0d4450', head: '#8ff3ff', edge: '#2ee6ff' },
   hover: '#ffffff',
 };
 
@@ -98,10 +104,11 @@ export class VrPanel {
    * @param {import('./rig.js').Rig} parts.rig the head (camera) and the left grip, and the group the panel floats in
    * @param {import('./challenge.js').ChallengeHud} parts.challenge its words
    * @param {import('./checkpoint.js').CheckpointPanel} parts.checkpoint the question shown, and what sends answers
+   * @param {import('./hints.js').HintPanel} [parts.hints] the newest hint and the Hint button's offer
    * @param {import('./hud.js').Hud} parts.hud its toasts
    */
-  constructor({ rig, challenge, checkpoint, hud }) {
-    Object.assign(this, { rig, challenge, checkpoint });
+  constructor({ rig, challenge, checkpoint, hints = null, hud }) {
+    Object.assign(this, { rig, challenge, checkpoint, hints });
     this.canvas = document.createElement('canvas');
     this.canvas.width = CANVAS_WIDTH;
     this.canvas.height = CANVAS_MAX_HEIGHT;
@@ -233,8 +240,11 @@ export class VrPanel {
         status: this.checkpoint.status,
       };
     }
+    const hints = words.shown && this.hints ? this.hints.words() : { hint: null, ask: null };
     return {
       words: words.shown ? words : null,
+      hint: hints.hint,
+      ask: hints.ask,
       // A mistake's explanation or a refusal already under the question is not said twice.
       toasts: this.shownToasts(question?.status.text),
       question,
@@ -268,6 +278,11 @@ export class VrPanel {
       sheet.text(words.step, { size: 42, weight: 600, maxLines: 4, gap: 6 });
       const stats = [words.count, words.score].filter(Boolean).join('  ·  ');
       if (stats) sheet.text(stats, { size: 34, color: COLOR.score, gap: 6 });
+      // Always here while the step has hints, so it never moves; the cooldown counts down on it.
+      if (content.ask) {
+        const text = content.ask.wait || content.ask.text;
+        sheet.button({ label: 'Hint', text, kind: 'hint', disabled: content.ask.disabled, press: () => this.askHint() });
+      }
       for (const station of words.stations) {
         sheet.button({ label: station.label, kind: 'station', disabled: station.full, press: () => this.challenge.chooseStation(station.number) });
       }
@@ -289,6 +304,7 @@ export class VrPanel {
         sheet.text(question.status.text, { size: 36, color: COLOR.feedback[kind] ?? COLOR.dim, maxLines: 3, weight: kind === 'right' ? 700 : 400 });
       }
     }
+    if (content.hint) sheet.note(content.hint.rung, content.hint.text);
     if (content.toasts.length && (words || question)) sheet.space(4);
     for (const toast of content.toasts) sheet.toast(toast.text, toast.kind);
     this.height = Math.min(CANVAS_MAX_HEIGHT, Math.ceil(sheet.y + PAD - GAP));
@@ -311,6 +327,14 @@ export class VrPanel {
       press: () => this.key(label),
     });
     for (const row of KEYPAD) sheet.row(row.map(key), 4, KEY_HEIGHT);
+  }
+
+  /** Ask for the next hint (the panel's Hint button, and a controller's B/Y button: xr.js). */
+  askHint() {
+    if (!this.visible || !this.hints) return null;
+    const asked = this.hints.ask();
+    this.refresh();
+    return asked;
   }
 
   /** One keypad key: edit the entry, or send it. */
@@ -463,6 +487,8 @@ export class VrPanel {
       },
       /** Press a button by label through the controller's hit test; returns the label pressed, or null. */
       press: (label) => panel.press(label),
+      /** Ask for a hint as the controller's B/Y button does (only while the panel is up). */
+      askHint: () => panel.askHint(),
     };
   }
 }
@@ -508,6 +534,30 @@ class Sheet {
     this.paragraphs.push(shown);
     const first = this.y + 14 + step / 2;
     lines.forEach((line, i) => this.items.push({ kind: 'text', text: line, x: 2 * PAD, y: first + i * step, middle: true, font, color: '#ffffff' }));
+    this.y += h + GAP;
+  }
+
+  /** The hint: its rung as a heading, then its words, boxed in the hints' colour. */
+  note(heading, text) {
+    const size = 36;
+    const headFont = `700 ${size}px ${FONT}`;
+    const font = `400 ${size}px ${FONT}`;
+    const step = size * LINE;
+    const width = CANVAS_WIDTH - 4 * PAD;
+    const head = wrap(this.ctx, headFont, heading, width, 1);
+    const lines = wrap(this.ctx, font, text, width, 6);
+    const h = (head.length + lines.length) * step + 28;
+    this.items.push({ kind: 'box', x: PAD, y: this.y, w: CANVAS_WIDTH - 2 * PAD, h, color: COLOR.hint.box, stroke: COLOR.hint.edge });
+    this.paragraphs.push(heading, text);
+    let y = this.y + 14 + step / 2;
+    for (const line of head) {
+      this.items.push({ kind: 'text', text: line, x: 2 * PAD, y, middle: true, font: headFont, color: COLOR.hint.head });
+      y += step;
+    }
+    for (const line of lines) {
+      this.items.push({ kind: 'text', text: line, x: 2 * PAD, y, middle: true, font, color: '#ffffff' });
+      y += step;
+    }
     this.y += h + GAP;
   }
 

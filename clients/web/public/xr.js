@@ -13,7 +13,11 @@
  * In immersive VR no DOM is drawn, so the challenge HUD shows as a panel in
  * the world (vrpanel.js): held above the left controller, its buttons pressed
  * with a controller's ray. A trigger pulled on the panel presses the button
- * there (on `select`) and grabs nothing.
+ * there (on `select`) and grabs nothing. The B/Y button of either
+ * controller (`gamepad.buttons[5]` in the xr-standard mapping: the upper
+ * face button) asks for a hint, as the panel's Hint button does: the
+ * trigger and the grip already grab, and a face button is one a student can
+ * find without looking.
  *
  * @module xr
  */
@@ -24,6 +28,8 @@ import { BoxGeometry, BufferGeometry, Line, LineBasicMaterial, Mesh, MeshStandar
 const REACH = 4;
 const HAND = new BoxGeometry(0.06, 0.03, 0.1);
 const HAND_MATERIAL = new MeshStandardMaterial({ color: 0xe8c39e, roughness: 0.7 });
+/** The xr-standard gamepad's B/Y button (the upper face button): asks for a hint. */
+const HINT_BUTTON = 5;
 
 export class XR {
   /**
@@ -90,6 +96,7 @@ export class XR {
       await this.renderer.xr.setSession(session);
       button.textContent = `Exit ${label}`;
       this.panel.setImmersive(mode === 'immersive-vr'); // AR shows the DOM HUD through its overlay
+      if (mode === 'immersive-vr') this.watchHintButton(session);
     });
     return button;
   }
@@ -136,6 +143,24 @@ export class XR {
       return ray && !this.panel.touches(ray, grip) ? ray : null; // aiming at the panel lights no equipment behind it
     });
     this.panel.track(pointing, grip);
+  }
+
+  /**
+   * Each frame of the session, look at every controller's B/Y button; a press
+   * (not yet down at the frame before) asks for a hint. Gamepad buttons send no
+   * events in WebXR, so they are polled, on the session's own frames.
+   */
+  watchHintButton(session) {
+    const down = new WeakMap();
+    const poll = () => {
+      for (const source of session.inputSources) {
+        const pressed = Boolean(source.gamepad?.buttons[HINT_BUTTON]?.pressed);
+        if (pressed && !down.get(source)) this.panel.askHint();
+        down.set(source, pressed);
+      }
+      session.requestAnimationFrame(poll);
+    };
+    session.requestAnimationFrame(poll);
   }
 
   /** Pick up what the controller points at; it keeps its distance and angle to the hand. */
