@@ -51,7 +51,7 @@ def attempts(db: sqlite3.Connection, course: str | None, skills: list[str] | Non
 
 
 def run(args: argparse.Namespace, data_dir: Path) -> int:
-    path = data_dir / "amaliy.sqlite3"
+    path = (data_dir / "amaliy.sqlite3").resolve()  # a file URI (read-only open) needs an absolute path
     if not path.exists():
         print(f"amaliy: no database at {path}; give the server's --data-dir", file=sys.stderr)
         return 1

@@ -4,6 +4,7 @@ the parameters they were simulated with; too few learners are reported, not fitt
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -46,6 +47,8 @@ def test_fit_recovers_the_parameters_the_attempts_came_from(tmp_path: Path) -> N
     for name, truth in TRUE.as_dict().items():
         assert abs(fitted["heating"][name] - truth) < 0.06, (name, fitted["heating"])
     assert skills(tmp_path, "--course", "c_other").stdout.startswith("No first attempts recorded yet in course c_other")
+    relative = skills(Path(os.path.relpath(tmp_path, REPO)))  # as typed in a shell: a relative --data-dir
+    assert relative.returncode == 0 and relative.stdout == printed.stdout
 
 
 def test_a_missing_data_dir_is_one_line(tmp_path: Path) -> None:
