@@ -147,6 +147,7 @@ def _challenge() -> dict[str, Any]:
         "title": "Prepare a water bath",
         "description": "Set up a water bath at your bench: fill the flask, heat it in water over a Bunsen burner, read the thermometer and shut down safely.",
         "time_bonus": {"target_seconds": 600, "points": 20},
+        "hints": {"idle_seconds": 60, "cooldown_seconds": 30},
         "badges": [
             {"id": "water-bath", "name": "Water bath ready", "description": "Finished every step of the practical.", "criteria": {"finished": True}},
             {"id": "steady-hands", "name": "Steady hands", "description": "Finished the practical with no mistakes.", "criteria": {"finished": True, "max_mistakes": 0}},
@@ -171,12 +172,24 @@ def _challenge() -> dict[str, Any]:
                 "text": "Stand the Bunsen burner under the tripod.",
                 "condition": _at_snap("burner", "tripod", "burner"),
                 "skill": "apparatus-setup",
+                "expected_seconds": 45,
+                "hints": {
+                    "nudge": "Which piece of equipment heats the water? It goes under the tripod.",
+                    "specific": {"text": "Carry the Bunsen burner to the space under the tripod.", "highlight": ["burner", "tripod"]},
+                    "bottom_out": {"text": "Put the Bunsen burner under the tripod.", "demo": {"object": "burner", "target": "tripod", "snap": "burner"}},
+                },
             },
             {
                 "id": "beaker-on-tripod",
                 "text": "Put the beaker of water on the tripod's gauze.",
                 "condition": _at_snap("beaker-water", "tripod", "top"),
                 "skill": "apparatus-setup",
+                "expected_seconds": 45,
+                "hints": {
+                    "nudge": "The water bath sits on top of the tripod. Which beaker holds the water?",
+                    "specific": {"text": "Take the clear beaker of water (not the blue one) to the gauze on the tripod.", "highlight": ["beaker-water", "tripod"]},
+                    "bottom_out": {"text": "Put the beaker of water on the tripod's gauze.", "demo": {"object": "beaker-water", "target": "tripod", "snap": "top"}},
+                },
                 "mistakes": [
                     {
                         "id": "wrong-beaker",
@@ -200,6 +213,10 @@ def _challenge() -> dict[str, Any]:
             {
                 "id": "light-burner",
                 "text": "Light the Bunsen burner.",
+                "hints": {
+                    "nudge": "Everything is in place: what makes the heat?",
+                    "specific": {"text": "Point at the Bunsen burner and press E, or use its switch in the equipment panel.", "highlight": ["burner"]},
+                },
                 "condition": property_is("burner", "lit", equals=True),
                 "skill": "heating-safety",
             },
