@@ -112,7 +112,6 @@ for _path in (ROOT, ROOT / "bench"):
 
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
-import trimesh  # noqa: E402
 from websockets.utils import apply_mask  # noqa: E402
 
 import sync  # noqa: E402  (bench/sync.py)

@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 from realtime.challenges import scoring
 from realtime.challenges.conditions import Node, StableFor, Zone, compile_condition
 from realtime.challenges.properties import BadValue, Properties
-from realtime.challenges.stations import Station, StationError, Stations
+from realtime.challenges.stations import StationError, Stations
 from realtime.learning import ladder
 from realtime.limits import TokenBucket
 from scenes import challenge_format as cf

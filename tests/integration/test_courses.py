@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from amaliy_client import AmaliyClient
 from server.course_routes import WRONG_CODE

@@ -13,7 +13,7 @@ import httpx
 
 from amaliy_client import AmaliyClient
 
-from tests.conftest import LiveServer, start_server
+from tests.conftest import start_server
 from tests.integration.test_challenges_live import PACKAGE, WAIT, key, lab_manifest, light_and_answer, place_beaker, upload
 
 #: seconds: short so the test is quick, long enough that a busy machine keeps the order

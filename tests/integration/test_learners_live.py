@@ -8,7 +8,6 @@ restart keeps everything."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import httpx
 from jwcrypto import jwk
@@ -16,7 +15,7 @@ from openbadgeslib.ob3 import OB3Verifier
 
 from amaliy_client import AmaliyClient
 
-from tests.conftest import LiveServer, start_server
+from tests.conftest import start_server
 from tests.integration.test_challenges_live import PACKAGE, WAIT, add_user, key, lab_manifest, light_and_answer, place_beaker, serve_again, upload
 
 BADGES = [

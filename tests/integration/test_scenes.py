@@ -13,7 +13,7 @@ import pytest
 
 from amaliy_client import AmaliyClient
 
-from tests.conftest import REPO, LiveServer, start_server
+from tests.conftest import LiveServer, start_server
 from tests.scene_packages import BAD, good_package
 
 
