@@ -240,7 +240,7 @@ def course_routes(node: Node, principal: Callable[..., Principal]) -> APIRouter:
         the link that signs in with it and, with ``?qr=true``, that link as an SVG QR code: what
         the printable sign-in sheet shows."""
         _, course = own_course(course_id, who)
-        base = node.config.public_url.rstrip("/") if node.config.public_url else f"{request.url.scheme}://{request.headers.get('host') or request.url.netloc}"
+        base = node.base_url(request.headers.get("host") or request.url.netloc, request.url.scheme)
         students = []
         for student, code in node.store.rotate_codes(course.id):
             entry = {**student_public(student, code), "signin_url": f"{base}/?signin={code}"}

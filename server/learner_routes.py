@@ -34,9 +34,7 @@ def learner_routes(node: Node, principal: Callable[..., Principal]) -> APIRouter
     own_course = own_course_of(node)
 
     def base_url(request: Request) -> str:
-        if node.config.public_url:
-            return node.config.public_url.rstrip("/")
-        return f"{request.url.scheme}://{request.headers.get('host') or request.url.netloc}"
+        return node.base_url(request.headers.get("host") or request.url.netloc, request.url.scheme)
 
     def roster_student(course_id: str, student_id: str) -> Student:
         student = node.store.student(student_id)

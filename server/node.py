@@ -290,9 +290,13 @@ class Node:
 
     # ------------------------------------------------------------------ addresses
 
-    def base_url(self) -> str:
+    def base_url(self, http_host: str | None = None, scheme: str = "http") -> str:
+        """The server's address: ``public_url`` if set, else as seen by a client that reached
+        us at ``http_host`` (a request's Host), else the configured host and port."""
         if self.config.public_url:
             return self.config.public_url.rstrip("/")
+        if http_host:
+            return f"{scheme}://{http_host}"
         host = self.config.host
         if host in ("0.0.0.0", "::", ""):
             host = lan_address()

@@ -22,7 +22,8 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, NamedTuple, TypeVar
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, NamedTuple, TypeVar
 
 from server import learners, xapi_outbox
 
@@ -218,6 +219,18 @@ class Store:
                     self._db.execute("ROLLBACK")
                 raise
 
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """Hold the lock and run the block in one transaction: committed, or rolled back if it raises."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                yield
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
     def schema_version(self) -> int:
         return self._db.execute("PRAGMA user_version").fetchone()[0]
 
@@ -307,24 +320,18 @@ class Store:
         is credited to the learners it names in the same transaction (server.learners), so
         XP and badges can never disagree with the stored records, and its xAPI statements are
         queued in it too (server.xapi_outbox). Returns how many were new."""
-        with self._lock:
+        with self._transaction():
             ledger = learners.Ledger(self._db)
             new = 0
-            self._db.execute("BEGIN")
-            try:
-                for sid, rid, kind, at, data in rows:
-                    inserted = self._db.execute(
-                        "INSERT OR IGNORE INTO results (session_id, record_id, kind, at, data) VALUES (?, ?, ?, ?, ?)",
-                        (sid, rid, kind, at, json.dumps(data, separators=(",", ":"))),
-                    ).rowcount
-                    if inserted:
-                        new += 1
-                        xapi_outbox.enqueue_record(self._db, sid, rid, kind, at, data)
-                        ledger.credit(sid, kind, at, data)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+            for sid, rid, kind, at, data in rows:
+                inserted = self._db.execute(
+                    "INSERT OR IGNORE INTO results (session_id, record_id, kind, at, data) VALUES (?, ?, ?, ?, ?)",
+                    (sid, rid, kind, at, json.dumps(data, separators=(",", ":"))),
+                ).rowcount
+                if inserted:
+                    new += 1
+                    xapi_outbox.enqueue_record(self._db, sid, rid, kind, at, data)
+                    ledger.credit(sid, kind, at, data)
             return new
 
     def records(self, session_id: str) -> list[StoredRecord]:
@@ -387,19 +394,13 @@ class Store:
         or none; returns each student with their new sign-in code (shown once, stored hashed)."""
         added: list[tuple[Student, str]] = []
         now = time.time()
-        with self._lock:
-            self._db.execute("BEGIN")
-            try:
-                for name, email, number in rows:
-                    student = Student("st_" + secrets.token_hex(6), course_id, name, email, number)
-                    code = self._insert_code(
-                        "INSERT INTO students (id, course_id, name, email, student_number, code_hash, created) VALUES (?, ?, ?, ?, ?, ?, ?)", lambda h: (student.id, course_id, name, email, number, h, now)
-                    )
-                    added.append((student, code))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._transaction():
+            for name, email, number in rows:
+                student = Student("st_" + secrets.token_hex(6), course_id, name, email, number)
+                code = self._insert_code(
+                    "INSERT INTO students (id, course_id, name, email, student_number, code_hash, created) VALUES (?, ?, ?, ?, ?, ?, ?)", lambda h: (student.id, course_id, name, email, number, h, now)
+                )
+                added.append((student, code))
         return added
 
     def _insert_code(self, sql: str, args: Any) -> str:
@@ -441,30 +442,18 @@ class Store:
 
     def remove_student(self, student_id: str) -> None:
         """Take a student off their course's roster: their code stops working, and their XP and
-        badges in the course go with them. Practicals' results keep what they did."""
-        with self._lock:
-            self._db.execute("BEGIN")
-            try:
-                for table, column in (("learner_practicals", "student_id"), ("learner_steps", "student_id"), ("badge_awards", "student_id"), ("students", "id")):
-                    self._db.execute(f"DELETE FROM {table} WHERE {column} = ?", (student_id,))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        badges and learner model in the course go with them. Practicals' results keep what they did."""
+        with self._transaction():
+            for table, column in (("learner_practicals", "student_id"), ("learner_steps", "student_id"), ("badge_awards", "student_id"), ("learner_skills", "student_id"), ("students", "id")):
+                self._db.execute(f"DELETE FROM {table} WHERE {column} = ?", (student_id,))
 
     def rotate_codes(self, course_id: str) -> list[tuple[Student, str]]:
         """New sign-in codes for every student of a course, in one transaction (for a printed sheet)."""
-        with self._lock:
-            self._db.execute("BEGIN")
-            try:
-                out = []
-                for row in self._db.execute(f"SELECT {_STUDENT_COLUMNS} FROM students WHERE course_id = ? ORDER BY created, rowid", (course_id,)).fetchall():
-                    student = Student(*row)
-                    out.append((student, self._insert_code("UPDATE students SET code_hash = ? WHERE id = ?", lambda h, i=student.id: (h, i))))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._transaction():
+            out = []
+            for row in self._db.execute(f"SELECT {_STUDENT_COLUMNS} FROM students WHERE course_id = ? ORDER BY created, rowid", (course_id,)).fetchall():
+                student = Student(*row)
+                out.append((student, self._insert_code("UPDATE students SET code_hash = ? WHERE id = ?", lambda h, i=student.id: (h, i))))
         return out
 
     # learners: XP, levels, badges (server.learners writes, server.learner_views reads)
@@ -475,15 +464,9 @@ class Store:
 
     def set_course_settings(self, course_id: str, settings: learners.CourseSettings) -> None:
         """Keep new settings and re-scale the course's XP to them in one transaction."""
-        with self._lock:
-            self._db.execute("BEGIN")
-            try:
-                self._db.execute("UPDATE courses SET settings = ? WHERE id = ?", (settings.model_dump_json(), course_id))
-                learners.rescale(self._db, course_id, settings, time.time())
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+        with self._transaction():
+            self._db.execute("UPDATE courses SET settings = ? WHERE id = ?", (settings.model_dump_json(), course_id))
+            learners.rescale(self._db, course_id, settings, time.time())
 
     def award(self, award_id: str) -> learners.Award | None:
         found = learners.awards(self._db, "id = ?", (award_id,))

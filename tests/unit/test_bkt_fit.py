@@ -90,9 +90,9 @@ def test_log_likelihood_by_hand() -> None:
     assert log_likelihood([[True, False], [1, 0], []], SkillParams()) == pytest.approx(2 * math.log(0.1404), abs=1e-12)
 
 
-def brute_log_likelihood(seq: list[int], p: SkillParams) -> float:
-    """P(o) summed over every hidden path: the definition, with no forward algorithm."""
-    total = 0.0
+def path_probabilities(seq: list[int], p: SkillParams) -> dict[tuple[int, ...], float]:
+    """P(hidden path, o) for every hidden path of ``seq``: the model's definition, no recursion."""
+    weights = {}
     for path in itertools.product((0, 1), repeat=len(seq)):
         prob = p.prior if path[0] else 1 - p.prior
         for t, (k, o) in enumerate(zip(path, seq)):
@@ -101,8 +101,13 @@ def brute_log_likelihood(seq: list[int], p: SkillParams) -> float:
                 prob *= (p.forget if k == 0 else 1 - p.forget) if prev else (p.learn if k else 1 - p.learn)
             right = 1 - p.slip if k else p.guess
             prob *= right if o else 1 - right
-        total += prob
-    return math.log(total)
+        weights[path] = prob
+    return weights
+
+
+def brute_log_likelihood(seq: list[int], p: SkillParams) -> float:
+    """P(o) summed over every hidden path: the definition, with no forward algorithm."""
+    return math.log(sum(path_probabilities(seq, p).values()))
 
 
 def test_log_likelihood_equals_the_sum_over_hidden_paths() -> None:
@@ -131,16 +136,7 @@ def brute_em_step(seqs: list[list[int]], p: SkillParams) -> dict[str, float]:
     """One EM step from expected counts over every hidden path (the definition of the M-step)."""
     n = {k: 0.0 for k in ("first", "learn", "from0", "forget", "from1", "guess", "seen0", "slip", "seen1")}
     for seq in seqs:
-        weights = {}
-        for path in itertools.product((0, 1), repeat=len(seq)):
-            prob = p.prior if path[0] else 1 - p.prior
-            for t, (k, o) in enumerate(zip(path, seq)):
-                if t:
-                    prev = path[t - 1]
-                    prob *= (p.forget if k == 0 else 1 - p.forget) if prev else (p.learn if k else 1 - p.learn)
-                right = 1 - p.slip if k else p.guess
-                prob *= right if o else 1 - right
-            weights[path] = prob
+        weights = path_probabilities(seq, p)
         z = sum(weights.values())
         for path, w in weights.items():
             w /= z

@@ -175,11 +175,13 @@ def test_removing_a_student_takes_their_course_records_and_keeps_the_practicals_
     cid, (ali, bea) = course_with(store, "Ali", "Bea")
     week = Practical(store, cid)
     week.join(ali, 1), week.step(1, "a", 10, [ali, bea]), week.done(1, 10, 0, [ali, bea])
+    week.add(f"skill:{ali}:a", "skill_attempt", participant=ali, skill="heating", step="a", correct=True, p_known=0.4, opportunities=1, mastered=False)
+    assert store.skills(ali) == {"heating": (0.4, 1)}
     store.remove_student(ali)
-    assert store.student(ali) is None
+    assert store.student(ali) is None and store.skills(ali) == {}
     view = store.read(views.course_view, cid, store.course_settings(cid))
     assert [s["name"] for s in view["students"]] == ["Bea"] and sorted(view["students"][0]["badges"]) == ["Done", "Quick", "Steady hands"]
-    assert len(store.records(week.session.id)) == 3
+    assert len(store.records(week.session.id)) == 4
 
 
 @pytest.mark.parametrize("bad", [

@@ -162,17 +162,28 @@ function askAndJoin(form, knownCode, done) {
   document.getElementById('code-field').hidden = Boolean(knownCode);
   codeInput.value = knownCode;
   codeInput.required = !knownCode;
+  untilAccepted(form, error, done, async () => {
+    const code = codeInput.value.trim().toUpperCase();
+    const credentials = await joinWithCode(code, nameInput.value.trim());
+    sessionStorage.setItem(STORAGE_PREFIX + code, JSON.stringify(credentials));
+    storedUnder = STORAGE_PREFIX + code;
+    history.replaceState(null, '', `/?code=${encodeURIComponent(code)}`);
+    return credentials;
+  });
+}
+
+/**
+ * Submit ``form`` with ``attempt`` until it gives credentials, then hand them to ``done``
+ * once: the button is off while a try is under way, and a refusal is shown in ``error``.
+ */
+function untilAccepted(form, error, done, attempt) {
   form.addEventListener('submit', async function submit(event) {
     event.preventDefault();
-    const code = codeInput.value.trim().toUpperCase();
     const button = form.querySelector('button[type="submit"]');
     button.disabled = true;
     error.textContent = '';
     try {
-      const credentials = await joinWithCode(code, nameInput.value.trim());
-      sessionStorage.setItem(STORAGE_PREFIX + code, JSON.stringify(credentials));
-      storedUnder = STORAGE_PREFIX + code;
-      history.replaceState(null, '', `/?code=${encodeURIComponent(code)}`);
+      const credentials = await attempt();
       form.removeEventListener('submit', submit);
       done(credentials);
     } catch (failure) {
@@ -197,20 +208,9 @@ function askSigninCode(form, done) {
     }
     input.setSelectionRange(caret, caret);
   });
-  form.addEventListener('submit', async function submit(event) {
-    event.preventDefault();
-    const button = form.querySelector('button[type="submit"]');
-    button.disabled = true;
-    error.textContent = '';
-    try {
-      const credentials = await signInWithCode(input.value);
-      history.replaceState(null, '', '/');
-      form.removeEventListener('submit', submit);
-      done(credentials);
-    } catch (failure) {
-      error.textContent = failure.message;
-    } finally {
-      button.disabled = false;
-    }
+  untilAccepted(form, error, done, async () => {
+    const credentials = await signInWithCode(input.value);
+    history.replaceState(null, '', '/');
+    return credentials;
   });
 }
