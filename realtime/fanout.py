@@ -10,6 +10,11 @@ client's send buffer is over ``pose_backlog_bytes`` it is skipped and marked
 stale, and once it drains it gets one full refresh instead of the deltas it
 missed. Events are not replaceable: a client whose backlog passes
 ``event_backlog_bytes`` is disconnected and may resume within the window.
+
+With a journal (realtime.log.journal) every output goes through it first: what
+the room answers is delivered once the inputs behind it are in the room log.
+The room's clock is the loop's plus ``clock_offset``, so a room restored on
+another process or node goes on from the time its log ends.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any, Callable, Protocol
 from websockets.frames import Frame, Opcode
 
 from realtime import protocol as p
+from realtime.log.journal import Journal
 from realtime.room import CallEnded, Close, Disconnect, Media, Outgoing, Record, Room, Send
 from realtime.tick_lateness import TickLateness
 
@@ -65,6 +71,13 @@ class RoomRunner:
         self.after_tick: Callable[[RoomRunner], None] | None = None
         #: where the room's records go (the node stores challenge results); None: dropped
         self.record: Callable[[RoomRunner, Record], None] | None = None
+        #: the room log's writer; None: the room is not journaled (a preview, a test)
+        self.journal: Journal | None = None
+        #: room time minus loop time (0 for a new room; a restored room's clock goes on from its log)
+        self.clock_offset = 0.0
+        #: asked before each tick; False stops the room ticking (an owner that could not renew its lease)
+        self.may_tick: Callable[[], bool] = lambda: True
+        self._ended = False
         #: participants cut off for being too slow during the current dispatch
         self._too_slow: list[str] = []
         self._period = 1.0 / room.limits.tick_rate
@@ -75,6 +88,10 @@ class RoomRunner:
         self.bytes_out = 0
         self.skipped = 0
         self.lateness = TickLateness()
+
+    def now(self) -> float:
+        """The room's clock."""
+        return self.loop.time() + self.clock_offset
 
     def start(self) -> None:
         self._next = self.loop.time() + self._period
@@ -96,7 +113,7 @@ class RoomRunner:
 
     def handle(self, participant_id: str, message: Any) -> list[Outgoing]:
         """Feed one input to the room and deliver what it returns."""
-        out = self.room.handle(participant_id, message, self.loop.time())
+        out = self.room.handle(participant_id, message, self.now())
         self.dispatch(out)
         return out
 
@@ -109,7 +126,15 @@ class RoomRunner:
     # ------------------------------------------------------------------ output
 
     def dispatch(self, out: list[Outgoing]) -> None:
-        """Deliver a room's outputs in order.
+        """Deliver a room's outputs in order, once the room log has what they answer."""
+        if self.journal is not None:
+            out = self.journal.capture(out)
+        if self.room.ended:
+            self.stop()
+        self.deliver(out)
+
+    def deliver(self, out: list[Outgoing]) -> None:
+        """Deliver outputs now (the journal's hook for what it held).
 
         A client cut off for being too slow is reported to the room only after
         the whole batch went out, so its ``presence`` event can never overtake
@@ -133,8 +158,9 @@ class RoomRunner:
                     self._deliver(item.to, conn, ws_frame(item.data), item.replaceable)
         while self._too_slow:
             pid = self._too_slow.pop(0)
-            self.dispatch(self.room.handle(pid, Disconnect(), self.loop.time()))
-        if self.room.ended and self._timer is not None:
+            self.dispatch(self.room.handle(pid, Disconnect(), self.now()))
+        if self.room.ended and not self._ended and (self.journal is None or self.journal.settled):
+            self._ended = True
             self.stop()
             self._on_end(self)
 
@@ -142,7 +168,7 @@ class RoomRunner:
         if self.media is not None:
             self.media(self, item)
         elif item.kind == "offer":
-            self.room.handle(item.participant, CallEnded(), self.loop.time())
+            self.dispatch(self.room.handle(item.participant, CallEnded(), self.now()))
             text = p.dumps(p.error(p.ErrorCode.MEDIA_UNAVAILABLE, "Voice is not available on this server.", item.re))
             self.dispatch([Send(item.participant, text)])
 
@@ -183,7 +209,10 @@ class RoomRunner:
     def _tick(self) -> None:
         now = self.loop.time()
         self.lateness.record(now, now - self._next)
-        self.dispatch(self.room.tick(now))
+        if self.may_tick():
+            self.dispatch(self.room.tick(now + self.clock_offset))
+            if self.journal is not None:
+                self.journal.tick()
         if self._timer is None:  # stopped while dispatching (the room ended)
             return
         if self.after_tick is not None:

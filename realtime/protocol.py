@@ -229,6 +229,10 @@ class ErrorCode(StrEnum):
     ROOM_FULL = "room_full"
     ROOM_LOCKED = "room_locked"
     SESSION_ENDED = "session_ended"
+    #: the practical is hosted by another node: the error carries its ``ws_url`` (several nodes)
+    ROOM_ELSEWHERE = "room_elsewhere"
+    #: the practical is between nodes (its node died a moment ago), or this node cannot reach Redis: try again
+    ROOM_MOVING = "room_moving"
     UNKNOWN_OBJECT = "unknown_object"
     NOT_INTERACTABLE = "not_interactable"
     OBJECT_HELD = "object_held"
@@ -275,6 +279,10 @@ class CloseCode(IntEnum):
     JOIN_TIMEOUT = 4007
     RATE_LIMITED = 4008
     IDLE = 4010
+    #: the practical is hosted by another node now (the error before it names its socket): reconnect
+    MOVED = 4011
+    #: standard "try again later": the practical is between nodes, or this node cannot reach Redis
+    TRY_AGAIN = 1013
     TOO_SLOW = 4013
     LEFT = 4000
 
@@ -494,6 +502,15 @@ ClientMessage = Annotated[
     Field(discriminator="type"),
 ]
 _CLIENT_MESSAGE: TypeAdapter[Any] = TypeAdapter(ClientMessage)
+#: the base of every client control message (for code that keeps them, such as the room log)
+ControlMessage = _Msg
+
+
+def control_from_fields(fields: dict[str, Any]) -> _Msg:
+    """A control message from already-parsed fields, validated as decode_control validates
+    (a room log entry); raises pydantic's ValidationError."""
+    return _CLIENT_MESSAGE.validate_python(fields)
+
 CLIENT_TYPES = frozenset(
     (
         "join", "ping", "grab", "release", "leave", "kick", "unkick", "lock", "summon", "freeze", "reset", "end",

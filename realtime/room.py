@@ -104,6 +104,10 @@ class Record(NamedTuple):
 
 Outgoing = Send | Close | Media | Record
 
+#: One input as the room log keeps it: ("handle", now, participant, message), or
+#: ("tick", now, None, the staged pose rows the tick accepted).
+Input = tuple[str, float, str | None, Any]
+
 _MESSAGE_ACTIONS: dict[type, Action] = {
     p.PoseFrame: Action.POSE,
     p.ObjectMove: Action.MOVE_OBJECT,
@@ -201,8 +205,9 @@ class Room:
         self.broadcasting: set[str] = set()
         self._log: deque[tuple[int, str]] = deque(maxlen=limits.resume_log_events)
         self._spawn_next = 0
-        #: every input, for replay; None unless recording
-        self.inputs: list[tuple[str, float, str | None, Any]] | None = [] if record else None
+        #: every input since the last drain, for the room log and replay; None unless recording.
+        #: Pose frames are not kept one by one: a tick's entry carries the poses it accepts.
+        self.inputs: list[Input] | None = [] if record else None
 
         capacity = 64
         self._poses = np.zeros(capacity, p.POSE_RECORD)
@@ -227,7 +232,10 @@ class Room:
         self.challenges = Challenges(scene, limits.answer_rate, limits.answer_burst, run)
         self.learning = Learning(self.challenges, self.transform_of)
 
-        self._handlers: dict[type, Callable[[Participant, Any, float], list[Outgoing]]] = {
+        self._handlers = self._handler_table()
+
+    def _handler_table(self) -> dict[type, Callable[[Participant, Any, float], list[Outgoing]]]:
+        return {
             p.PoseFrame: self._on_pose,
             p.ObjectMove: self._on_object_move,
             p.Grab: self._on_grab,
@@ -256,7 +264,7 @@ class Room:
 
     def handle(self, participant_id: str, message: Any, now: float) -> list[Outgoing]:
         """Apply one input from one participant; return what to send and close."""
-        if self.inputs is not None:
+        if self.inputs is not None and type(message) is not p.PoseFrame:
             self.inputs.append(("handle", now, participant_id, message))
         self.now = now
         if isinstance(message, Enter):
@@ -288,7 +296,7 @@ class Room:
         """Advance the room one tick: validate staged poses, expire leases and
         resume windows, and encode one frame of every change for everyone."""
         if self.inputs is not None:
-            self.inputs.append(("tick", now, None, None))
+            self.inputs.append(("tick", now, None, self.staged_poses()))
         self.now = now
         self.tick_no += 1
         out = self._accept_staged_poses()
@@ -303,6 +311,31 @@ class Room:
             self._object_dirty[objects] = False
             out.append(Send(None, frame, replaceable=True))
         return out
+
+    def staged_poses(self) -> bytes:
+        """The pose records waiting for the next tick, as raw POSE_RECORD rows (slot included):
+        what a tick's log entry carries, since a tick keeps only each slot's latest pose."""
+        return self._staging[self._pending].tobytes()
+
+    def restage(self, staged: bytes) -> None:
+        """Put back the poses a logged tick accepted (replay): exactly those slots are pending."""
+        rows = np.frombuffer(staged, p.POSE_RECORD)
+        self._pending[:] = False
+        self._staging[rows["slot"]] = rows
+        self._pending[rows["slot"]] = True
+
+    def __getstate__(self) -> dict[str, Any]:
+        """A snapshot's view of the room (realtime.log.snapshot): views and bound handlers are rebuilt."""
+        state = self.__dict__.copy()
+        for derived in ("_staging_bytes", "_handlers", "inputs"):
+            del state[derived]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._staging_bytes = memoryview(self._staging.view(np.uint8).reshape(-1))
+        self._handlers = self._handler_table()
+        self.inputs = []
 
     # ------------------------------------------------------------------ reads
 
@@ -906,13 +939,22 @@ class Room:
         return out
 
 
-def replay(room_id: str, scene: Scene, limits: RoomLimits, inputs: list[tuple[str, float, str | None, Any]], run: str = "") -> Room:
-    """Rebuild a room from a recorded input log (session replay, recovery)."""
+def replay(room_id: str, scene: Scene, limits: RoomLimits, inputs: list[Input], run: str = "") -> Room:
+    """Rebuild a room from a recorded input log (session replay)."""
     room = Room(room_id, scene, limits, run=run)
-    for kind, now, pid, message in inputs:
+    apply(room, inputs)
+    return room
+
+
+def apply(room: Room, inputs: list[Input]) -> list[Outgoing]:
+    """Feed recorded inputs to a room, in order (replay, and recovery from snapshot + log tail);
+    returns what the room answered, for a caller that keeps its records."""
+    out: list[Outgoing] = []
+    for kind, now, pid, payload in inputs:
         if kind == "tick":
-            room.tick(now)
+            room.restage(payload)
+            out += room.tick(now)
         else:
             assert pid is not None
-            room.handle(pid, message, now)
-    return room
+            out += room.handle(pid, payload, now)
+    return out

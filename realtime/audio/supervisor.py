@@ -172,7 +172,7 @@ class MediaSupervisor:
         if kind == "answer":
             self._to(runner, message["participant"], {"type": "rtc_answer", "sdp": message["sdp"], "re": message["re"]})
         elif kind == "error":
-            runner.dispatch(runner.room.handle(message["participant"], CallEnded(), runner.loop.time()))
+            runner.dispatch(runner.room.handle(message["participant"], CallEnded(), runner.now()))
             self._to(runner, message["participant"], p.error(p.ErrorCode(message["code"]), message["message"], message["re"]))
         elif kind == "closed":
             self._closed(runner, message["participant"], p.ErrorCode(message["code"]), message["message"])
@@ -180,7 +180,7 @@ class MediaSupervisor:
             runner.dispatch(runner.room.voice_levels(dict(zip(message["participants"], message["levels"]))))
 
     def _closed(self, runner: RoomRunner, pid: str, code: p.ErrorCode, text: str, re: str | int | None = None) -> None:
-        runner.dispatch(runner.room.handle(pid, CallEnded(), runner.loop.time()))
+        runner.dispatch(runner.room.handle(pid, CallEnded(), runner.now()))
         self._to(runner, pid, {"type": "rtc_closed", "code": str(code), "message": text, "re": re})
 
     @staticmethod
