@@ -34,6 +34,7 @@ from server.admission import Admission
 from server.auth import Claims, Principal, issue_token, principal_dependency, require
 from server.body_limit import BodyLimit
 from server.course_routes import course_routes
+from server.forwarding import CLIENT_HEADER, client_address, forward_join
 from server.learner_routes import learner_routes
 from server.node import Node, NodeError
 from server.scene_routes import scene_routes
@@ -179,11 +180,18 @@ def create_app(node: Node) -> FastAPI:
     ) -> dict[str, object]:
         """Liveness and load. ``ticks``: how late room ticks started over the last ``tick_window`` seconds
         (the event loop's stall), ``media`` the voice worker's mix tick figures over ``media_window`` seconds,
-        ``ingest`` the scene package workers' state, ``xapi`` the outbox of learning events (server.xapi_outbox).
-        ``status`` is ``degraded`` while ingest workers fail to start (an LRS that fails shows in ``xapi`` only)."""
+        ``ingest`` the scene package workers' state, ``xapi`` the outbox of learning events (server.xapi_outbox),
+        ``room_log`` the rooms' logs (server.node.Node.log_health), ``cluster`` this node's part in a deployment of
+        several (server.cluster.Cluster.health; null on its own). ``status`` is ``degraded`` while ingest workers
+        fail to start, a room runs from memory because its log cannot be written, or Redis does not answer (an LRS
+        that fails shows in ``xapi`` only)."""
         since = asyncio.get_running_loop().time() - tick_window
+        room_log = node.log_health()
+        cluster = node.cluster.health() if node.cluster is not None else None
+        healthy = node.ingest_pool.healthy() and not room_log["degraded"] and (cluster is None or cluster["redis"] == "ok")
         return {
-            "status": "ok" if node.ingest_pool.healthy() else "degraded",
+            "status": "ok" if healthy else "degraded",
+            "cluster": cluster,
             "ticks": tick_summary([r.lateness.since(since) for r in node.runners.values()]),
             "ingest": node.ingest_pool.stats(),
             "rooms": len(node.runners),
@@ -191,6 +199,7 @@ def create_app(node: Node) -> FastAPI:
             "participants": sum(len(r.room.participants) for r in node.runners.values()),
             "media": node.media.stats(media_window) if node.media is not None else None,
             "xapi": await node.xapi.health(),
+            "room_log": room_log,
         }
 
     @app.post("/api/sessions", status_code=201, tags=["sessions"])
@@ -202,7 +211,7 @@ def create_app(node: Node) -> FastAPI:
                 raise HTTPException(404, f"No course {body.course!r}.")
             if course.teacher_id != teacher.id:
                 raise HTTPException(403, "This course belongs to another teacher.")
-        session = node.open_session(teacher, body.scene, body.version, body.title, body.course)
+        session = await node.open_session(teacher, body.scene, body.version, body.title, body.course)
         out = describe(session, request)
         token = node.teacher_token(teacher, session)
         out["teacher_token"] = token
@@ -228,6 +237,7 @@ def create_app(node: Node) -> FastAPI:
     async def lock_session(session_id: str, body: LockRequest, request: Request, who: Principal = Depends(principal)) -> dict[str, object]:
         session = own_session(session_id, who, Action.LOCK)
         running(session_id).handle(SYSTEM, Lock(type="lock", locked=body.locked))
+        await node.settled(session_id)
         return describe(session, request)
 
     @app.get("/api/sessions/{session_id}/removed", tags=["sessions"])
@@ -245,12 +255,14 @@ def create_app(node: Node) -> FastAPI:
         if participant_id not in runner.room.removed:
             raise HTTPException(404, f"Nobody {participant_id!r} was removed from this practical.")
         runner.handle(SYSTEM, Unkick(type="unkick", participant=participant_id))
+        await node.settled(session_id)
         return Response(status_code=204)
 
     @app.post("/api/sessions/{session_id}/end", tags=["sessions"])
     async def end_session(session_id: str, request: Request, who: Principal = Depends(principal)) -> dict[str, object]:
         own_session(session_id, who, Action.END)
         node.end_session(session_id)
+        await node.settled(session_id)
         session = node.store.session(session_id)
         assert session is not None
         return describe(session, request)
@@ -313,8 +325,8 @@ def create_app(node: Node) -> FastAPI:
     app.include_router(learner_routes(node, principal))
 
     @app.post("/api/join", tags=["sessions"])
-    async def join(body: JoinRequest, request: Request) -> dict[str, object]:
-        address = request.client.host if request.client else "?"
+    async def join(body: JoinRequest, request: Request) -> Any:
+        address = client_address(request, node.secret)
         now = time.monotonic()
         bucket = join_buckets.get(address)
         if bucket is None:
@@ -325,6 +337,8 @@ def create_app(node: Node) -> FastAPI:
         if not bucket.take(now):
             raise HTTPException(429, "Too many join attempts from this address; wait a minute.")
         session = node.store.session_by_code(body.code)
+        if (session is None or session.id not in node.runners) and node.cluster is not None:
+            return await forward_join(node.cluster, node.secret, body.code, body.model_dump(exclude_none=True), address)
         if session is None or session.id not in node.runners:
             raise HTTPException(404, f"No open practical has the join code {body.code}. Check the code with your teacher.")
         role = Role(body.role)
@@ -332,6 +346,8 @@ def create_app(node: Node) -> FastAPI:
         device = admission.device(body.device)
         participant = admission.admit(node.runners[session.id].room, body.name, role, device, now)
         claims = Claims(participant, session.id, role, body.name, device=device)
+        # a forwarded join came through another node: answer the address this node is reached at
+        ws_url = node.ws_url() if CLIENT_HEADER in request.headers and node.cluster is not None else node.ws_url(request.headers.get("host"))
         return {
             "token": issue_token(node.secret, claims, node.config.token_ttl),
             "participant_id": claims.participant_id,
@@ -340,7 +356,8 @@ def create_app(node: Node) -> FastAPI:
             "title": session.title,
             "scene": session.scene_id,
             "scene_version": session.scene_version,
-            "ws_url": node.ws_url(request.headers.get("host")),
+            "ws_url": ws_url,
+            "ws_urls": await node.ws_urls(ws_url),
         }
 
     three = WEB_ROOT / "node_modules" / "three"

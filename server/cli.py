@@ -29,6 +29,8 @@ def _serve_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-message-bytes", type=int, help="largest message a client may send (default 16384)")
     parser.add_argument("--msg-rate", type=float, help="messages per second per client (default 120)")
     parser.add_argument("--no-demo", action="store_true", help="do not open a demo practical on start")
+    parser.add_argument("--redis-url", help="Redis shared by several nodes (env REDIS_URL; default: none, one node on its own)")
+    parser.add_argument("--node-id", help="this node's name in a deployment of several (default: host name and port)")
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -45,6 +47,8 @@ def _config(args: argparse.Namespace) -> Config:
             "resume_window",
             "max_message_bytes",
             "msg_rate",
+            "redis_url",
+            "node_id",
         )
     }
     if getattr(args, "no_demo", False):
@@ -56,10 +60,14 @@ async def _serve(config: Config) -> None:
     import uvicorn
 
     from server.api import WEB_ROOT, create_app
+    from server.cluster import ClusterError
     from server.node import Node
 
     node = Node(config)
-    await node.start()
+    try:
+        await node.start()
+    except ClusterError as exc:
+        raise SystemExit(f"amaliy serve: {exc}") from None
     teachers = node.store.users("teacher")
     key = ""
     if not teachers:
@@ -67,7 +75,7 @@ async def _serve(config: Config) -> None:
         print(f"\nCreated teacher '{teacher.name}'. Teacher key (shown once, keep it safe):\n  {key}\n", flush=True)
         teachers = [teacher]
     if config.demo and not node.store.sessions(status="open"):
-        node.open_session(teachers[0], samples.DEMO, title="Demo practical")
+        await node.open_session(teachers[0], samples.DEMO, title="Demo practical")
     if not (WEB_ROOT / "node_modules" / "three").is_dir():
         print("Web client dependencies are missing: run 'npm ci' in clients/web.", file=sys.stderr, flush=True)
     base = node.base_url()

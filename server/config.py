@@ -94,6 +94,17 @@ class Config:
     xapi_batch: int = SenderSettings.batch
     xapi_timeout: float = SenderSettings.timeout
     xapi_max_backoff: float = SenderSettings.max_backoff
+    #: Redis shared by the nodes of one deployment, e.g. redis://10.0.0.2:6379/0 (also read from
+    #: REDIS_URL); empty (the default): this node runs on its own, everything under the data dir
+    redis_url: str = ""
+    #: this node's name in the deployment (unique per node); empty: host name and port
+    node_id: str = ""
+    #: the deployment's name: the prefix of its shared keys, so several deployments may share one Redis
+    deployment: str = "amaliy"
+    #: milliseconds a room's lease lasts unrenewed: how long a dead node's room waits for a new owner
+    lease_ttl_ms: int = 1000
+    #: seconds of room time between a room's snapshots (a new owner replays at most this much log)
+    snapshot_every: float = 5.0
     limits: RoomLimits = field(default_factory=RoomLimits)
 
     @property
@@ -198,10 +209,13 @@ def _coerce(raw: str, like: Any) -> Any:
 
 
 def from_env(environ: dict[str, str] | None = None) -> Config:
-    """Defaults overridden by AMALIY_<NAME> variables (any Config or RoomLimits field)."""
+    """Defaults overridden by AMALIY_<NAME> variables (any Config or RoomLimits field); REDIS_URL,
+    the name Redis tools use, stands for AMALIY_REDIS_URL."""
     env = os.environ if environ is None else environ
     base = Config()
     values: dict[str, Any] = {}
+    if env.get("REDIS_URL") and "AMALIY_REDIS_URL" not in env:
+        values["redis_url"] = env["REDIS_URL"]
     for f in fields(Config) + fields(RoomLimits):
         key = ENV_PREFIX + f.name.upper()
         if f.name == "limits" or key not in env:

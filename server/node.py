@@ -1,12 +1,16 @@
 """One Amaliy node: the store, the live rooms, the room socket server and the HTTP app.
 
-Rooms live in this process (embedded default). The Node is the seam where a
-shared room directory and bus will plug in for several nodes.
+Rooms live in this process. Each room's inputs and snapshots go to the room log
+under the data dir (realtime.log.embedded), so a node that restarts after a crash
+or a power cut resumes its open practicals where their logs end. The Node is the
+seam where a shared room directory and bus plug in for several nodes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
 import secrets
 import socket
@@ -18,6 +22,14 @@ from urllib.parse import urlsplit
 
 from realtime.audio.supervisor import MediaSupervisor
 from realtime.fanout import RoomRunner
+from realtime.log.backend import Fence, RoomLogBackend
+from realtime.log.embedded import EmbeddedLog
+from realtime.log.entries import LogCorrupt
+from realtime.log.journal import Journal, JournalSettings
+from realtime.log.lease import LeaseSettings
+from realtime.log.recovery import Restored, restore
+from realtime.log.snapshot import SnapshotRefused
+from realtime.room import Disconnect
 from realtime.protocol import CloseCode, End
 from realtime.roles import Role
 from realtime.room import SYSTEM, Record, Room
@@ -27,12 +39,14 @@ from scenes.model import Scene, SceneError
 from scenes.package import pack_files
 from scenes.store import SceneStore, SceneVersion, Staged
 from server.auth import Claims, issue_token, load_secret
+from server.cluster import Addresses, Cluster
 from server.config import Config
 from server.ingest_pool import IngestPool
 from server.package_check import ingest_package
 from server.results import ResultsWriter
 from server.room_socket import ROOM_PATH, RoomSocket
 from server.store import Session, Store, User
+from dataclasses import asdict
 from server.xapi_outbox import Outbox
 
 log = logging.getLogger("amaliy.node")
@@ -57,6 +71,21 @@ class Node:
         #: learning events as xAPI statements, queued with the records and sent to the LRS if one is set (server.xapi_outbox)
         self.xapi = Outbox(self.store.read(lambda db: Path(db.execute("PRAGMA database_list").fetchone()[2])), config.xapi())
         self.secret = load_secret(config.data_dir)
+        #: with REDIS_URL, this node's part in a deployment of several (server.cluster); None: on its own
+        self.cluster: Cluster | None = None
+        if config.redis_url:
+            node_id = config.node_id or f"{socket.gethostname()}:{config.port}"
+            addresses = Addresses(self.base_url(), self.ws_url())
+            self.cluster = Cluster(config.redis_url, node_id, addresses, self.secret, LeaseSettings(config.lease_ttl_ms), config.deployment)
+        #: the room log (realtime.log): Redis Streams shared by the nodes, or a file under the data dir;
+        #: and the key its snapshots are sealed with
+        self.room_log: RoomLogBackend = self.cluster.log if self.cluster else EmbeddedLog(config.data_dir)
+        self.journal_settings = JournalSettings(snapshot_every=config.snapshot_every)
+        self.snapshot_key = hmac.digest(self.secret, b"amaliy-room-snapshot", hashlib.sha256)
+        #: rooms whose log could not be loaded at start, with the reason (for /healthz)
+        self.unloadable: dict[str, str] = {}
+        #: rooms whose lease this node is trying to take again (server.cluster)
+        self._reclaiming: set[str] = set()
         self.scenes = SceneStore(config.data_dir / "scenes")
         self.ingest_limits: IngestLimits = config.ingest_limits()
         self.runners: dict[str, RoomRunner] = {}
@@ -64,8 +93,8 @@ class Node:
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.TimerHandle | None = None
         self._loaded: dict[tuple[str, int], Scene] = {}
-        #: wall-clock time minus the event loop's clock, read at the first record (see _record)
-        self._wall_offset: float | None = None
+        #: per room, wall-clock time minus the room's clock, read at its first record (see _record)
+        self._wall_offset: dict[str, float] = {}
         # Ingest is CPU-heavy (trimesh) and its input untrusted: it runs in short-lived
         # processes under limits, so rooms keep ticking whatever is uploaded.
         self.ingest_pool = IngestPool(config.ingest_pool(), self.ingest_limits, self.scenes.blobs.folder)
@@ -76,6 +105,8 @@ class Node:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        if self.cluster is not None:  # first: a node that cannot join its deployment starts nothing
+            await self.cluster.join()
         self.install_samples()
         await self.xapi.start(self.base_url())  # before any room can store a record
         if self.media is not None:
@@ -87,12 +118,36 @@ class Node:
             if session.preview:  # a designer's previews are throwaway: they end with the process
                 self.store.end_session(session.id)
                 continue
+            if self.cluster is not None:  # in a deployment, whoever takes its lease first resumes it (_adopt)
+                continue
             try:
-                self._start_room(session)
+                self._start_room(session, await self._restore(session))
             except NodeError as exc:
                 log.warning("ending practical %s: %s", session.id, exc)
                 self.store.end_session(session.id)
+        if self.cluster is not None:
+            self.cluster.run(self._adopt, self._lease_trouble)
         self._sweeper = loop.call_later(_SWEEP_PERIOD, self._sweep)
+
+    async def _restore(self, session: Session) -> Restored | None:
+        """An open practical's room as its log left it, or None if it has no log (a fresh room).
+
+        A log that cannot be read is never skipped past: the practical ends, its log is kept for
+        the operator to look at, and the reason is logged and shown in /healthz."""
+        stored = await self.room_log.load(session.id)
+        if stored is None:
+            return None
+        try:
+            return restore(stored, self.snapshot_key, self._scene)
+        except (SnapshotRefused, LogCorrupt) as exc:
+            self.unloadable[session.id] = str(exc)
+            raise NodeError(500, f"its room log cannot be loaded ({exc}); the log is kept for you to look at") from None
+
+    def _scene(self, package_id: str, version: int) -> Scene:
+        stored = self.scenes.get(package_id, version)
+        if stored is None:
+            raise SnapshotRefused(f"its scene {package_id} version {version} is not stored on this node")
+        return self.load_scene(stored)
 
     async def stop(self) -> None:
         if self._sweeper is not None:
@@ -102,13 +157,21 @@ class Node:
             self._server.close()
         for sock in list(self.sockets):
             sock.close(CloseCode.GOING_AWAY, "server shutting down")
+        handed_off = []
         for runner in self.runners.values():
             runner.stop()
+            if runner.journal is not None:  # the open practicals resume from here (at the next start, or on another node)
+                runner.journal.final()
+                await runner.journal.drained()
+                handed_off.append(runner.room.id)
+        if self.cluster is not None:
+            await self.cluster.stop(handed_off)
         if self.media is not None:
             await self.media.stop()
         await asyncio.sleep(0)
         await self.results.close()
         await self.xapi.stop()
+        await self.room_log.close()
         self.store.close()
         self.scenes.close()
 
@@ -167,14 +230,32 @@ class Node:
 
     # ------------------------------------------------------------------ sessions
 
-    def _start_room(self, session: Session) -> RoomRunner:
-        version = self.scenes.get(session.scene_id, session.scene_version)
-        if version is None:
-            raise NodeError(410, f"Scene {session.scene_id} version {session.scene_version} is no longer stored.")
-        room = Room(session.id, self.load_scene(version), self.config.limits, run=secrets.token_hex(4))
-        runner = RoomRunner(room, asyncio.get_running_loop(), on_end=self._room_ended)
+    def _start_room(self, session: Session, restored: Restored | None = None, fence: Fence | None = None) -> RoomRunner:
+        """Run a practical's room: a new one, or one restored from its log (then everyone in it
+        was cut off by the restart or failover, and waits in their resume window from now).
+        In a deployment, ``fence`` is this node's lease on the room: every log write carries it,
+        and the room ticks only while the lease can be trusted."""
+        if restored is None:
+            version = self.scenes.get(session.scene_id, session.scene_version)
+            if version is None:
+                raise NodeError(410, f"Scene {session.scene_id} version {session.scene_version} is no longer stored.")
+            room = Room(session.id, self.load_scene(version), self.config.limits, record=not session.preview, run=secrets.token_hex(4))
+        else:
+            room = restored.room
+        loop = asyncio.get_running_loop()
+        runner = RoomRunner(room, loop, on_end=self._room_ended)
+        if restored is not None:
+            runner.clock_offset = room.now - loop.time()
         if not session.preview:  # a preview's progress is the designer's to see (preview_debug), not a result
             runner.record = self._record
+            # a preview is throwaway, so it keeps no log either
+            runner.journal = Journal(
+                room, self.room_log, self.snapshot_key, runner.deliver, next_index=0 if restored is None else restored.next_index,
+                fence=fence, settings=self.journal_settings, on_fenced=lambda: self._lease_trouble(session.id),
+            )
+            if self.cluster is not None:
+                leases = self.cluster.leases
+                runner.may_tick = lambda: leases.valid(session.id)
             challenge = room.challenges.public_challenge()
             if challenge is not None:
                 self.store.set_challenge(session.id, challenge)
@@ -182,6 +263,13 @@ class Node:
             runner.media = self.media.media
             runner.after_tick = self.media.after_tick
         self.runners[session.id] = runner
+        if restored is not None:
+            for record in restored.records:
+                self._record(runner, record)
+            for part in [q for q in room.participants.values() if q.connected]:
+                runner.handle(part.id, Disconnect())
+        if runner.journal is not None:
+            runner.journal.begin()
         runner.start()
         return runner
 
@@ -192,18 +280,99 @@ class Node:
         lets a pause between the two reads (another thread holding the GIL) put two records
         a few milliseconds apart in the wrong order."""
         t = record.data.get("t")
-        if self._wall_offset is None:
-            self._wall_offset = time.time() - runner.loop.time()
-        at = t + self._wall_offset if isinstance(t, (int, float)) else runner.loop.time() + self._wall_offset
+        offset = self._wall_offset.setdefault(runner.room.id, time.time() - runner.now())
+        at = (t if isinstance(t, (int, float)) else runner.now()) + offset
         self.results.add(runner.room.id, record, at)
 
     def _room_ended(self, runner: RoomRunner) -> None:
         self.runners.pop(runner.room.id, None)
+        self._wall_offset.pop(runner.room.id, None)
         if self.media is not None:
             self.media.room_closed(runner.room.id)
         self.store.end_session(runner.room.id)
+        if runner.journal is not None:
+            asyncio.ensure_future(self._forget(runner))
 
-    def open_session(
+    async def _forget(self, runner: RoomRunner) -> None:
+        """An ended practical's log is of no more use; in a deployment, nobody needs to host it."""
+        assert runner.journal is not None
+        try:
+            await self.room_log.drop(runner.room.id, runner.journal.fence)
+            if self.cluster is not None:
+                session = self.store.session(runner.room.id)
+                await self.cluster.unpublish(runner.room.id, session.join_code if session else "")
+        except Exception as exc:  # the store is down: the log stays, the practical is ended anyway
+            log.warning("practical %s ended; its log could not be dropped: %s", runner.room.id, exc)
+
+    # ------------------------------------------------------------------ several nodes
+
+    async def _adopt(self, room_id: str, fence: Fence) -> None:
+        """A practical whose node died (its lease lapsed and this node took it): bring its room back
+        from the shared log, here. Everyone reconnects through any node and is sent here."""
+        assert self.cluster is not None
+        runner = self.runners.get(room_id)
+        if runner is not None and runner.journal is not None:  # our own room, its lease lapsed and taken again
+            runner.journal.refence(fence)
+            return
+        described = await self.cluster.session(room_id)
+        if described is None:
+            log.warning("room %s is listed but not described; leaving it", room_id)
+            await self.cluster.leases.release(room_id)
+            return
+        session = Session(**described)
+        self.store.adopt_session(session)
+        try:
+            self._start_room(session, await self._restore(session), fence)
+        except NodeError as exc:
+            log.error("practical %s cannot be resumed here: %s", room_id, exc)
+            self.store.end_session(room_id)
+            await self.cluster.unpublish(room_id, session.join_code)
+            return
+        log.warning("practical %s resumed here (epoch %d)", room_id, fence.epoch)
+
+    def _lease_trouble(self, room_id: str) -> None:
+        """A room's lease could not be renewed, or a log write was fenced: take it again if nobody
+        else has (a pause, or a Redis restart, that no other node used), else give the room up."""
+        if room_id not in self._reclaiming and room_id in self.runners:
+            self._reclaiming.add(room_id)
+            asyncio.ensure_future(self._reclaim(room_id))
+
+    async def _reclaim(self, room_id: str) -> None:
+        assert self.cluster is not None
+        try:
+            fence = await self.cluster.leases.acquire(room_id)
+            runner = self.runners.get(room_id)
+            session = self.store.session(room_id)
+            if fence is None or runner is None or runner.journal is None or session is None:
+                log.warning("room %s: its lease is another node's now; stopping this copy", room_id)
+                self._lose(room_id)
+                return
+            await self.cluster.describe(asdict(session))
+            runner.journal.refence(fence)
+            log.warning("room %s: lease taken again (epoch %d); the room goes on here", room_id, fence.epoch)
+        except Exception as exc:  # Redis still away: the room stays frozen (may_tick) and the heartbeat tries again
+            log.warning("room %s: could not take its lease again: %s", room_id, exc)
+        finally:
+            self._reclaiming.discard(room_id)
+
+    def _lose(self, room_id: str) -> None:
+        """This node lost a room's lease (it was paused, or cut off from Redis, for too long): stop
+        its copy at once and send everyone to reconnect; the new owner has the room from its log."""
+        runner = self.runners.pop(room_id, None)
+        if runner is None:
+            return
+        runner.stop()
+        if runner.journal is not None:
+            runner.journal.lost = True
+        for conn in list(runner.conns.values()):
+            conn.close(CloseCode.MOVED, "this practical moved to another server; reconnect")
+        runner.conns.clear()
+        if self.media is not None:
+            self.media.room_closed(room_id)
+        if self.cluster is not None:
+            self.cluster.leases.forget(room_id)
+
+    async def open_session(
         self, teacher: User, scene_id: str, version: int | None = None, title: str | None = None, course_id: str | None = None
     ) -> Session:
         """Open a practical from a stored scene version (the latest when ``version`` is None)."""
@@ -215,15 +384,24 @@ class Node:
         if len(self.store.sessions(teacher.id, "open")) >= self.config.max_sessions_per_teacher:
             raise NodeError(429, f"You already have {self.config.max_sessions_per_teacher} open practicals; end one first.")
         session = self.store.open_session(teacher.id, scene_id, stored.version, title or stored.title, course_id=course_id)
-        self._start_room(session)
+        fence = await self.cluster.publish(asdict(session)) if self.cluster is not None else None
+        self._start_room(session, fence=fence)
         return session
 
     def end_session(self, session_id: str) -> None:
+        """End a practical. A journaled room ends once the end is in its log: await ``settled``."""
         runner = self.runners.get(session_id)
         if runner is not None:
             runner.handle(SYSTEM, End(type="end"))
         else:
             self.store.end_session(session_id)
+
+    async def settled(self, session_id: str) -> None:
+        """Wait until what a teacher just did over REST is in the room's log and its answers are out,
+        so the reply tells the state the room is in (an ended practical is ended in the store)."""
+        runner = self.runners.get(session_id)
+        if runner is not None and runner.journal is not None:
+            await runner.journal.drained()
 
     def teacher_token(self, teacher: User, session: Session) -> str:
         claims = Claims(f"{teacher.id}-{session.id[2:]}", session.id, Role.TEACHER, teacher.name)
@@ -288,6 +466,18 @@ class Node:
             "properties": engine.properties.public(engine.names),
         }
 
+    def log_health(self) -> dict[str, Any]:
+        """The rooms' logs for /healthz: where they are, which rooms run from memory because their
+        log cannot be written (and why), and which could not be loaded at start."""
+        journals = {rid: r.journal for rid, r in self.runners.items() if r.journal is not None}
+        degraded = {rid: {"pending": j.pending_entries, "lost": j.lost, "error": j.last_error} for rid, j in journals.items() if j.degraded}
+        return {
+            "backend": "redis" if self.cluster is not None else "embedded",
+            "rooms": len(journals),
+            "degraded": degraded,
+            "unloadable": self.unloadable,
+        }
+
     # ------------------------------------------------------------------ addresses
 
     def base_url(self, http_host: str | None = None, scheme: str = "http") -> str:
@@ -301,6 +491,17 @@ class Node:
         if host in ("0.0.0.0", "::", ""):
             host = lan_address()
         return f"http://{host}:{self.config.port}"
+
+    async def ws_urls(self, first: str) -> list[str]:
+        """Room socket addresses a client may try, ``first`` first: on a deployment of several nodes,
+        every live node's (a client whose node dies reconnects through another, which sends it on)."""
+        if self.cluster is None:
+            return [first]
+        try:
+            others = [a.ws for a in (await self.cluster.nodes()).values() if a.ws != first]
+        except Exception:  # Redis away: this node's address is still right
+            others = []
+        return [first, *sorted(others)]
 
     def ws_url(self, http_host: str | None = None) -> str:
         """The room socket address as seen by a client that reached us at ``http_host``."""

@@ -68,6 +68,8 @@ class RoomSocket(asyncio.Protocol):
         self._flood_since: float | None = None
         self._last_drop = 0.0
         self._timers: list[asyncio.TimerHandle] = []
+        #: a join being looked up in the room directory (several nodes)
+        self._pending: asyncio.Future[None] | None = None
 
     # ------------------------------------------------------- asyncio.Protocol
 
@@ -255,6 +257,33 @@ class RoomSocket(asyncio.Protocol):
             else:
                 self._send(p.error(exc.code, exc.message, exc.re))
 
+    async def _join_elsewhere(self, session_id: str, re: str | int | None) -> None:
+        """A join on a node that does not host the practical (several nodes): say where it is,
+        or that it is between nodes and to try again in a moment. Never hosts it here."""
+        cluster = self.node.cluster
+        assert cluster is not None
+        try:
+            if cluster.down_since is not None:
+                raise OSError("this server cannot reach Redis")
+            host = await cluster.host_of(session_id)
+            listed = host is not None or await cluster.session(session_id) is not None
+        except Exception as exc:  # Redis down: nobody can tell where the room is
+            self._send(p.error(p.ErrorCode.ROOM_MOVING, f"This server cannot tell where the practical is now ({exc}); trying again.", re))
+            self.close(p.CloseCode.TRY_AGAIN, "room directory unavailable")
+            return
+        if self.closed:
+            return
+        if host is not None and host.ws != self.node.ws_url():
+            error = p.error(p.ErrorCode.ROOM_ELSEWHERE, "This practical is on another server; reconnect there.", re)
+            self._send({**error, "ws_url": host.ws})
+            self.close(p.CloseCode.MOVED, "practical on another server")
+        elif listed:
+            self._send(p.error(p.ErrorCode.ROOM_MOVING, "This practical is moving to another server; trying again.", re))
+            self.close(p.CloseCode.TRY_AGAIN, "practical between servers")
+        else:
+            self._send(p.error(p.ErrorCode.SESSION_ENDED, "This practical is not running.", re))
+            self.close(p.CloseCode.SESSION_ENDED, "practical not running")
+
     def _control(self, message: p._Msg) -> None:
         if isinstance(message, p.Join):
             if self.participant_id is not None:
@@ -278,6 +307,9 @@ class RoomSocket(asyncio.Protocol):
             self.close(p.CloseCode.UNAUTHORIZED, "invalid token")
             return
         runner = self.node.runners.get(claims.session_id)
+        if runner is None and self.node.cluster is not None:
+            self._pending = asyncio.ensure_future(self._join_elsewhere(claims.session_id, message.id))
+            return
         if runner is None:
             self._send(p.error(p.ErrorCode.SESSION_ENDED, "This practical is not running.", message.id))
             self.close(p.CloseCode.SESSION_ENDED, "practical not running")

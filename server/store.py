@@ -280,6 +280,16 @@ class Store:
                     continue
         raise RuntimeError("could not find a free join code")
 
+    def adopt_session(self, session: Session) -> None:
+        """Keep a practical another node of the deployment opened, now hosted here (server.cluster);
+        known already, it is left as it is."""
+        with self._lock:
+            self._db.execute(
+                f"INSERT OR IGNORE INTO sessions ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (session.id, session.teacher_id, session.scene_id, session.scene_version, session.title,
+                 session.join_code, "open", session.created, int(session.preview), session.course_id),
+            )
+
     def end_session(self, session_id: str) -> None:
         with self._lock:
             self._db.execute(

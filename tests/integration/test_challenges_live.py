@@ -8,7 +8,6 @@ import csv
 import io
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,7 @@ import pytest
 from amaliy_client import AmaliyClient, JoinRefused
 from realtime.protocol import CloseCode
 
-from tests.conftest import REPO, LiveServer, free_port_pair, start_server, wait_healthy
+from tests.conftest import REPO, LiveServer, serve_again, start_server
 from tests.scene_packages import _manifest_only
 
 PACKAGE = "heat-a-beaker"
@@ -118,27 +117,6 @@ def add_user(data_dir: Path, name: str, role: str = "teacher") -> str:
         cwd=REPO, capture_output=True, text=True, check=True,
     )
     return done.stdout.split()[-1]
-
-
-def serve_again(live: LiveServer, data_dir: Path) -> LiveServer:
-    """Start a server on a data dir that already has its teacher (who is not printed again)."""
-    port = free_port_pair()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir", str(data_dir), "--no-demo"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    assert proc.stdout is not None
-    lines: list[str] = []
-    deadline = time.monotonic() + 60
-    while not any(line.startswith("API docs:") for line in lines):
-        line = proc.stdout.readline()
-        if not line or time.monotonic() > deadline:
-            proc.kill()
-            raise RuntimeError("server did not start again:\n" + "".join(lines))
-        lines.append(line)
-    threading.Thread(target=lambda: lines.extend(proc.stdout or ()), daemon=True).start()
-    again = LiveServer(proc, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port + 1}/room", live.teacher_key, "", "", live.designer_key, lines)
-    return wait_healthy(again, deadline)
 
 
 def results_of(live: LiveServer, session_id: str, bearer: str) -> httpx.Response:

@@ -18,12 +18,27 @@ from typing import Any, Callable
 import httpx
 import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from amaliy_client.lab import LabState
 from realtime import protocol as p
 
 KEEPALIVE_SECONDS = 10.0
+#: with auto_reconnect: ping after this long without a word from the server, and give the socket up
+#: after SILENCE_SECONDS (a node that froze keeps its TCP connections open but says nothing)
+PROBE_SECONDS = 1.0
+SILENCE_SECONDS = 3.0
+#: longest wait for one reconnect attempt's socket (a frozen node accepts TCP but never answers)
+ATTEMPT_SECONDS = 3.0
+#: first and longest wait between reconnect attempts (doubling), as the web client does
+RECONNECT_FIRST_SECONDS = 0.25
+RECONNECT_MAX_SECONDS = 4.0
+#: close codes after which reconnecting cannot help (docs/protocol.md §10): left, unauthorized,
+#: replaced, kicked, session ended, room full, room locked
+FINAL_CLOSES = frozenset({
+    p.CloseCode.LEFT, p.CloseCode.UNAUTHORIZED, p.CloseCode.REPLACED, p.CloseCode.KICKED,
+    p.CloseCode.SESSION_ENDED, p.CloseCode.ROOM_FULL, p.CloseCode.ROOM_LOCKED,
+})
 
 
 class JoinRefused(Exception):
@@ -58,9 +73,18 @@ async def join_code(base_url: str, code: str, name: str, role: str = "student", 
 class AmaliyClient:
     """One participant's connection and its mirror of the room."""
 
-    def __init__(self, ws_url: str, token: str) -> None:
+    def __init__(self, ws_url: str, token: str, auto_reconnect: bool = False, ws_urls: list[str] | None = None) -> None:
         self.ws_url = ws_url
+        #: every node's room socket the join answered (several nodes): tried in turn when ours is gone
+        self.ws_urls = ws_urls or [ws_url]
         self.token = token
+        #: after a drop that is not final, resume by itself with backoff (see reconnect)
+        self.auto_reconnect = auto_reconnect
+        #: resumes done after a drop, and how long the last one took from the drop (seconds)
+        self.reconnects = 0
+        self.last_outage = 0.0
+        self._reconnector: asyncio.Task[None] | None = None
+        self._leaving = False
         self.ws: ClientConnection | None = None
         self.participant: dict[str, Any] = {}
         self.participants: dict[str, dict[str, Any]] = {}
@@ -89,6 +113,7 @@ class AmaliyClient:
         self._reader: asyncio.Task[None] | None = None
         self._keepalive: asyncio.Task[None] | None = None
         self._last_sent = 0.0
+        self._last_received = 0.0
         self._slot_owner: dict[int, str] = {}
         self._object_ids: dict[int, str] = {}
 
@@ -97,7 +122,7 @@ class AmaliyClient:
     @classmethod
     async def join(cls, base_url: str, code: str, name: str, role: str = "student", **kw: Any) -> "AmaliyClient":
         info = await join_code(base_url, code, name, role)
-        client = cls(info["ws_url"], info["token"])
+        client = cls(info["ws_url"], info["token"], auto_reconnect=kw.pop("auto_reconnect", False), ws_urls=info.get("ws_urls"))
         await client.connect(**kw)
         return client
 
@@ -119,13 +144,14 @@ class AmaliyClient:
         """Open the socket, send ``join``, and wait for ``welcome`` and the full frame after it
         (JoinRefused if the server says no)."""
         self.close_code = None
+        self.welcome = {}
         self.ws = await connect(self.ws_url, compression=None, max_size=None, ping_interval=None, open_timeout=timeout)
         join: dict[str, Any] = {"type": "join", "token": self.token}
         if last_seq is not None:
             join["last_seq"] = last_seq
         await self.ws.send(json.dumps(join))
         self._reader = asyncio.create_task(self._read(self.ws))
-        self._last_sent = time.monotonic()
+        self._last_sent = self._last_received = time.monotonic()
         if self._keepalive is None:
             self._keepalive = asyncio.create_task(self._keep_alive())
         deadline = time.monotonic() + timeout
@@ -139,11 +165,54 @@ class AmaliyClient:
                     return msg
                 if msg["type"] == "error":
                     self._pending.remove(msg)
+                    if msg.get("code") == "room_elsewhere" and isinstance(msg.get("ws_url"), str):
+                        self.ws_url = msg["ws_url"]  # the node hosting the room: the next try goes there
                     await asyncio.wait_for(asyncio.shield(self._reader), timeout)
                     raise JoinRefused(msg["code"], msg["message"], self.close_code)
             if self._reader.done():
                 raise JoinRefused("closed", self.close_reason, self.close_code)
             await self._wait_arrival(deadline)
+
+    @property
+    def connected(self) -> bool:
+        """The socket is open and the room's welcome has been applied."""
+        return self.ws is not None and self.close_code is None and bool(self.welcome)
+
+    async def reconnect(self, within: float = 60.0) -> dict[str, Any]:
+        """Resume after a drop, trying again with backoff while the server is away (restarting, or
+        its room moving to another node) for up to ``within`` seconds; JoinRefused once a close
+        is final (docs/protocol.md §10). A node that does not answer is passed over for the next
+        of ``ws_urls``; one that says the room is elsewhere (close 4011) is left for that node at once."""
+        dropped = time.monotonic()
+        deadline = dropped + within
+        wait = RECONNECT_FIRST_SECONDS
+        passed_over = 0  # nodes tried in a row without an answer: one round of them before waiting
+        moved = False
+        while True:
+            try:
+                welcome = await self.connect(last_seq=self.seq, timeout=max(1.0, min(ATTEMPT_SECONDS, deadline - time.monotonic())))
+            except JoinRefused as refused:
+                if refused.close_code in FINAL_CLOSES or time.monotonic() + wait > deadline:
+                    raise
+                passed_over = 0
+                if refused.close_code == p.CloseCode.MOVED and not moved:
+                    moved = True
+                    continue
+            except (OSError, TimeoutError, InvalidHandshake):
+                if time.monotonic() + wait > deadline:
+                    raise
+                if self.ws_url in self.ws_urls and len(self.ws_urls) > 1:
+                    self.ws_url = self.ws_urls[(self.ws_urls.index(self.ws_url) + 1) % len(self.ws_urls)]
+                    passed_over += 1
+                    if passed_over % len(self.ws_urls):
+                        continue
+            else:
+                self.reconnects += 1
+                self.last_outage = time.monotonic() - dropped
+                return welcome
+            moved = False
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, RECONNECT_MAX_SECONDS)
 
     async def resume(self, timeout: float = 10.0) -> dict[str, Any]:
         """Reconnect with the same token, asking for the events missed since the last one seen."""
@@ -159,6 +228,10 @@ class AmaliyClient:
 
     async def close(self) -> None:
         """Leave politely and stop background tasks."""
+        self._leaving = True
+        if self._reconnector is not None:
+            self._reconnector.cancel()
+            await asyncio.gather(self._reconnector, return_exceptions=True)
         if self._keepalive is not None:
             self._keepalive.cancel()
             self._keepalive = None
@@ -321,6 +394,7 @@ class AmaliyClient:
     async def _read(self, ws: ClientConnection) -> None:
         try:
             async for data in ws:
+                self._last_received = time.monotonic()
                 if isinstance(data, bytes):
                     self._apply_tick(p.decode_tick(data))
                 else:
@@ -335,12 +409,30 @@ class AmaliyClient:
             else:
                 self.close_code, self.close_reason = 1006, "connection lost"
             self._arrived.set()
+            if self.auto_reconnect and not self._leaving and self.welcome and self.close_code not in FINAL_CLOSES:
+                self._reconnector = asyncio.get_running_loop().create_task(self._reconnect_quietly())
+
+    async def _reconnect_quietly(self) -> None:
+        """auto_reconnect's background resume: a final refusal stays in close_code for the owner to see."""
+        try:
+            await self.reconnect()
+        except (JoinRefused, OSError, TimeoutError, InvalidHandshake):
+            pass
 
     async def _keep_alive(self) -> None:
-        """The server drops silent sockets; ping when nothing else was sent for a while."""
+        """The server drops silent sockets: ping when nothing else was sent for a while. With
+        auto_reconnect, also probe a server that has said nothing for PROBE_SECONDS, and give up a
+        socket silent for SILENCE_SECONDS, so a frozen node is left for another."""
         while True:
-            await asyncio.sleep(KEEPALIVE_SECONDS / 2)
-            if self.ws is not None and self.close_code is None and time.monotonic() - self._last_sent > KEEPALIVE_SECONDS:
+            await asyncio.sleep(PROBE_SECONDS / 2 if self.auto_reconnect else KEEPALIVE_SECONDS / 2)
+            if self.ws is None or self.close_code is not None:
+                continue
+            now = time.monotonic()
+            quiet = now - self._last_received
+            if self.auto_reconnect and self.welcome and quiet > SILENCE_SECONDS:
+                self.ws.transport.abort()
+                continue
+            if now - self._last_sent > KEEPALIVE_SECONDS or (self.auto_reconnect and quiet > PROBE_SECONDS and now - self._last_sent > PROBE_SECONDS):
                 try:
                     await self.send({"type": "ping"})
                 except ConnectionClosed:

@@ -1,0 +1,288 @@
+"""Several nodes on one real Redis, as real server processes: students join through nodes that do not
+host their practical; the hosting node is SIGKILLed, SIGSTOPped past its lease, restarted one by one,
+and Redis itself is restarted empty; each time the practical goes on with nothing lost, and no two
+nodes ever write the same room's log. Every wait polls a condition with a timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import AsyncIterator, Iterator
+
+import httpx
+import pytest
+import redis.asyncio as aioredis
+
+from amaliy_client import AmaliyClient
+from realtime.log.recovery import restore
+from realtime.log.redis_log import RedisLog
+from tests.conftest import REPO, LiveServer, free_port_pair, sample_scene, serve_again, start_server
+
+WAIT = 30.0
+
+
+def port_of(live: LiveServer) -> int:
+    return int(live.base_url.rsplit(":", 1)[1])
+
+
+class Deployment:
+    """Nodes of one deployment (their own name, so tests never share keys) on one Redis."""
+
+    def __init__(self, root: Path, redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.root = root
+        self.redis_url = redis_url
+        self.name = "t" + secrets.token_hex(4)
+        self.secret = secrets.token_hex(32)
+        self.nodes: list[LiveServer] = []
+        # restarted nodes (serve_again) inherit these from the test process
+        monkeypatch.setenv("REDIS_URL", redis_url)
+        monkeypatch.setenv("AMALIY_DEPLOYMENT", self.name)
+        monkeypatch.setenv("AMALIY_VOICE", "false")
+        monkeypatch.setenv("AMALIY_RESUME_WINDOW", "120")
+
+    def data_dir(self, n: int) -> Path:
+        path = self.root / f"node{n}"
+        path.mkdir(parents=True, exist_ok=True)
+        key = path / "secret.key"
+        if not key.exists():
+            key.write_text(self.secret)
+            key.chmod(0o600)
+        return path
+
+    def start(self, n: int, env: dict[str, str] | None = None) -> LiveServer:
+        live = start_server(self.data_dir(n), env)
+        self.nodes.append(live)
+        return live
+
+    def restart(self, old: LiveServer, n: int) -> LiveServer:
+        live = serve_again(old, self.data_dir(n), port=port_of(old))
+        self.nodes.append(live)
+        return live
+
+    def stop(self) -> None:
+        for live in self.nodes:
+            if live.proc.poll() is None:
+                live.proc.send_signal(signal.SIGCONT)
+            live.stop()
+
+
+@pytest.fixture
+def deployment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployment]:
+    dep = Deployment(tmp_path, "redis://127.0.0.1:6379/0", monkeypatch)
+    yield dep
+    dep.stop()
+
+
+def health(live: LiveServer) -> dict:
+    return httpx.get(live.base_url + "/healthz", timeout=5).json()
+
+
+async def wait_for(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def hosting(nodes: list[LiveServer]) -> list[LiveServer]:
+    return [n for n in nodes if n.proc.poll() is None and health(n)["room_log"]["rooms"] > 0]
+
+
+async def join_and_grab(live: LiveServer, code: str, name: str, kind: str = "beaker-water") -> tuple[AmaliyClient, str]:
+    """A student joined through ``live``, holding the ``kind`` of equipment at the station they were given."""
+    client = await AmaliyClient.join(live.base_url, code, name, auto_reconnect=True)
+    station = await client.wait_station(timeout=WAIT)
+    obj = f"{kind}@{station}"
+    await client.grab(obj)
+    await client.expect("grabbed", object=obj, timeout=WAIT)
+    return client, obj
+
+
+async def test_join_through_any_node_and_the_practical_survives_its_node_being_killed(deployment: Deployment) -> None:
+    a = deployment.start(0)
+    b, c = deployment.start(1, {"AMALIY_DEMO": "false"}), deployment.start(2, {"AMALIY_DEMO": "false"})
+    clients: list[AmaliyClient] = []
+    try:
+        # the demo practical is on a; Ali joins through b, Bea through c, Cem through a
+        ali, ali_holds = await join_and_grab(b, a.demo_code, "Ali")
+        bea, bea_holds = await join_and_grab(c, a.demo_code, "Bea", "beaker-cuso4")
+        cem = await AmaliyClient.join(a.base_url, a.demo_code, "Cem", auto_reconnect=True)
+        clients += [ali, bea, cem]
+        assert ali.ws_url.endswith(f":{port_of(a) + 1}/room") and len(ali.ws_urls) == 3
+        assert set(ali.participants) == {ali.id, bea.id, cem.id}
+        seq = ali.seq
+
+        a.proc.send_signal(signal.SIGKILL)
+        a.proc.wait(10)
+        killed = time.monotonic()
+        await wait_for(lambda: all(x.reconnects == 1 for x in clients), WAIT, "everyone back by themselves")
+        outage = time.monotonic() - killed
+        host = hosting([b, c])
+        assert len(host) == 1  # one node took the room, decided by its lease
+        for x in clients:
+            assert x.connected and x.welcome["resumed"] is True and x.ws_url.endswith(f":{port_of(host[0]) + 1}/room")
+        assert ali.objects[ali_holds]["holder"] == ali.id and bea.objects[bea_holds]["holder"] == bea.id
+        assert ali.seq >= seq and set(ali.participants) == {ali.id, bea.id, cem.id}
+        assert health(host[0])["cluster"]["failovers"] == 1
+        assert outage < WAIT
+        # the practical goes on: a new student joins through the node that is not the host
+        other = b if host[0] is c else c
+        dan = await AmaliyClient.join(other.base_url, a.demo_code, "Dan")
+        clients.append(dan)
+        await ali.wait_until(lambda: dan.id in ali.participants, WAIT, "Dan's arrival")
+    finally:
+        for x in clients:
+            await x.close()
+
+
+async def test_a_paused_host_never_writes_again_after_another_node_took_its_room(deployment: Deployment) -> None:
+    # no snapshots for the test's length, so the audit sees every entry of the log
+    quiet = {"AMALIY_SNAPSHOT_EVERY": "600"}
+    a = deployment.start(0, quiet)
+    b = deployment.start(1, {**quiet, "AMALIY_DEMO": "false"})
+    redis = aioredis.Redis.from_url(deployment.redis_url)
+    try:
+        ali, held = await join_and_grab(b, a.demo_code, "Ali")
+        room = ali.welcome["snapshot"]["room"]
+        a.proc.send_signal(signal.SIGSTOP)  # frozen past its lease (1 s)
+        await wait_for(lambda: ali.reconnects == 1, WAIT, "Ali back on b")
+        assert ali.objects[held]["holder"] == ali.id
+        a.proc.send_signal(signal.SIGCONT)
+        await wait_for(lambda: health(a)["room_log"]["rooms"] == 0, WAIT, "a to give the room up")
+        await ali.release(held)
+        await ali.wait_until(lambda: ali.objects[held]["holder"] is None, WAIT, "the release on b")
+        epochs = await RedisLog(redis).epochs(room)
+        # b's adoption snapshot trimmed a's entries; after it, every entry is b's: a never wrote again
+        assert epochs and set(epochs) == {max(epochs)} and max(epochs) >= 2
+        assert any("another node's now; stopping this copy" in line for line in a.output)
+        await ali.close()
+    finally:
+        await redis.aclose()
+
+
+@pytest.fixture
+async def own_redis(tmp_path: Path) -> AsyncIterator[tuple[str, Path]]:
+    """A Redis of the test's own, with no persistence, so it can be restarted empty."""
+    port = free_port_pair()
+    proc = start_redis(port, tmp_path)
+    yield f"redis://127.0.0.1:{port}/0", tmp_path
+    proc.kill()
+    proc.wait()
+
+
+def start_redis(port: int, where: Path) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(where)],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).stdout.strip() != b"PONG":
+        if time.monotonic() > deadline:
+            raise RuntimeError("redis-server did not start")
+        time.sleep(0.05)
+    return proc
+
+
+async def test_redis_restarted_empty_and_the_practical_goes_on(own_redis: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url, where = own_redis
+    dep = Deployment(tmp_path / "nodes", url, monkeypatch)
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    try:
+        a = dep.start(0)
+        b = dep.start(1, {"AMALIY_DEMO": "false"})
+        ali, held = await join_and_grab(b, a.demo_code, "Ali")
+        subprocess.run(["redis-cli", "-p", str(port), "shutdown", "nosave"], capture_output=True)
+        await wait_for(lambda: health(a)["cluster"]["redis"] == "down", WAIT, "a to notice Redis is gone")
+        assert health(a)["status"] == "degraded"
+        replacement = start_redis(port, where)  # back, empty
+        try:
+            await wait_for(lambda: health(a)["cluster"]["redis"] == "ok" and health(a)["room_log"]["rooms"] == 1, WAIT, "a to take its room again")
+            await wait_for(lambda: ali.connected, WAIT, "Ali connected")
+            assert ali.objects[held]["holder"] == ali.id
+            # the log was seeded again from a's memory: kill a and b brings the room back from it
+            a.proc.send_signal(signal.SIGKILL)
+            reconnects = ali.reconnects
+            await wait_for(lambda: ali.reconnects > reconnects and ali.connected, WAIT, "Ali back on b")
+            assert ali.objects[held]["holder"] == ali.id
+            await ali.close()
+        finally:
+            replacement.kill()
+            replacement.wait()
+    finally:
+        dep.stop()
+
+
+async def test_a_rolling_restart_of_every_node_loses_nothing(deployment: Deployment) -> None:
+    nodes = [deployment.start(0), deployment.start(1, {"AMALIY_DEMO": "false"}), deployment.start(2, {"AMALIY_DEMO": "false"})]
+    code = nodes[0].demo_code
+    joined = [await join_and_grab(nodes[i], code, name, kind) for i, (name, kind) in enumerate([("Ali", "beaker-water"), ("Bea", "beaker-cuso4")])]
+    clients = [client for client, _ in joined]
+    try:
+        for i in range(3):
+            old = nodes[i]
+            old.stop()  # SIGTERM: it hands its rooms off with a final snapshot, then releases them
+            nodes[i] = deployment.restart(old, i)
+            await wait_for(lambda: all(x.connected for x in clients), WAIT, f"everyone back after restarting node {i}")
+            await wait_for(lambda: len(hosting(nodes)) == 1, WAIT, "one host")
+        for x, obj in joined:
+            assert x.objects[obj]["holder"] == x.id and set(x.participants) == {c.id for c in clients}
+    finally:
+        for x in clients:
+            await x.close()
+
+
+def serve_fails(data_dir: Path, env: dict[str, str]) -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1", "--port", str(free_port_pair()), "--data-dir", str(data_dir), "--no-demo"],
+        cwd=REPO, env={**os.environ, "AMALIY_VOICE": "false", **env}, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    return done.stderr
+
+
+def test_a_node_that_cannot_join_says_why_and_starts_nothing(deployment: Deployment, tmp_path: Path) -> None:
+    a = deployment.start(0)
+    # Redis does not answer
+    said = serve_fails(tmp_path / "x", {"REDIS_URL": "redis://127.0.0.1:1/0"})
+    assert "does not answer" in said and "unset REDIS_URL" in said
+    # another secret.key than the deployment's
+    (tmp_path / "y").mkdir()
+    (tmp_path / "y" / "secret.key").write_text(secrets.token_hex(32))
+    assert "secret.key is not the deployment's" in serve_fails(tmp_path / "y", {})
+    # the id of a node that is running
+    node_id = health(a)["cluster"]["node"]
+    assert f"Another live node runs as {node_id!r}" in serve_fails(deployment.data_dir(5), {"AMALIY_NODE_ID": node_id})
+
+
+def test_the_log_of_a_killed_node_replays_to_what_its_students_saw(deployment: Deployment) -> None:
+    """The state hash: a room restored from the shared log alone (here, in the test) is the room
+    its students were in, holds and all."""
+    a = deployment.start(0, {"AMALIY_SNAPSHOT_EVERY": "1"})
+
+    async def run() -> None:
+        ali, held = await join_and_grab(a, a.demo_code, "Ali")
+        room = ali.welcome["snapshot"]["room"]
+        a.proc.send_signal(signal.SIGKILL)
+        a.proc.wait(10)
+        redis = aioredis.Redis.from_url(deployment.redis_url)
+        stored = await RedisLog(redis).load(room)
+        await redis.aclose()
+        assert stored is not None
+        import hashlib
+        import hmac
+
+        key = hmac.digest(bytes.fromhex(deployment.secret), b"amaliy-room-snapshot", hashlib.sha256)
+        scene = sample_scene()
+        back = restore(stored, key, lambda pid, version: scene).room
+        assert back.holder_of(held) == ali.id and back.seq == ali.seq and set(back.participants) == set(ali.participants)
+        await ali.close()
+
+    asyncio.run(run())
