@@ -129,10 +129,10 @@ export class CheckpointPanel {
 
   /**
    * Send an answer (a choice's index or a number) for the shown step, or for another step by id.
-   * @returns {string|null} the request id, or null while an answer waits for its verdict
+   * @returns {string|null} the request id, or null while an answer waits for its verdict or the page reconnects
    */
   send(value, control = null, step = this.step?.id) {
-    if (!step || this.waiting) return null;
+    if (!step || this.waiting || this.connection.state !== 'connected') return null;
     const id = `answer-${++this.requests}`;
     this.waiting = id;
     this.last = { step, result: 'sent', message: '', value };

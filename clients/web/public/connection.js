@@ -7,6 +7,13 @@
  * POST /api/join answers it for students, GET /api/sessions/{id} for the
  * teacher link.
  *
+ * A deployment of several nodes (server/cluster.py) hosts each practical on
+ * one node; when that node dies another adopts the room within a second or
+ * two. So the page keeps every node's socket (`ws_urls` from the join), and
+ * after a drop it goes where the server sends it, or on to the next node,
+ * rather than waiting on a dead one (the Python SDK's `reconnect()` does the
+ * same).
+ *
  * @module connection
  */
 
@@ -18,6 +25,13 @@ const RECONNECT_FIRST_MS = 500;
 const RECONNECT_MAX_MS = 8_000;
 /** Close code this page uses when it drops its own socket to resume (the 3000s are for applications). */
 const MISSED_EVENTS = 3000;
+/** What the browser reports for a socket that ended without a close frame (never sent by a server). */
+const ABNORMAL_CLOSE = 1006;
+/**
+ * Join refusals that only say where to connect (the close that follows acts on them):
+ * the page's business, not the student's, so they are not dispatched as `servererror`.
+ */
+const ROUTING_ERRORS = new Set(['room_elsewhere', 'room_moving']);
 
 /**
  * Close codes after which reconnecting cannot help (or would fight another
@@ -57,6 +71,8 @@ const CLOSE_TEXT = {
  * @typedef {object} Credentials
  * @property {string} token participant token (JWT), passed back in `join`
  * @property {string} wsUrl room socket address
+ * @property {string[]} [wsUrls] every node's room socket, the host's first (several nodes);
+ *   without it, `[wsUrl]`
  * @property {string} title practical title
  * @property {string} glbUrl the practical's scene model
  */
@@ -90,7 +106,7 @@ export async function joinWithCode(code, name) {
       // storage refused (a locked-down browser): this page is a new device next time
     }
   }
-  return { token: body.token, wsUrl: body.ws_url, title: body.title, glbUrl: sceneModelUrl(body) };
+  return { token: body.token, wsUrl: body.ws_url, wsUrls: body.ws_urls ?? [body.ws_url], title: body.title, glbUrl: sceneModelUrl(body) };
 }
 
 /**
@@ -111,7 +127,8 @@ export async function joinWithToken(token) {
     headers: { Authorization: `Bearer ${token}` },
   });
   const body = await readJson(response);
-  return { token, wsUrl: body.ws_url, title: body.title, glbUrl: sceneModelUrl(body) };
+  // Only the host's socket is answered here; a `room_elsewhere` on the way adds the next host's.
+  return { token, wsUrl: body.ws_url, wsUrls: body.ws_urls ?? [body.ws_url], title: body.title, glbUrl: sceneModelUrl(body) };
 }
 
 function storedDevice() {
@@ -145,6 +162,15 @@ async function readJson(response) {
  * - `servererror` (detail: an `error` message);
  * - `message` (detail: any other unsequenced message: rtc_answer, rtc_closed, voice_levels);
  * - `dropped` (detail: {code, reason, text, final}) when the socket closes.
+ *
+ * Nothing but `join` goes out until the welcome of the current socket: a request made while
+ * the page is getting back in would act on a room state it has not caught up with.
+ *
+ * Across nodes (see nextTry): a `room_elsewhere` error names the host, and its close (4011)
+ * goes there at once; a 4011 without one (the node lost the room) goes to the next node at
+ * once; a socket no node answered goes to the next node at once. Only after a full round of
+ * the addresses like that does the page wait (doubling, as for any other drop), so a dead
+ * host costs a refused connection, not a backoff.
  */
 export class Connection extends EventTarget {
   /** @param {Credentials} credentials */
@@ -158,22 +184,39 @@ export class Connection extends EventTarget {
     this.socket = null;
     this.lastSent = 0;
     this.retryMs = RECONNECT_FIRST_MS;
+    /** Room sockets to try, in order (the host's first); grows with any host a `room_elsewhere` names. */
+    this.urls = credentials.wsUrls?.length ? [...credentials.wsUrls] : [credentials.wsUrl];
+    /** The socket address of the current (or next) try. */
+    this.url = credentials.wsUrl ?? this.urls[0];
+    /** Where the last `room_elsewhere` said the practical is, until the close it came before. */
+    this.movedTo = null;
+    /** Tries in a row made at once (a dead node passed over, a move followed): a full round of them, then wait. */
+    this.quick = 0;
+    /**
+     * From a drop that will be resumed until the next welcome: which try the next one is
+     * (1 for the first) and when it starts, in performance.now() ms; otherwise null.
+     * @type {{attempt: number, at: number} | null}
+     */
+    this.reconnect = null;
     this.keepalive = setInterval(() => this.keepAlive(), 1000);
   }
 
   /** Open the socket and join; resumes with `last_seq` once any event has been seen. */
   open() {
     this.setState('connecting');
-    const socket = new WebSocket(this.credentials.wsUrl);
+    const socket = new WebSocket(this.url);
     socket.binaryType = 'arraybuffer';
     this.socket = socket;
-    socket.onopen = () => this.send(messages.join(this.credentials.token, this.lastSeq));
+    /** Whether a node spoke on this socket: one that never did is passed over (nextTry). */
+    let answered = false;
+    socket.onopen = () => socket.send(JSON.stringify(messages.join(this.credentials.token, this.lastSeq)));
     // A socket we gave up on may still deliver a little; only the current one speaks for the room.
     socket.onmessage = (event) => {
+      answered = true;
       if (this.socket === socket) this.receive(event.data);
     };
     socket.onclose = (event) => {
-      if (this.socket === socket) this.dropped(event.code, event.reason);
+      if (this.socket === socket) this.dropped(event.code, event.reason, answered);
     };
   }
 
@@ -182,10 +225,11 @@ export class Connection extends EventTarget {
     clearInterval(this.keepalive);
     this.keepalive = setInterval(() => this.keepAlive(), 1000);
     this.retryMs = RECONNECT_FIRST_MS;
+    this.quick = 0;
     this.open();
   }
 
-  /** Send a control message (ignored while disconnected: the room state will be resent on resume). */
+  /** Send a control message (ignored until connected: the room state will be resent on resume). */
   send(message) {
     this.sendRaw(JSON.stringify(message));
   }
@@ -201,7 +245,7 @@ export class Connection extends EventTarget {
   }
 
   sendRaw(data) {
-    if (this.socket?.readyState !== WebSocket.OPEN) return;
+    if (this.state !== 'connected' || this.socket?.readyState !== WebSocket.OPEN) return;
     this.socket.send(data);
     this.lastSent = performance.now();
   }
@@ -219,9 +263,15 @@ export class Connection extends EventTarget {
       // A snapshot reflects every event up to `seq`; a resume without one is followed by the replay.
       if (message.snapshot) this.lastSeq = message.seq;
       this.retryMs = RECONNECT_FIRST_MS;
+      this.quick = 0;
+      this.reconnect = null;
       this.emit('welcome', message);
       this.setState('connected'); // after the welcome is applied, so 'connected' means the state is there
     } else if (message.type === 'error') {
+      if (ROUTING_ERRORS.has(message.code)) {
+        if (message.code === 'room_elsewhere' && typeof message.ws_url === 'string') this.movedTo = message.ws_url;
+        return;
+      }
       this.emit('servererror', message);
     } else if (typeof message.seq === 'number') {
       if (this.lastSeq !== null && message.seq <= this.lastSeq) return; // already in our state
@@ -239,10 +289,17 @@ export class Connection extends EventTarget {
     }
   }
 
-  dropped(code, reason) {
+  /**
+   * @param {number} code
+   * @param {string} reason
+   * @param {boolean} [answered] a node sent something on the socket (false: nobody was there)
+   */
+  dropped(code, reason, answered = true) {
     this.socket = null;
     const final = FINAL_CLOSES.has(code);
     const text = CLOSE_TEXT[code] ?? (reason ? `Connection lost: ${reason}.` : 'Connection lost.');
+    const wait = final ? 0 : this.nextTry(code, answered);
+    this.reconnect = final ? null : { attempt: (this.reconnect?.attempt ?? 0) + 1, at: performance.now() + wait };
     this.emit('dropped', { code, reason, text, final });
     if (final) {
       clearInterval(this.keepalive);
@@ -250,8 +307,38 @@ export class Connection extends EventTarget {
       return;
     }
     this.setState('connecting');
-    setTimeout(() => this.open(), this.retryMs);
+    setTimeout(() => this.open(), wait);
+  }
+
+  /**
+   * Choose the address of the next try after a drop that is not final, and how long to wait
+   * before it (ms).
+   *
+   * - 4011 (MOVED): the practical is elsewhere. With the `room_elsewhere` address, go there;
+   *   without (this node lost the room), to the next node. At once: someone hosts it.
+   * - closed before any message (1006): nobody is at this address (a dead node): the next, at once.
+   * - anything else (1013 while the room is between nodes or this node cannot reach Redis, a drop
+   *   of a working socket, a restart): wait, doubling. After 1013 the wait is followed by the next
+   *   node, since this one may be the one cut off from Redis.
+   *
+   * At most a round of the addresses go at once in a row, then the page waits all the same:
+   * nodes that send each other on, or a whole deployment down, must not spin.
+   */
+  nextTry(code, answered) {
+    const movedTo = this.movedTo;
+    this.movedTo = null;
+    const quick = code === CloseCode.MOVED || (code === ABNORMAL_CLOSE && !answered);
+    if (code === CloseCode.MOVED && movedTo) {
+      if (!this.urls.includes(movedTo)) this.urls.push(movedTo);
+      this.url = movedTo;
+    } else if (quick || code === CloseCode.TRY_AGAIN) {
+      this.url = this.urls[(this.urls.indexOf(this.url) + 1) % this.urls.length];
+    }
+    if (quick && ++this.quick < this.urls.length) return 0;
+    this.quick = 0;
+    const wait = this.retryMs;
     this.retryMs = Math.min(this.retryMs * 2, RECONNECT_MAX_MS);
+    return wait;
   }
 
   keepAlive() {

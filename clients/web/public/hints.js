@@ -129,10 +129,13 @@ export class HintPanel {
     return { shown: true, step, next, cost, text: askLabel(cost), disabled: wait > 0, wait };
   }
 
-  /** Ask the room for the next hint of the current step (the button, H, the VR panel and its controller button). */
+  /**
+   * Ask the room for the next hint of the current step (the button, H, the VR panel and its
+   * controller button); not while reconnecting, when the room would not hear it.
+   */
   ask() {
     const offer = this.offer();
-    if (!offer.shown || offer.disabled) return null;
+    if (!offer.shown || offer.disabled || this.connection.state !== 'connected') return null;
     const id = `hint-${++this.requests}`;
     this.pending.add(id);
     this.el.error.textContent = '';

@@ -49,13 +49,15 @@ export class Holding {
   }
 
   /**
-   * Ask the room for an object, remembering which anchor asked.
+   * Ask the room for an object, remembering which anchor asked (not while
+   * reconnecting: the room would not hear it).
    * @param {string} id
    * @param {import('three').Object3D} [anchor]
    * @param {boolean} [keepOffset] follow at the distance it was grabbed from (a
    *   controller ray) rather than sitting at the anchor itself
    */
   grab(id, anchor = this.defaultAnchor, keepOffset = false) {
+    if (this.connection.state !== 'connected') return;
     this.wanted.set(id, { anchor, offset: keepOffset ? null : new Matrix4() });
     this.connection.send(messages.grab(id));
   }
@@ -72,10 +74,13 @@ export class Holding {
 
   /**
    * Let go of an object: it lands where its anchor aims (see placing.js),
-   * and the room hears where before it hears the release.
+   * and the room hears where before it hears the release. Not while
+   * reconnecting: the room would not hear it, so the hand keeps the object
+   * and the next welcome says whether it is still ours.
    * @param {string} id
    */
   release(id) {
+    if (this.connection.state !== 'connected') return;
     if (this.held.has(id)) {
       const landed = this.drop(id);
       this.connection.sendBinary(encodeObjectMove(this.state.objects[id].index, landed, nowStamp()));

@@ -1,6 +1,7 @@
 /**
  * What the page tells the person in words: the heads-up line (practical,
- * name, connection, how many are here, locked/paused), short toasts for
+ * name, connection, how many are here, locked/paused; while reconnecting the
+ * count is marked as out of date), short toasts for
  * refusals, room news and the challenge's points and mistakes (challenge.js
  * decides which), and a notice that stays when the practical is over for
  * this page (removed, ended, left).
@@ -56,17 +57,19 @@ export class Hud {
    * @param {string} view.title
    * @param {string} view.name
    * @param {'connecting'|'connected'|'closed'} view.state
+   * @param {boolean} view.reconnecting getting back in after a drop: what the room last said may be stale
    * @param {number} view.count participants in the room
    * @param {boolean} view.locked
    * @param {boolean} view.frozen
    */
-  update({ title, name, state, count, locked, frozen }) {
+  update({ title, name, state, reconnecting, count, locked, frozen }) {
     this.root.hidden = false;
     this.fields.title.textContent = title;
     this.fields.name.textContent = name;
-    this.fields.state.textContent = STATE_TEXT[state];
+    this.fields.state.textContent = reconnecting ? 'reconnecting…' : STATE_TEXT[state];
     this.fields.state.dataset.state = state;
-    this.fields.count.textContent = `${count} ${count === 1 ? 'person' : 'people'} here`;
+    this.fields.count.textContent = `${count} ${count === 1 ? 'person' : 'people'} here${reconnecting ? ' (reconnecting)' : ''}`;
+    this.fields.count.classList.toggle('stale', reconnecting);
     const flags = [locked && 'locked', frozen && 'paused by the teacher'].filter(Boolean);
     this.fields.flags.textContent = flags.join(' · ');
   }

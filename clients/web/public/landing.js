@@ -111,6 +111,7 @@ async function signInWithCode(typed) {
   const credentials = {
     token: body.token,
     wsUrl: body.ws_url,
+    wsUrls: body.ws_urls ?? [body.ws_url],
     title: body.title,
     glbUrl: sceneModelUrl(body),
     course: body.course,

@@ -24,6 +24,7 @@ import { RENDER_DELAY_MS } from './interpolation.js';
 import { signIn, signOut } from './landing.js';
 import { Placing } from './placing.js';
 import { Practical } from './practical.js';
+import { ReconnectBanner } from './reconnecting.js';
 import { Rig } from './rig.js';
 import { Lab } from './scene.js';
 import { RoomState } from './state.js';
@@ -83,6 +84,7 @@ async function enter(credentials, hud) {
   const lab = await Lab.load(scene, credentials.glbUrl);
   const state = new RoomState();
   const connection = new Connection(credentials);
+  new ReconnectBanner(document, connection, hud);
   const holding = new Holding(lab, state, connection, rig.holdPoint, new Placing(scene, lab, state));
   const avatars = new Avatars(scene);
   const sync = new Sync(connection, state, rig, holding);
@@ -106,6 +108,7 @@ async function enter(credentials, hud) {
       title: credentials.title,
       name: state.me ? `${state.me.name} (${state.me.role})` : '',
       state: connection.state,
+      reconnecting: connection.reconnect !== null,
       count: Object.keys(state.participants).length,
       locked: state.locked,
       frozen: state.frozen,
@@ -221,8 +224,6 @@ async function enter(credentials, hud) {
       // forgotten at once, so a reload shows the join and sign-in forms ("Try again" still has the token).
       if (!retryable || endedAtDoor) signOut();
       hud.notice(drop.text, retryable ? () => connection.retry() : null);
-    } else {
-      hud.toast(`${drop.text} Reconnecting…`, 'error');
     }
   });
   connection.addEventListener('state', refresh);
@@ -243,6 +244,10 @@ async function enter(credentials, hud) {
   window.amaliy = {
     get state() {
       return connection.state;
+    },
+    /** Getting back in after a drop (the banner is up, interaction is frozen) until the next welcome. */
+    get reconnecting() {
+      return connection.reconnect !== null;
     },
     get me() {
       return state.me;
@@ -278,6 +283,10 @@ async function enter(credentials, hud) {
     },
     grab: (id) => holding.grab(id),
     release: (id) => holding.release(id),
+    /** The objects this page draws in the hand. */
+    get held() {
+      return holding.ids();
+    },
     /** The floor point under our own head. */
     get position() {
       return rig.floorPoint();

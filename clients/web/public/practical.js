@@ -149,9 +149,9 @@ export class Practical {
       get selected() {
         return practical.properties.selected;
       },
-      /** Set a property, as the panel's controls do. */
+      /** Set a property, as the panel's controls do (returns the request id, or null while reconnecting). */
       interact: (object, property, value) => practical.properties.set(object, property, value),
-      /** Answer a checkpoint (the shown one unless `step` names another), as its buttons do. */
+      /** Answer a checkpoint (the shown one unless `step` names another), as its buttons do (returns the request id, or null). */
       answer: (value, step) => practical.checkpoint.send(value, null, step),
       /** Show an object's controls in the equipment panel, as pointing at it does. */
       select: (id) => practical.properties.select(id),
@@ -159,7 +159,7 @@ export class Practical {
       get hints() {
         return practical.hints.view();
       },
-      /** Ask for a hint, as the Hint button does (returns the request id, or null when there is nothing to ask). */
+      /** Ask for a hint, as the Hint button does (returns the request id, or null when there is nothing to ask or the page is reconnecting). */
       askHint: () => practical.hints.ask(),
       /** The VR panel: show()/hide() it in the normal view, read its lines and buttons, press(label) a button. */
       vrPanel: practical.vrPanel.hooks(),

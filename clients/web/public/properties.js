@@ -105,10 +105,11 @@ export class PropertyControls {
   }
 
   /**
-   * Ask the room to set a property.
-   * @returns {string} the request id (an error for it comes back with this `re`)
+   * Ask the room to set a property (not while reconnecting: the room would not hear it).
+   * @returns {string|null} the request id (an error for it comes back with this `re`), or null
    */
   set(object, property, value) {
+    if (this.connection.state !== 'connected') return null;
     const id = `interact-${++this.requests}`;
     this.pending.set(id, { object, property });
     this.connection.send(messages.interact(object, property, value, id));

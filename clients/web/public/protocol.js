@@ -58,6 +58,10 @@ export const CloseCode = Object.freeze({
   JOIN_TIMEOUT: 4007,
   RATE_LIMITED: 4008,
   IDLE: 4010,
+  /** The practical is on another node now (a `room_elsewhere` error before it names its socket): go there at once. */
+  MOVED: 4011,
+  /** The standard "try again later": the practical is between nodes, or this node cannot reach Redis. */
+  TRY_AGAIN: 1013,
   TOO_SLOW: 4013,
 });
 
