@@ -29,7 +29,9 @@ from realtime.tick_lateness import summary as tick_summary
 from realtime.room import SYSTEM
 from scenes import samples
 from scenes.store import MAX_VERSION
-from server import results
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from server import metrics, results
 from server.admission import Admission
 from server.auth import Claims, Principal, issue_token, principal_dependency, require
 from server.body_limit import BodyLimit
@@ -156,6 +158,7 @@ def create_app(node: Node) -> FastAPI:
             "created": session.created,
             "join_url": None if session.preview else f"{base}/?code={session.join_code}",
             "ws_url": node.ws_url(request.headers.get("host")),
+            "ws_urls": node.ws_urls(node.ws_url(request.headers.get("host"))),
             "preview": session.preview,
             "course": session.course_id,
         }
@@ -201,6 +204,13 @@ def create_app(node: Node) -> FastAPI:
             "xapi": await node.xapi.health(),
             "room_log": room_log,
         }
+
+    metrics_registry = metrics.registry(node)
+
+    @app.get("/metrics", tags=["operations"], response_class=Response)
+    async def prometheus() -> Response:
+        """Prometheus text format: rooms, participants, tick lag, room logs, leases, failovers, media load (server.metrics)."""
+        return Response(metrics.render(metrics_registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.post("/api/sessions", status_code=201, tags=["sessions"])
     async def open_session(body: OpenSession, request: Request, who: Principal = Depends(principal)) -> dict[str, object]:
@@ -357,7 +367,7 @@ def create_app(node: Node) -> FastAPI:
             "scene": session.scene_id,
             "scene_version": session.scene_version,
             "ws_url": ws_url,
-            "ws_urls": await node.ws_urls(ws_url),
+            "ws_urls": node.ws_urls(ws_url),
         }
 
     three = WEB_ROOT / "node_modules" / "three"

@@ -3,6 +3,7 @@
 What a data dir holds (every file the server writes there):
 
     amaliy.sqlite3            users, practicals, courses, rosters, results (server.store)
+    rooms.sqlite3             the live practicals' room logs and snapshots (realtime.log.embedded)
     secret.key                the token signing secret (server.auth.load_secret)
     codes.key                 the key students' sign-in codes are HMACed with (server.store);
                               without it every code on every roster is useless

@@ -5,8 +5,9 @@ What the nodes share, under keys named for the deployment (``<deployment>:…``,
 share one Redis):
 
 - ``node:<id>``: each live node's addresses, with a TTL its heartbeat renews, so a
-  dead node drops out by itself (no listing to clean up after a crash). A node
-  refuses to start under an id another live node holds.
+  dead node drops out by itself (no listing to clean up after a crash); ``nodes``
+  the ids to look for (an id whose entry expired is dropped from it when read).
+  A node refuses to start under an id another live node holds.
 - ``secret``: a fingerprint of the deployment's secret.key. Tokens and room
   snapshots are sealed with it, so every node must have the same file; a node
   with another refuses to start and says so.
@@ -83,6 +84,8 @@ class Cluster:
         self._on_lost: Callable[[str], None] | None = None
         #: rooms being adopted now (a scan must not start a second adoption)
         self._adopting: set[str] = set()
+        #: the live nodes as last read (every heartbeat), for the addresses joins answer
+        self.known: dict[str, Addresses] = {}
 
     # ------------------------------------------------------------------ life cycle
 
@@ -99,6 +102,7 @@ class Cluster:
                 "nodes. Copy secret.key from a node of this deployment into this node's data dir."
             )
         await self._claim_id()
+        self.known = await self.nodes()
         self._tasks = [asyncio.create_task(self._heartbeat())]
 
     def run(self, on_orphan: Callable[[str, Fence], Awaitable[None]], on_lost: Callable[[str], None]) -> None:
@@ -118,6 +122,7 @@ class Cluster:
             if time.monotonic() > deadline:
                 raise ClusterError(f"Another live node runs as {self.node_id!r}; give each node its own --node-id (or AMALIY_NODE_ID).")
             await asyncio.sleep(0.1)
+        await self.redis.sadd(self.prefix + "nodes", self.node_id)
 
     async def stop(self, handed_off: list[str]) -> None:
         """Leave: release the leases of rooms handed off (their final snapshot is written), drop our entry."""
@@ -143,6 +148,8 @@ class Cluster:
             await asyncio.sleep(self.leases.settings.renew_every)
             try:
                 await self.redis.set(key, value, px=ttl)
+                await self.redis.sadd(self.prefix + "nodes", self.node_id)  # again, should Redis have lost it
+                self.known = await self.nodes()
                 for room in list(self.leases.held):
                     if not await self.leases.renew(room) and self._on_lost is not None:
                         self._on_lost(room)
@@ -236,14 +243,14 @@ class Cluster:
         return Addresses(entry["http"], entry["ws"])
 
     async def nodes(self) -> dict[str, Addresses]:
-        """Every live node, by id."""
-        out: dict[str, Addresses] = {}
-        async for key in self.redis.scan_iter(self.prefix + "node:*"):
-            raw = await self.redis.get(key)
-            if raw is not None:
-                entry = json.loads(raw)
-                out[key.decode()[len(self.prefix + "node:") :]] = Addresses(entry["http"], entry["ws"])
-        return out
+        """Every live node, by id: the ids ever registered whose entry has not expired (those that
+        have are dropped from the set, so it never grows past the nodes that come and go)."""
+        ids = sorted(i.decode() for i in await self.redis.smembers(self.prefix + "nodes"))
+        entries = await self.redis.mget([self.prefix + "node:" + i for i in ids]) if ids else []
+        gone = [i for i, raw in zip(ids, entries) if raw is None]
+        if gone:
+            await self.redis.srem(self.prefix + "nodes", *gone)
+        return {i: Addresses(**{k: json.loads(raw)[k] for k in ("http", "ws")}) for i, raw in zip(ids, entries) if raw is not None}
 
     def health(self) -> dict[str, Any]:
         return {

@@ -277,6 +277,7 @@ def course_routes(node: Node, principal: Callable[..., Principal]) -> APIRouter:
             "scene": session.scene_id,
             "scene_version": session.scene_version,
             "ws_url": node.ws_url(request.headers.get("host")),
+            "ws_urls": node.ws_urls(node.ws_url(request.headers.get("host"))),
             "course": {"id": course.id, "name": course.name},
             "student": student_public(student),
         }

@@ -492,16 +492,12 @@ class Node:
             host = lan_address()
         return f"http://{host}:{self.config.port}"
 
-    async def ws_urls(self, first: str) -> list[str]:
+    def ws_urls(self, first: str) -> list[str]:
         """Room socket addresses a client may try, ``first`` first: on a deployment of several nodes,
         every live node's (a client whose node dies reconnects through another, which sends it on)."""
         if self.cluster is None:
             return [first]
-        try:
-            others = [a.ws for a in (await self.cluster.nodes()).values() if a.ws != first]
-        except Exception:  # Redis away: this node's address is still right
-            others = []
-        return [first, *sorted(others)]
+        return [first, *sorted(a.ws for a in self.cluster.known.values() if a.ws != first)]
 
     def ws_url(self, http_host: str | None = None) -> str:
         """The room socket address as seen by a client that reached us at ``http_host``."""

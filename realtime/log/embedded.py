@@ -1,4 +1,4 @@
-"""The embedded room log: one SQLite file under the data dir (``rooms.db``), for one node.
+"""The embedded room log: one SQLite file under the data dir (``rooms.sqlite3``), for one node.
 
 A node that is killed, restarted or loses power comes back with its practicals:
 every entry the room acknowledged to a client is in this file (the runner holds
@@ -33,10 +33,10 @@ T = TypeVar("T")
 
 
 class EmbeddedLog:
-    """Rooms' logs in ``<data dir>/rooms.db`` (realtime.log.backend.RoomLogBackend)."""
+    """Rooms' logs in ``<data dir>/rooms.sqlite3`` (realtime.log.backend.RoomLogBackend)."""
 
     def __init__(self, data_dir: Path) -> None:
-        self.path = data_dir / "rooms.db"
+        self.path = data_dir / "rooms.sqlite3"
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="amaliy-room-log")
         self._db = self._thread.submit(self._open).result()
 

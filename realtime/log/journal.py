@@ -86,6 +86,8 @@ class Journal:
         #: an append was refused for want of the lease; nothing is written until ``refence``
         self.fenced = False
         self.appends = 0
+        #: entries appended since the latest snapshot (what a new owner would replay)
+        self.since_snapshot = 0
 
     @property
     def degraded(self) -> bool:
@@ -202,6 +204,8 @@ class Journal:
         else:
             self.appends += 1
             self.failures = 0
+            # a batch's snapshot covers all of the batch (it is taken after its entries are captured)
+            self.since_snapshot = 0 if snapshot is not None else self.since_snapshot + len(batch)
         self._release(number)
         if self.lost:
             return

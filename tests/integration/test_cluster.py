@@ -131,6 +131,9 @@ async def test_join_through_any_node_and_the_practical_survives_its_node_being_k
         assert ali.objects[ali_holds]["holder"] == ali.id and bea.objects[bea_holds]["holder"] == bea.id
         assert ali.seq >= seq and set(ali.participants) == {ali.id, bea.id, cem.id}
         assert health(host[0])["cluster"]["failovers"] == 1
+        metrics = httpx.get(host[0].base_url + "/metrics", timeout=5).text
+        assert "amaliy_failovers_total 1.0" in metrics and "amaliy_rooms 1.0" in metrics and "amaliy_participants 3.0" in metrics
+        assert "amaliy_leases 1.0" in metrics and "amaliy_redis_up 1.0" in metrics and 'amaliy_tick_lag_seconds{quantile="0.99"}' in metrics
         assert outage < WAIT
         # the practical goes on: a new student joins through the node that is not the host
         other = b if host[0] is c else c

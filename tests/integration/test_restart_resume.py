@@ -91,7 +91,7 @@ async def test_a_damaged_room_log_ends_that_practical_and_says_why(tmp_path: Pat
             assert http.get("/healthz").json()["room_log"]["rooms"] >= 1
         live.proc.send_signal(signal.SIGKILL)
         live.proc.wait(10)
-        with sqlite3.connect(data_dir / "rooms.db") as db:
+        with sqlite3.connect(data_dir / "rooms.sqlite3") as db:
             db.execute("UPDATE snapshots SET data = ? WHERE room = ?", (b"AMS1" + bytes(40), session["id"]))
         live = serve_again(live, data_dir)
         with httpx.Client(base_url=live.base_url) as http:

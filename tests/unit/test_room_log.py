@@ -261,7 +261,7 @@ async def test_a_missing_or_damaged_entry_stops_the_room_from_loading(tmp_path: 
     run_class(h, ticks=5)
     await h.journal.drained()
     await store.close()
-    with sqlite3.connect(tmp_path / "rooms.db") as db:
+    with sqlite3.connect(tmp_path / "rooms.sqlite3") as db:
         db.execute("UPDATE entries SET data = ? WHERE n = 3", (b"H" + bytes(8) + b"{",))
     stored = await (store := EmbeddedLog(tmp_path)).load("r3")
     assert stored is not None
@@ -273,7 +273,7 @@ async def test_a_missing_or_damaged_entry_stops_the_room_from_loading(tmp_path: 
 
 
 def test_a_newer_log_file_is_refused(tmp_path: Path) -> None:
-    with sqlite3.connect(tmp_path / "rooms.db") as db:
+    with sqlite3.connect(tmp_path / "rooms.sqlite3") as db:
         db.execute("PRAGMA user_version=99")
     with pytest.raises(LogError, match="newer Amaliy"):
         EmbeddedLog(tmp_path)
