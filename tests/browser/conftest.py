@@ -8,12 +8,12 @@ tests never download a browser.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.conftest import ARTIFACTS
+from tests.conftest import ARTIFACTS, LiveServer
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -75,3 +75,32 @@ def screenshot(request: pytest.FixtureRequest) -> Callable[[Page, str], Path]:
         return path
 
     return take
+
+
+@pytest.fixture
+def student(browser: Browser) -> Iterator[Page]:
+    """One tab, failing the test on any uncaught exception or console error, as open_page does,
+    except Chromium's own line for each refused socket while the server is down: that is the
+    very situation under test."""
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(f"uncaught {exc}"))
+
+    def console(msg: Any) -> None:
+        if msg.type == "error" and not msg.text.startswith("WebSocket connection to"):
+            problems.append(f"console error {msg.text}")
+
+    page.on("console", console)
+    yield page
+    context.close()
+    assert not problems, "\n".join(problems)
+
+
+@pytest.fixture
+def servers() -> Iterator[list[LiveServer]]:
+    """The server processes the test starts (the first, then its restart); stopped after it."""
+    started: list[LiveServer] = []
+    yield started
+    for live in started:
+        live.stop()

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Callable
+import json
+from typing import Any, Callable
 
-from playwright.sync_api import Page
+from playwright.sync_api import Page, WebSocket
 
 #: Longest wait for anything a joined page should do on its own, ms.
 TIMEOUT_MS = 10_000
@@ -43,3 +44,12 @@ def nearest(page: Page, prefix: str) -> str:
     )
     assert found is not None, f"no object {prefix}* in the lab"
     return found
+
+
+def record_sent(ws: WebSocket, into: list[tuple[str, Any]], phase: list[str]) -> None:
+    """Keep what the page sends on ``ws`` (a JSON message's type, or "binary"), with the phase it went out in."""
+
+    def keep(payload: str | bytes) -> None:
+        into.append((phase[0], json.loads(payload)["type"] if isinstance(payload, str) else "binary"))
+
+    ws.on("framesent", keep)

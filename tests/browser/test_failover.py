@@ -28,8 +28,7 @@ import pytest
 import redis
 from playwright.sync_api import Page, WebSocket, expect
 
-from tests.browser.tabs import START_TIMEOUT_MS, TIMEOUT_MS, join_as, nearest
-from tests.browser.test_reconnect import record_sent, servers, student  # noqa: F401 (fixtures)
+from tests.browser.tabs import START_TIMEOUT_MS, TIMEOUT_MS, join_as, nearest, record_sent
 from tests.conftest import LiveServer, serve_again, start_server
 
 pytestmark = pytest.mark.browser
@@ -87,7 +86,7 @@ def banner_log(page: Page) -> None:
 
 
 def test_the_page_comes_back_through_another_node_when_its_host_dies(
-    student: Page, servers: list[LiveServer], deployment: str, tmp_path: Path  # noqa: F811 (fixtures)
+    student: Page, servers: list[LiveServer], deployment: str, tmp_path: Path
 ) -> None:
     page, secret = student, secrets.token_hex(32)
     host = start_server(data_dir(tmp_path / "a", secret), node_env(deployment, "a"))

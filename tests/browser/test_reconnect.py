@@ -22,23 +22,16 @@ Screenshots: /tmp/reconnect-banner.png (800×520) and /tmp/reconnect-banner-phon
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import os
 import re
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
-from playwright.sync_api import Browser, Page, WebSocket, expect
+from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import VIEWPORT
-from tests.browser.tabs import START_TIMEOUT_MS, TIMEOUT_MS, join_as, nearest
-from tests.conftest import LOOPBACK_VOICE, REPO, LiveServer, start_server, wait_healthy
+from tests.browser.tabs import START_TIMEOUT_MS, TIMEOUT_MS, join_as, nearest, record_sent
+from tests.conftest import LiveServer, serve_again, start_server
 
 pytestmark = pytest.mark.browser
 
@@ -50,48 +43,6 @@ BACK_TIMEOUT_MS = 8_000 + START_TIMEOUT_MS
 #: A resume window (30 s by default) wide enough for the outage, a slow restart on a busy machine and
 #: the backoff's last wait, so the room still keeps the student's place and holds when they are back.
 ENV = {"AMALIY_RESUME_WINDOW": "120"}
-
-
-@pytest.fixture
-def student(browser: Browser) -> Iterator[Page]:
-    """One tab, failing the test on any uncaught exception or console error, as open_page does,
-    except Chromium's own line for each refused socket while the server is down: that is the
-    very situation under test."""
-    context = browser.new_context(viewport=VIEWPORT)
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("pageerror", lambda exc: problems.append(f"uncaught {exc}"))
-
-    def console(msg: Any) -> None:
-        if msg.type == "error" and not msg.text.startswith("WebSocket connection to"):
-            problems.append(f"console error {msg.text}")
-
-    page.on("console", console)
-    yield page
-    context.close()
-    assert not problems, "\n".join(problems)
-
-
-def restart(server: LiveServer, data_dir: Path) -> LiveServer:
-    """`amaliy serve` again on the same data directory and ports (environment as start_server's)."""
-    port = server.base_url.rsplit(":", 1)[1]
-    env = {**os.environ, "AMALIY_JOIN_RATE_PER_MIN": "100000", "AMALIY_VOICE_ADDRESSES": LOOPBACK_VOICE, **ENV}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "server.cli", "serve", "--host", "127.0.0.1", "--port", port, "--data-dir", str(data_dir)],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-    again = dataclasses.replace(server, proc=proc, output=[])
-    threading.Thread(target=lambda: again.output.extend(proc.stdout or ()), daemon=True).start()
-    return wait_healthy(again, time.monotonic() + 60)
-
-
-def record_sent(ws: WebSocket, into: list[tuple[str, Any]], phase: list[str]) -> None:
-    """Keep what the page sends on ``ws`` (a JSON message's type, or "binary"), with the phase it went out in."""
-
-    def keep(payload: str | bytes) -> None:
-        into.append((phase[0], json.loads(payload)["type"] if isinstance(payload, str) else "binary"))
-
-    ws.on("framesent", keep)
 
 
 def contrast(page: Page) -> float:
@@ -114,15 +65,6 @@ def contrast(page: Page) -> float:
 
 def overlaps(a: dict[str, float], b: dict[str, float]) -> bool:
     return a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"] and a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"]
-
-
-@pytest.fixture
-def servers() -> Iterator[list[LiveServer]]:
-    """The server processes the test starts (the first, then its restart); stopped after it."""
-    started: list[LiveServer] = []
-    yield started
-    for live in started:
-        live.stop()
 
 
 def test_banner_and_frozen_interaction_while_the_server_is_down(
@@ -194,7 +136,7 @@ def test_banner_and_frozen_interaction_while_the_server_is_down(
     assert {kind for when, kind in sent if when == "down"} <= {"join"}, sent
 
     # The server comes back on the same data and ports; the page gets back in by itself.
-    servers.append(restart(server, data_dir))
+    servers.append(serve_again(server, data_dir, port=int(server.base_url.rsplit(":", 1)[1]), env=ENV))
     page.wait_for_function("window.amaliy.state === 'connected' && !window.amaliy.reconnecting", timeout=BACK_TIMEOUT_MS)
     phase[0] = "back"
     expect(banner).to_be_hidden()
