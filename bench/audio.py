@@ -132,7 +132,7 @@ def main() -> None:
         return
 
     total = args.speakers + args.listeners
-    env = {"AMALIY_ROOM_CAP": str(total + 10), "AMALIY_VOICE_MAX_CALLS": str(total + 10)}
+    env = {"AMALIY_ROOM_CAP": str(total + 10), "AMALIY_VOICE_MAX_CALLS": str(total + 10), "AMALIY_MEDIA_WORKERS": "1"}
 
     server = start_server(Path(tempfile.mkdtemp(prefix="amaliy-bench-audio-")), env=env)
     procs: list[subprocess.Popen[str]] = []
@@ -161,7 +161,7 @@ def main() -> None:
         print(f"{total} calls flowing ({args.speakers} speaking); warming up", file=sys.stderr, flush=True)
         time.sleep(3)
         media = httpx.get(server.base_url + "/healthz").json()["media"]
-        pid = media["pid"]
+        pid = media["workers"][0]["pid"]  # one worker: the server runs with --media-workers 1
         if args.pin:
             cpus = sorted(os.sched_getaffinity(0))
             for other in [server.proc.pid, *(proc.pid for proc in procs)]:

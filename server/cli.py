@@ -31,6 +31,7 @@ def _serve_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-demo", action="store_true", help="do not open a demo practical on start")
     parser.add_argument("--redis-url", help="Redis shared by several nodes (env REDIS_URL; default: none, one node on its own)")
     parser.add_argument("--node-id", help="this node's name in a deployment of several (default: host name and port)")
+    parser.add_argument("--media-workers", type=int, help="voice worker processes, one core each (default: cores - 1, at least 1)")
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -49,6 +50,7 @@ def _config(args: argparse.Namespace) -> Config:
             "msg_rate",
             "redis_url",
             "node_id",
+            "media_workers",
         )
     }
     if getattr(args, "no_demo", False):

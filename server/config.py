@@ -72,7 +72,9 @@ class Config:
     voice_ice_timeout: float = WorkerSettings.ice_timeout
     voice_media_timeout: float = WorkerSettings.media_timeout
     voice_listener_timeout: float = WorkerSettings.listener_timeout
-    #: voice calls the media worker accepts at once (more get ``media_unavailable``)
+    #: media worker processes (one core each); 0: one per core this process may use, less one, at least one
+    media_workers: int = 0
+    #: voice calls one media worker accepts at once (more get ``media_unavailable``)
     voice_max_calls: int = WorkerSettings.max_calls
     #: each listener's mix: Opus bit rate (bit/s) and libopus complexity (0..10); encoding
     #: is the media worker's largest own cost, complexity 0 takes about a third less CPU

@@ -57,10 +57,15 @@ class NodeCollector(Collector):
             yield _gauge("amaliy_redis_up", "1 while Redis answers this node.", int(cluster.down_since is None))
         if node.media is not None:
             stats = node.media.stats()
-            yield _gauge("amaliy_media_peers", "Voice calls on the media worker.", stats["peers"], ["worker"], ["0"])
-            p99 = stats["tick_p99_ms"]
-            yield _gauge("amaliy_media_tick_p99_seconds", "The media worker's mix tick, p99 over 10 s.", 0 if p99 is None else p99 / 1000, ["worker"], ["0"])
-            yield _counter("amaliy_media_restarts", "Times the media worker was restarted.", stats["restarts"])
+            peers = GaugeMetricFamily("amaliy_media_peers", "Voice calls on each media worker.", labels=["worker"])
+            rooms = GaugeMetricFamily("amaliy_media_rooms", "Rooms placed on each media worker.", labels=["worker"])
+            tick = GaugeMetricFamily("amaliy_media_tick_p99_seconds", "Each media worker's mix tick, p99 over 10 s.", labels=["worker"])
+            for i, worker in enumerate(stats["workers"]):
+                peers.add_metric([str(i)], worker["peers"])
+                rooms.add_metric([str(i)], worker["rooms"])
+                tick.add_metric([str(i)], 0 if worker["tick_p99_ms"] is None else worker["tick_p99_ms"] / 1000)
+            yield from (peers, rooms, tick)
+            yield _counter("amaliy_media_restarts", "Times a media worker was restarted.", stats["restarts"])
 
 
 def _gauge(name: str, doc: str, value: float, labels: list[str] | None = None, values: list[str] | None = None) -> GaugeMetricFamily:

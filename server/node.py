@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from realtime.audio.supervisor import MediaSupervisor
+from realtime.audio.pool import MediaPool, default_workers
 from realtime.fanout import RoomRunner
 from realtime.log.backend import Fence, RoomLogBackend
 from realtime.log.embedded import EmbeddedLog
@@ -99,7 +99,9 @@ class Node:
         # processes under limits, so rooms keep ticking whatever is uploaded.
         self.ingest_pool = IngestPool(config.ingest_pool(), self.ingest_limits, self.scenes.blobs.folder)
         # Voice runs in its own process: aiortc would cost the room ticker ~1 ms per caller per 20 ms.
-        self.media: MediaSupervisor | None = MediaSupervisor(lambda: self.runners, config.media_settings()) if config.voice else None
+        # Voice capacity grows with cores: one worker per core (--media-workers), rooms on the least loaded.
+        workers = config.media_workers or default_workers()
+        self.media: MediaPool | None = MediaPool(lambda: self.runners, config.media_settings(), workers) if config.voice else None
 
     # ------------------------------------------------------------------ life cycle
 

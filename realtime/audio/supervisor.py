@@ -191,10 +191,15 @@ class MediaSupervisor:
 
     # ------------------------------------------------------------ figures
 
+    def durations(self, window: float) -> np.ndarray:
+        """Mix tick durations (ms) the worker reported over the last ``window`` seconds."""
+        since = time.monotonic() - window
+        return np.array([d for t, d in self.ticks if t >= since])
+
     def stats(self, window: float = 10.0) -> dict[str, Any]:
         """Mix tick figures over the last ``window`` seconds (for /healthz and bench/audio.py)."""
         since = time.monotonic() - window
-        durations = np.array([d for t, d in self.ticks if t >= since])
+        durations = self.durations(window)
         alive = self.process is not None and self.process.is_alive()
         return {
             "alive": alive,

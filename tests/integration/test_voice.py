@@ -445,12 +445,12 @@ async def test_the_node_restarts_a_dead_media_worker_and_rooms_keep_ticking(serv
     listener, speaker = people
     try:
         before = media(server)
-        os.kill(before["pid"], signal.SIGKILL)
+        os.kill(before["workers"][0]["pid"], signal.SIGKILL)
         closed = await listener.client.expect("rtc_closed", timeout=5)
         assert closed["code"] == "media_unavailable"
         await speaker.stand(-1.0, 1.6, 0.5)  # the room still ticks: the pose reaches the listener
         await listener.client.wait_until(lambda: abs(listener.client.poses[speaker.id][2] - 0.5) < 1e-5, 2, "pose")
-        await wait_for(lambda: media(server)["alive"] and media(server)["pid"] != before["pid"], 10, "a new worker")
+        await wait_for(lambda: media(server)["alive"] and media(server)["workers"][0]["pid"] != before["workers"][0]["pid"], 10, "a new worker")
         assert media(server)["restarts"] == before["restarts"] + 1
         await speaker.client.expect("rtc_closed", timeout=2)
         for person, tone in ((speaker, 440.0), (listener, None)):
@@ -461,3 +461,24 @@ async def test_the_node_restarts_a_dead_media_worker_and_rooms_keep_ticking(serv
         assert total(heard[440.0]) > 1e-4, heard
     finally:
         await close_all(people)
+
+
+async def test_two_media_workers_each_mix_their_own_rooms(server_factory: Any) -> None:
+    """--media-workers 2: a second room with calls goes to the idle worker, and each room's
+    listener hears its own speaker and not the other room's."""
+    two = server_factory(args=["--media-workers", "2"])
+    first = await room_of(two, ("L", (0, 1.6, 0), None), ("A", (-1.5, 1.6, 0), 440.0))
+    second = await room_of(two, ("M", (0, 1.6, 0), None), ("B", (1.5, 1.6, 0), 660.0))
+    try:
+        workers = media(two)["workers"]
+        assert len(workers) == 2 and [w["rooms"] for w in workers] == [1, 1]
+        await wait_for(lambda: [w["peers"] for w in media(two)["workers"]] == [2, 2], 5, "two calls on each worker")
+        assert len({w["pid"] for w in workers}) == 2
+        heard = await measure(first[0], 440.0, 660.0, silent=(660.0,))
+        assert heard[440.0][0] > AUDIBLE and total(heard[660.0]) < QUIET, heard
+        heard = await measure(second[0], 660.0, 440.0, silent=(440.0,))
+        assert heard[660.0][1] > AUDIBLE and total(heard[440.0]) < QUIET, heard
+        metrics = httpx.get(two.base_url + "/metrics", timeout=5).text
+        assert 'amaliy_media_rooms{worker="0"} 1.0' in metrics and 'amaliy_media_rooms{worker="1"} 1.0' in metrics
+    finally:
+        await close_all(first + second)
