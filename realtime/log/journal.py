@@ -3,9 +3,11 @@
 The room records each input (Room.inputs); the journal encodes them, appends
 them in batches, and every so often adds a sealed snapshot to a batch, which
 trims the log behind it. What the room answered to an input (a grab granted, a
-step done, a score, the tick frame) is held until the append carrying that
-input has returned, then delivered in order: a client is never told of a state
-the log could lose. At most one append per room is in flight; inputs that
+step done, a score) is held until the append carrying that input has returned,
+then delivered in order: a client is never told of a state the log could lose.
+A tick that only moved poses acknowledges nothing: its frame goes out at once
+(when nothing is held before it) and its entry joins the next append, at most
+``flush_every`` later. At most one append per room is in flight; inputs that
 arrive meanwhile wait for the next one, so a slow store makes batches bigger,
 not more numerous.
 
@@ -29,7 +31,7 @@ from typing import Callable
 from realtime.log import entries as codec
 from realtime.log.backend import Fence, Fenced, LogError, RoomLogBackend
 from realtime.log.snapshot import seal
-from realtime.room import Outgoing, Room
+from realtime.room import Outgoing, Room, Send
 
 log = logging.getLogger("amaliy.log")
 
@@ -44,6 +46,9 @@ class JournalSettings:
     max_pending: int = 3000
     #: seconds between retries of a failed append
     retry_after: float = 0.5
+    #: longest a batch of entries nothing waits on (ticks that only moved poses) stays unwritten:
+    #: they go out together, a few ticks per append, instead of one append per tick
+    flush_every: float = 0.1
 
 
 class Journal:
@@ -79,6 +84,7 @@ class Journal:
         self._filling = 1
         self._inflight: asyncio.Future[None] | None = None
         self._retry: asyncio.TimerHandle | None = None
+        self._timer: asyncio.TimerHandle | None = None
         #: appends that failed since the last that succeeded (0: healthy)
         self.failures = 0
         self.last_error = ""
@@ -111,9 +117,17 @@ class Journal:
         self._flush()
 
     def capture(self, out: list[Outgoing]) -> list[Outgoing]:
-        """Take the room's new inputs; return what may be delivered now (the rest is held)."""
+        """Take the room's new inputs; return what may be delivered now (the rest is held).
+
+        Pose frames acknowledge nothing (a pose lost in a crash is sent again by its client a tick
+        later), so with nothing held before them they go out at once, and their ticks' entries
+        wait up to ``flush_every`` to share an append with whatever comes next."""
         self._capture()
         if self.lost or self.failures or (not self._batch and not self._held and self._inflight is None):
+            return out
+        if not self._held and all(isinstance(item, Send) and item.replaceable for item in out):
+            if self._inflight is None and self._retry is None and self._timer is None and not self.fenced:
+                self._timer = asyncio.get_running_loop().call_later(self.settings.flush_every, self._flush)
             return out
         if out:
             self._held.append((self._filling, out))
@@ -173,6 +187,11 @@ class Journal:
 
     def _flush(self) -> None:
         self._retry = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self.lost:  # given up, or this copy was stopped: nothing more is written
+            return
         if not self._batch and self._snapshot is None:
             self._release(self._filling)
             return
@@ -209,11 +228,13 @@ class Journal:
         self._release(number)
         if self.lost:
             return
-        if self._batch or self._snapshot is not None or self._held:
-            if self.failures:
-                self._retry = asyncio.get_running_loop().call_later(self.settings.retry_after, self._flush)
-            else:
-                self._flush()
+        loop = asyncio.get_running_loop()
+        if self.failures and (self._batch or self._snapshot is not None or self._held):
+            self._retry = loop.call_later(self.settings.retry_after, self._flush)
+        elif self._snapshot is not None or self._held:
+            self._flush()
+        elif self._batch and self._timer is None:  # only pose ticks wait: let them gather
+            self._timer = loop.call_later(self.settings.flush_every, self._flush)
 
     def _failed(self, error: BaseException, first: int, batch: list[bytes], snapshot: tuple[int, bytes] | None) -> None:
         """Keep a failed batch for the next try (in front of what came since), within the bound."""

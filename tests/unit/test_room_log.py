@@ -208,6 +208,26 @@ async def test_a_grab_is_answered_only_once_it_is_in_the_log(tmp_path: Path) -> 
     await gated.inner.close()
 
 
+async def test_pose_ticks_go_out_at_once_and_share_appends(tmp_path: Path) -> None:
+    gated = Gated(EmbeddedLog(tmp_path))
+    gated.gate.set()
+    h = Harness(gated, JournalSettings(snapshot_every=100.0, flush_every=0.05))  # type: ignore[arg-type]
+    h.handle("a", Enter("Ali", Role.STUDENT), 0.0)
+    await h.journal.drained()
+    calls = gated.calls
+    for n in range(1, 31):
+        h.handle("a", p.PoseFrame(p.encode_pose(pose_at(n / 100), stamp=n)), n / 30 - 0.01)
+        sent = len(h.delivered)
+        h.tick(n / 30)
+        assert len(h.delivered) == sent + 1  # the tick's frame at once: it acknowledges nothing
+        await asyncio.sleep(0.005)
+    await h.journal.drained()
+    assert gated.calls - calls < 15  # thirty ticks in a few appends, not thirty
+    stored = await gated.inner.load("r3")
+    assert stored is not None and state_hash(restore(stored, KEY, scene).room) == state_hash(h.room)
+    await gated.inner.close()
+
+
 async def test_a_failing_log_lets_the_class_go_on_and_catches_up(tmp_path: Path) -> None:
     gated = Gated(EmbeddedLog(tmp_path))
     gated.gate.set()
