@@ -236,6 +236,8 @@ def create_app(node: Node) -> FastAPI:
     @app.get("/api/sessions/{session_id}", tags=["sessions"])
     async def get_session(session_id: str, request: Request, who: Principal = Depends(principal)) -> dict[str, object]:
         """A practical's description: a teacher's own (key or teacher token), or a preview by its own token."""
+        if who.claims is not None and who.claims.session_id == session_id:
+            await node.learn_session(session_id)  # a teacher link opened through a node that does not host it
         return describe(token_preview(session_id, who) or own_session(session_id, who, Action.VIEW_SESSION), request)
 
     @app.post("/api/sessions/{session_id}/token", tags=["sessions"])

@@ -332,6 +332,18 @@ class Node:
             return
         log.warning("practical %s resumed here (epoch %d)", room_id, fence.epoch)
 
+    async def learn_session(self, session_id: str) -> None:
+        """Know a practical another node of the deployment opened (from the shared directory), so
+        this node can describe it; nothing to do on one node, or if it is known already."""
+        if self.cluster is None or self.store.session(session_id) is not None:
+            return
+        try:
+            described = await self.cluster.session(session_id)
+        except Exception:  # Redis away: it stays unknown here (404), the client tries again
+            return
+        if described is not None:
+            self.store.adopt_session(Session(**described))
+
     def _lease_trouble(self, room_id: str) -> None:
         """A room's lease could not be renewed, or a log write was fenced: take it again if nobody
         else has (a pause, or a Redis restart, that no other node used), else give the room up."""

@@ -115,6 +115,7 @@ async def test_join_through_any_node_and_the_practical_survives_its_node_being_k
         bea, bea_holds = await join_and_grab(c, a.demo_code, "Bea", "beaker-cuso4")
         cem = await AmaliyClient.join(a.base_url, a.demo_code, "Cem", auto_reconnect=True)
         clients += [ali, bea, cem]
+        room = ali.welcome["snapshot"]["room"]
         assert ali.ws_url.endswith(f":{port_of(a) + 1}/room") and len(ali.ws_urls) == 3
         assert set(ali.participants) == {ali.id, bea.id, cem.id}
         seq = ali.seq
@@ -135,8 +136,12 @@ async def test_join_through_any_node_and_the_practical_survives_its_node_being_k
         assert "amaliy_failovers_total 1.0" in metrics and "amaliy_rooms 1.0" in metrics and "amaliy_participants 3.0" in metrics
         assert "amaliy_leases 1.0" in metrics and "amaliy_redis_up 1.0" in metrics and 'amaliy_tick_lag_seconds{quantile="0.99"}' in metrics
         assert outage < WAIT
-        # the practical goes on: a new student joins through the node that is not the host
+        # the practical goes on: a new student joins through the node that is not the host,
+        # and the teacher link works through it too
         other = b if host[0] is c else c
+        token = a.teacher_url.split("#token=", 1)[1]
+        described = httpx.get(f"{other.base_url}/api/sessions/{room}", headers={"Authorization": f"Bearer {token}"}, timeout=5)
+        assert described.status_code == 200 and described.json()["status"] == "open" and f":{port_of(host[0]) + 1}/room" in " ".join(described.json()["ws_urls"])
         dan = await AmaliyClient.join(other.base_url, a.demo_code, "Dan")
         clients.append(dan)
         await ali.wait_until(lambda: dan.id in ali.participants, WAIT, "Dan's arrival")
