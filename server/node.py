@@ -1,9 +1,10 @@
 """One Amaliy node: the store, the live rooms, the room socket server and the HTTP app.
 
 Rooms live in this process. Each room's inputs and snapshots go to the room log
-under the data dir (realtime.log.embedded), so a node that restarts after a crash
-or a power cut resumes its open practicals where their logs end. The Node is the
-seam where a shared room directory and bus plug in for several nodes.
+(realtime.log): under the data dir on its own, so a node that restarts after a
+crash or a power cut resumes its open practicals where their logs end; in Redis
+with REDIS_URL, where several nodes share rooms under leases (server.cluster)
+and a room whose node died is adopted by another (``_adopt``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import secrets
 import socket
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,10 +31,9 @@ from realtime.log.journal import Journal, JournalSettings
 from realtime.log.lease import LeaseSettings
 from realtime.log.recovery import Restored, restore
 from realtime.log.snapshot import SnapshotRefused
-from realtime.room import Disconnect
 from realtime.protocol import CloseCode, End
 from realtime.roles import Role
-from realtime.room import SYSTEM, Record, Room
+from realtime.room import SYSTEM, Disconnect, Record, Room
 from scenes import samples
 from scenes.ingest import IngestLimits
 from scenes.model import Scene, SceneError
@@ -46,7 +47,6 @@ from server.package_check import ingest_package
 from server.results import ResultsWriter
 from server.room_socket import ROOM_PATH, RoomSocket
 from server.store import Session, Store, User
-from dataclasses import asdict
 from server.xapi_outbox import Outbox
 
 log = logging.getLogger("amaliy.node")
