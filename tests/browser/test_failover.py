@@ -20,6 +20,8 @@ Screenshots: /tmp/failover-reconnecting.png (banner up) and /tmp/failover-back.p
 from __future__ import annotations
 
 import secrets
+import signal
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -34,6 +36,8 @@ from tests.conftest import LiveServer, serve_again, start_server
 pytestmark = pytest.mark.browser
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
+#: How long the page waits on a silent socket before giving it up (connection.js SILENCE_MS)
+SILENCE_MS = 6_000
 #: Longest wait for the page to be back after the kill: the lease lapses (1 s), the second node's scan
 #: adopts the room, and the page's backoff (0.5 s, 1 s, 2 s... between tries) comes round to it.
 BACK_TIMEOUT_MS = 15_000 + START_TIMEOUT_MS
@@ -85,9 +89,12 @@ def banner_log(page: Page) -> None:
     )
 
 
+@pytest.mark.parametrize("how", ["killed", "frozen"])
 def test_the_page_comes_back_through_another_node_when_its_host_dies(
-    student: Page, servers: list[LiveServer], deployment: str, tmp_path: Path
+    student: Page, servers: list[LiveServer], deployment: str, tmp_path: Path, how: str
 ) -> None:
+    """``killed``: SIGKILL, the sockets drop at once. ``frozen``: SIGSTOP, the host keeps its TCP
+    connections open and says nothing; the page gives its socket up for the silence."""
     page, secret = student, secrets.token_hex(32)
     host = start_server(data_dir(tmp_path / "a", secret), node_env(deployment, "a"))
     servers.append(host)
@@ -119,10 +126,13 @@ def test_the_page_comes_back_through_another_node_when_its_host_dies(
     expect(banner).to_be_hidden()
     banner_log(page)
 
-    # The host dies without a word.
-    host.proc.kill()
-    host.proc.wait()
-    page.wait_for_function("window.amaliy.reconnecting === true", timeout=TIMEOUT_MS)
+    # The host dies (or freezes) without a word.
+    if how == "killed":
+        host.proc.kill()
+        host.proc.wait()
+    else:
+        host.proc.send_signal(signal.SIGSTOP)
+    page.wait_for_function("window.amaliy.reconnecting === true", timeout=TIMEOUT_MS + SILENCE_MS)
     phase[0] = "down"
     page.screenshot(path="/tmp/failover-reconnecting.png")
 
@@ -142,8 +152,16 @@ def test_the_page_comes_back_through_another_node_when_its_host_dies(
     # The banner was up in between, saying what it says for any drop.
     shown = [entry["text"] for entry in page.evaluate("window.bannerLog") if entry["shown"]]
     assert shown and all("Reconnecting to the practical…" in text for text in shown), shown
-    # The dead host was tried, and passed over for the other node, where the page is now.
-    assert sockets[-1] == other.ws_url and host.ws_url in sockets[1:], sockets
+    # The dead host was tried (a frozen one was given up for its silence), and passed over for the
+    # other node, where the page is now.
+    assert sockets[-1] == other.ws_url and (how == "frozen" or host.ws_url in sockets[1:]), sockets
     assert httpx.get(other.base_url + "/healthz", timeout=5).json()["cluster"]["failovers"] == 1
     # Nothing but tries to join went out while away.
     assert {kind for when, kind in sent if when == "down"} <= {"join"}, sent
+    if how == "frozen":
+        # woken, the old host finds its lease taken and gives its copy of the room up
+        host.proc.send_signal(signal.SIGCONT)
+        deadline = time.monotonic() + TIMEOUT_MS / 1000
+        while httpx.get(host.base_url + "/healthz", timeout=5).json()["rooms"] != 0:
+            assert time.monotonic() < deadline, "the woken host still runs the room"
+            time.sleep(0.1)

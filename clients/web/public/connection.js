@@ -25,6 +25,16 @@ const RECONNECT_FIRST_MS = 500;
 const RECONNECT_MAX_MS = 8_000;
 /** Close code this page uses when it drops its own socket to resume (the 3000s are for applications). */
 const MISSED_EVENTS = 3000;
+/**
+ * A node that froze (paused, stuck) keeps its TCP connections open and says nothing, and a
+ * socket opened to it never completes its handshake. So: probe with a ping once nothing came for
+ * PROBE_MS, give a joined socket up after SILENCE_MS without a word, and a socket that is not
+ * welcomed within CONNECT_MS; then try the next node (this page's own close code, SILENT).
+ */
+const PROBE_MS = 1_000;
+const SILENCE_MS = 6_000;
+const CONNECT_MS = 10_000;
+const SILENT = 3001;
 /** What the browser reports for a socket that ended without a close frame (never sent by a server). */
 const ABNORMAL_CLOSE = 1006;
 /**
@@ -183,6 +193,8 @@ export class Connection extends EventTarget {
     this.lastSeq = null;
     this.socket = null;
     this.lastSent = 0;
+    /** When the current socket last brought anything, or was opened (performance.now() ms). */
+    this.lastReceived = 0;
     this.retryMs = RECONNECT_FIRST_MS;
     /** Room sockets to try, in order (the host's first); grows with any host a `room_elsewhere` names. */
     this.urls = credentials.wsUrls?.length ? [...credentials.wsUrls] : [credentials.wsUrl];
@@ -207,12 +219,14 @@ export class Connection extends EventTarget {
     const socket = new WebSocket(this.url);
     socket.binaryType = 'arraybuffer';
     this.socket = socket;
+    this.lastReceived = performance.now();
     /** Whether a node spoke on this socket: one that never did is passed over (nextTry). */
     let answered = false;
     socket.onopen = () => socket.send(JSON.stringify(messages.join(this.credentials.token, this.lastSeq)));
     // A socket we gave up on may still deliver a little; only the current one speaks for the room.
     socket.onmessage = (event) => {
       answered = true;
+      this.lastReceived = performance.now();
       if (this.socket === socket) this.receive(event.data);
     };
     socket.onclose = (event) => {
@@ -318,8 +332,8 @@ export class Connection extends EventTarget {
    *   without (this node lost the room), to the next node. At once: someone hosts it.
    * - closed before any message (1006): nobody is at this address (a dead node): the next, at once.
    * - anything else (1013 while the room is between nodes or this node cannot reach Redis, a drop
-   *   of a working socket, a restart): wait, doubling. After 1013 the wait is followed by the next
-   *   node, since this one may be the one cut off from Redis.
+   *   of a working socket, a restart): wait, doubling. After 1013, or a socket given up for its
+   *   silence (SILENT), the wait is followed by the next node, since this one may be cut off or frozen.
    *
    * At most a round of the addresses go at once in a row, then the page waits all the same:
    * nodes that send each other on, or a whole deployment down, must not spin.
@@ -331,7 +345,7 @@ export class Connection extends EventTarget {
     if (code === CloseCode.MOVED && movedTo) {
       if (!this.urls.includes(movedTo)) this.urls.push(movedTo);
       this.url = movedTo;
-    } else if (quick || code === CloseCode.TRY_AGAIN) {
+    } else if (quick || code === CloseCode.TRY_AGAIN || code === SILENT) {
       this.url = this.urls[(this.urls.indexOf(this.url) + 1) % this.urls.length];
     }
     if (quick && ++this.quick < this.urls.length) return 0;
@@ -341,8 +355,18 @@ export class Connection extends EventTarget {
     return wait;
   }
 
+  /** Every second: ping when idle, and give up a socket that went silent (PROBE_MS, SILENCE_MS above). */
   keepAlive() {
-    if (this.state === 'connected' && performance.now() - this.lastSent > KEEPALIVE_MS) this.send(messages.ping());
+    const now = performance.now();
+    const quiet = now - this.lastReceived;
+    const socket = this.socket;
+    if (socket && quiet > (this.state === 'connected' ? SILENCE_MS : CONNECT_MS)) {
+      this.dropped(SILENT, 'the server went silent', this.state === 'connected'); // nothing more from it counts
+      socket.close(SILENT, 'silent');
+      return;
+    }
+    const idle = now - this.lastSent;
+    if (this.state === 'connected' && (idle > KEEPALIVE_MS || (quiet > PROBE_MS && idle > PROBE_MS))) this.send(messages.ping());
   }
 
   setState(state) {
