@@ -357,6 +357,10 @@ class Node:
             fence = await self.cluster.leases.acquire(room_id)
             runner = self.runners.get(room_id)
             session = self.store.session(room_id)
+            if fence is None and runner is not None and runner.journal is not None and self.cluster.leases.valid(room_id):
+                # taken again already (a write refused under the old lease came back late): go on under it
+                runner.journal.refence(self.cluster.leases.held[room_id][0])
+                return
             if fence is None or runner is None or runner.journal is None or session is None:
                 log.warning("room %s: its lease is another node's now; stopping this copy", room_id)
                 self._lose(room_id)

@@ -200,18 +200,20 @@ class Journal:
         self._filling += 1
         first = self.next_index
         self.next_index += len(batch)
-        future = asyncio.ensure_future(self.backend.append(self.room.id, first, batch, snapshot, self.fence))
+        fence = self.fence
+        future = asyncio.ensure_future(self.backend.append(self.room.id, first, batch, snapshot, fence))
         self._inflight = future
-        future.add_done_callback(lambda done: self._appended(done, first, batch, snapshot, number))
+        future.add_done_callback(lambda done: self._appended(done, first, batch, snapshot, number, fence))
 
     def _appended(
-        self, done: asyncio.Future[None], first: int, batch: list[bytes], snapshot: tuple[int, bytes] | None, number: int
+        self, done: asyncio.Future[None], first: int, batch: list[bytes], snapshot: tuple[int, bytes] | None, number: int,
+        fence: Fence | None = None,
     ) -> None:
         self._inflight = None
         error = None if done.cancelled() else done.exception()
         if done.cancelled():
             return
-        if isinstance(error, Fenced):
+        if isinstance(error, Fenced) and fence == self.fence:  # (sent under a lease since taken again: just retry)
             log.warning("room %s: %s", self.room.id, error)
             self._failed(error, first, batch, snapshot)
             self.fenced = True

@@ -206,12 +206,22 @@ async def test_redis_restarted_empty_and_the_practical_goes_on(own_redis: tuple[
         a = dep.start(0)
         b = dep.start(1, {"AMALIY_DEMO": "false"})
         ali, held = await join_and_grab(b, a.demo_code, "Ali")
+        held_room = ali.welcome["snapshot"]["room"]
         subprocess.run(["redis-cli", "-p", str(port), "shutdown", "nosave"], capture_output=True)
         await wait_for(lambda: health(a)["cluster"]["redis"] == "down", WAIT, "a to notice Redis is gone")
         assert health(a)["status"] == "degraded"
         replacement = start_redis(port, where)  # back, empty
         try:
-            await wait_for(lambda: health(a)["cluster"]["redis"] == "ok" and health(a)["room_log"]["rooms"] == 1, WAIT, "a to take its room again")
+            room = held_room
+
+            def seeded() -> bool:
+                """a took the lease again, described the room and wrote a fresh snapshot: another node could adopt it."""
+                cli = ["redis-cli", "-p", str(port)]
+                listed = subprocess.run([*cli, "sismember", f"{dep.name}:rooms", room], capture_output=True, text=True).stdout.strip()
+                snap = subprocess.run([*cli, "exists", f"amaliy:{{{room}}}:snap"], capture_output=True, text=True).stdout.strip()
+                return health(a)["cluster"]["redis"] == "ok" and listed == "1" and snap == "1"
+
+            await wait_for(seeded, WAIT, "a to take its room again and seed its log")
             await wait_for(lambda: ali.connected, WAIT, "Ali connected")
             assert ali.objects[held]["holder"] == ali.id
             # the log was seeded again from a's memory: kill a and b brings the room back from it
