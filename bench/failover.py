@@ -177,9 +177,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     try:
         rooms = []
         async with httpx.AsyncClient(timeout=30) as http:
+            teacher = nodes[0].key  # the first node creates the deployment's teacher; the others share it (server.replica)
             for r in range(args.rooms):
                 node = nodes[r % len(nodes)]
-                opened = await http.post(node.base + "/api/sessions", json={"title": f"Room {r}"}, headers={"Authorization": f"Bearer {node.key}"})
+                opened = await http.post(node.base + "/api/sessions", json={"title": f"Room {r}"}, headers={"Authorization": f"Bearer {teacher}"})
                 opened.raise_for_status()
                 rooms.append((opened.json()["id"], opened.json()["join_code"]))
         for r, (room, code) in enumerate(rooms):

@@ -9,12 +9,16 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvloop
 
 from scenes import samples
 from server import scenes_cli, skills_cli
 from server.config import Config, from_env
+
+if TYPE_CHECKING:
+    from server.store import Store
 
 
 def _serve_args(parser: argparse.ArgumentParser) -> None:
@@ -64,8 +68,12 @@ async def _serve(config: Config) -> None:
     from server.api import WEB_ROOT, create_app
     from server.cluster import ClusterError
     from server.node import Node
+    from server.replica import RecordsError
 
-    node = Node(config)
+    try:
+        node = Node(config)
+    except RecordsError as exc:
+        raise SystemExit(f"amaliy serve: {exc}") from None
     try:
         await node.start()
     except ClusterError as exc:
@@ -106,16 +114,28 @@ def _exit_on_signal(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
+def _store(args: argparse.Namespace, command: str) -> "Store":
+    """The records a command works on: the data dir's, or with REDIS_URL the deployment's
+    (the command's writes go through the shared log like a node's: server.replica)."""
+    from server.replica import RecordsError
+    from server.store import Store
+
+    config = _config(args)
+    try:
+        return Store(config.data_dir, config.shared_records())
+    except RecordsError as exc:
+        raise SystemExit(f"amaliy {command}: {exc}") from None
+
+
 def _users(args: argparse.Namespace) -> None:
     from realtime.names import NameRefused, display_name
-    from server.store import Store
 
     if args.users_command == "add":
         try:
             name = display_name(args.name)  # the same rules as /api/join: teachers join rooms under it
         except NameRefused as exc:
             raise SystemExit(f"amaliy users add: {exc}") from None
-    store = Store(_config(args).data_dir)
+    store = _store(args, "users")
     try:
         if args.users_command == "add":
             user, key = store.add_user(name, args.role)
@@ -131,9 +151,8 @@ def _courses(args: argparse.Namespace) -> None:
     """``amaliy courses ...`` on the local data dir (the server may be running: SQLite copes)."""
     from realtime.names import NameRefused, display_name
     from server import roster
-    from server.store import Store
 
-    store = Store(_config(args).data_dir)
+    store = _store(args, "courses")
     try:
         if args.courses_command == "add":
             try:

@@ -29,6 +29,7 @@ and new joins are refused, since no node can tell where a room is.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -176,10 +177,16 @@ class Cluster:
                 self._failed(exc)
 
     async def _adopt(self, room: str, fence: Fence) -> None:
+        """Resume a room whose lease this node took; if that fails, give the lease back so that
+        another node (or this one, at its next scan) tries again rather than nobody."""
         try:
             assert self._on_orphan is not None
             await self._on_orphan(room, fence)
             self.failovers += 1
+        except Exception:
+            log.exception("could not resume room %s here; its lease is released for another try", room)
+            with contextlib.suppress(Exception):
+                await self.leases.release(room)
         finally:
             self._adopting.discard(room)
 

@@ -16,6 +16,7 @@ from scenes.ingest import DEFAULT_BUDGETS, Budget, IngestLimits
 from scenes.manifest import ManifestLimits
 from scenes.safe_zip import ZipLimits
 from server.ingest_pool import PoolSettings
+from server.replica import SharedSettings
 from server.xapi_outbox import SenderSettings
 
 ENV_PREFIX = "AMALIY_"
@@ -107,6 +108,8 @@ class Config:
     lease_ttl_ms: int = 1000
     #: seconds of room time between a room's snapshots (a new owner replays at most this much log)
     snapshot_every: float = 5.0
+    #: entries of the shared records' log between its snapshots (server.replica; with REDIS_URL only)
+    records_snapshot_every: int = SharedSettings.snapshot_every
     limits: RoomLimits = field(default_factory=RoomLimits)
 
     @property
@@ -174,6 +177,12 @@ class Config:
             crowded_calls=self.voice_crowded_calls,
             ice_addresses=tuple(a.strip() for a in self.voice_addresses.split(",") if a.strip()),
         )
+
+    def shared_records(self) -> SharedSettings | None:
+        """With REDIS_URL, where the deployment's records are shared (server.replica); None on its own."""
+        if not self.redis_url:
+            return None
+        return SharedSettings(self.redis_url, self.deployment, max(1, self.records_snapshot_every))
 
     def xapi(self) -> SenderSettings | None:
         """Where learning events go as xAPI statements; None when no LRS is configured."""

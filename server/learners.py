@@ -23,9 +23,9 @@ Guests (no roster entry) earn nothing here: their score lives in the practical's
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
-import secrets
 import sqlite3
 from dataclasses import dataclass
 from typing import Annotated, Any, Iterable, Literal
@@ -158,8 +158,10 @@ class Ledger:
     """Credits one batch of new records to the learners they name (caller holds the
     transaction). Keeps per-batch caches of sessions, courses and roster membership."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, nonce: str) -> None:
         self.db = db
+        #: the batch's random part of new award ids (``award``)
+        self.nonce = nonce
         self._sessions: dict[str, tuple[str | None, str, dict[str, Any] | None]] = {}
         self._settings: dict[str, CourseSettings] = {}
 
@@ -256,7 +258,7 @@ class Ledger:
         if xp != old_xp:
             total = self.db.execute("UPDATE students SET xp = xp + ? WHERE id = ? RETURNING xp, course_id", (xp - old_xp, pid)).fetchone()
             if xp > old_xp:
-                level_badges(self.db, pid, total[1], total[0], settings, session_id, at)
+                level_badges(self.db, pid, total[1], total[0], settings, session_id, at, self.nonce)
 
     def _practical_badges(
         self, pid: str, session_id: str, course_id: str, scene_id: str, challenge: dict[str, Any] | None, settings: CourseSettings, at: float
@@ -276,13 +278,17 @@ class Ledger:
                 continue
             if c.under_seconds is not None and (elapsed is None or elapsed > c.under_seconds):
                 continue
-            award(self.db, course_id, pid, key, badge, session_id, at)
+            award(self.db, course_id, pid, key, badge, session_id, at, self.nonce)
 
 
-def award(db: sqlite3.Connection, course_id: str, pid: str, key: str, badge: Badge, session_id: str | None, at: float) -> None:
+def award(db: sqlite3.Connection, course_id: str, pid: str, key: str, badge: Badge, session_id: str | None, at: float, nonce: str) -> None:
     """Record a badge once per student (a second earning of the same badge changes nothing);
-    a new award is queued as an xAPI statement in the same transaction."""
-    award_id = "aw_" + secrets.token_hex(8)
+    a new award is queued as an xAPI statement in the same transaction.
+
+    The award's id is its hosted credential's address, so it must not be guessable; it is
+    drawn from the write's random ``nonce`` and what is awarded rather than on the spot, so
+    every replica of shared records (server.replica) gives the same award the same id."""
+    award_id = "aw_" + hashlib.sha256(f"{nonce}\n{course_id}\n{pid}\n{key}".encode()).hexdigest()[:16]
     if db.execute(
         f"INSERT OR IGNORE INTO badge_awards ({_AWARD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (award_id, course_id, pid, key, badge.name, badge.description, badge.criteria.narrative(), session_id, at),
@@ -290,14 +296,16 @@ def award(db: sqlite3.Connection, course_id: str, pid: str, key: str, badge: Bad
         xapi_outbox.enqueue_badge(db, award_id, course_id, pid, key, badge.name, badge.description, session_id, at)
 
 
-def level_badges(db: sqlite3.Connection, pid: str, course_id: str, xp: int, settings: CourseSettings, session_id: str | None, at: float) -> None:
+def level_badges(
+    db: sqlite3.Connection, pid: str, course_id: str, xp: int, settings: CourseSettings, session_id: str | None, at: float, nonce: str
+) -> None:
     level = settings.curve.level(xp)
     for badge in settings.badges:
         if badge.criteria.level is not None and badge.criteria.level <= level:
-            award(db, course_id, pid, f"course/{badge.id}", badge, session_id, at)
+            award(db, course_id, pid, f"course/{badge.id}", badge, session_id, at, nonce)
 
 
-def rescale(db: sqlite3.Connection, course_id: str, settings: CourseSettings, at: float) -> None:
+def rescale(db: sqlite3.Connection, course_id: str, settings: CourseSettings, at: float, nonce: str) -> None:
     """After a course's settings change: every practical's XP by the new rate, every
     student's total, and level badges newly reached (badges are never taken back)."""
     for pid, session_id, points in db.execute(
@@ -309,7 +317,7 @@ def rescale(db: sqlite3.Connection, course_id: str, settings: CourseSettings, at
         (course_id,),
     )
     for pid, xp in db.execute("SELECT id, xp FROM students WHERE course_id = ?", (course_id,)).fetchall():
-        level_badges(db, pid, course_id, xp, settings, None, at)
+        level_badges(db, pid, course_id, xp, settings, None, at, nonce)
 
 
 def awards(db: sqlite3.Connection, where: str, args: tuple[Any, ...], limit: int = -1) -> list[Award]:

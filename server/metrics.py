@@ -55,6 +55,10 @@ class NodeCollector(Collector):
             yield _counter("amaliy_leases_lost", "Room leases this node lost.", cluster.leases.lost)
             yield _counter("amaliy_failovers", "Rooms this node took over from a node that died or froze.", cluster.failovers)
             yield _gauge("amaliy_redis_up", "1 while Redis answers this node.", int(cluster.down_since is None))
+        if node.store.replica is not None:
+            records = node.store.replica.health()
+            yield _gauge("amaliy_records_applied", "Entries of the shared records' log this node's replica has applied.", records["applied"])
+            yield _gauge("amaliy_records_behind", "Entries of the shared records' log this node's replica had yet to apply when last seen.", records["behind"])
         if node.media is not None:
             stats = node.media.stats()
             peers = GaugeMetricFamily("amaliy_media_peers", "Voice calls on each media worker.", labels=["worker"])

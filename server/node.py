@@ -65,11 +65,14 @@ class NodeError(Exception):
 class Node:
     def __init__(self, config: Config) -> None:
         self.config = config
-        self.store = Store(config.data_dir)
+        #: the records: this node's SQLite file, or with REDIS_URL its replica of the deployment's (server.replica)
+        self.store = Store(config.data_dir, config.shared_records())
         #: challenge records from the rooms, written off the event loop (server.results)
         self.results = ResultsWriter(self.store)
-        #: learning events as xAPI statements, queued with the records and sent to the LRS if one is set (server.xapi_outbox)
-        self.xapi = Outbox(self.store.read(lambda db: Path(db.execute("PRAGMA database_list").fetchone()[2])), config.xapi())
+        #: learning events as xAPI statements, queued with the records and sent to the LRS if one is set
+        #: (server.xapi_outbox); in a deployment, by one node at a time
+        replica = self.store.replica
+        self.xapi = Outbox(self.store, config.xapi(), may_send=(lambda: replica.claim("xapi-sender")) if replica else lambda: True)
         self.secret = load_secret(config.data_dir)
         #: with REDIS_URL, this node's part in a deployment of several (server.cluster); None: on its own
         self.cluster: Cluster | None = None
@@ -117,10 +120,10 @@ class Node:
             lambda: RoomSocket(self), self.config.host, self.config.room_port, reuse_address=True, backlog=2048
         )
         for session in self.store.sessions(status="open"):
+            if self.cluster is not None:  # in a deployment, whoever takes its lease first resumes it (_adopt),
+                continue  # and a preview may be another node's
             if session.preview:  # a designer's previews are throwaway: they end with the process
                 self.store.end_session(session.id)
-                continue
-            if self.cluster is not None:  # in a deployment, whoever takes its lease first resumes it (_adopt)
                 continue
             try:
                 self._start_room(session, await self._restore(session))
@@ -259,7 +262,7 @@ class Node:
                 leases = self.cluster.leases
                 runner.may_tick = lambda: leases.valid(session.id)
             challenge = room.challenges.public_challenge()
-            if challenge is not None:
+            if challenge is not None and self.store.challenge(session.id) is None:  # kept once, at its first start
                 self.store.set_challenge(session.id, challenge)
         if self.media is not None:
             runner.media = self.media.media

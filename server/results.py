@@ -37,6 +37,7 @@ from typing import Any
 
 from realtime.challenges import scoring
 from realtime.room import Record
+from server.replica import RecordsUnavailable
 from server.store import Session, Store, StoredRecord
 
 log = logging.getLogger("amaliy.results")
@@ -44,6 +45,8 @@ log = logging.getLogger("amaliy.results")
 #: a batch that could not be written is tried again this often, this many times
 _RETRY_SECONDS = 1.0
 _RETRIES = 5
+#: while the shared records do not answer (server.replica), records wait without counting tries, up to this many
+_MAX_WAITING = 200_000
 
 Row = tuple[str, str, str, float, dict[str, Any]]
 
@@ -53,7 +56,10 @@ class ResultsWriter:
 
     A batch that fails (a full disk, a locked file) is tried again after
     ``_RETRY_SECONDS``, at most ``_RETRIES`` times, then dropped with an error in the log;
-    trying again is safe because a stored record is never stored twice."""
+    trying again is safe because a stored record is never stored twice. While the shared
+    records of a deployment do not answer (Redis down), batches wait and are tried again
+    without counting tries, up to ``_MAX_WAITING`` records: an outage as long as the rooms
+    can run from memory loses no result."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -62,6 +68,7 @@ class ResultsWriter:
         self._tries = 0
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="amaliy-results")
         self._last: asyncio.Future[int] | None = None
+        self._closing = False
         #: records written, found already stored (a replay), and dropped after every retry failed
         self.stored = 0
         self.duplicates = 0
@@ -97,14 +104,15 @@ class ResultsWriter:
             self.duplicates += len(batch) - new
             self._tries = 0
             return
-        if tries + 1 >= _RETRIES:
+        waiting = isinstance(error, RecordsUnavailable) and not self._closing and len(self._pending) + len(batch) <= _MAX_WAITING
+        if tries + 1 >= _RETRIES and not waiting:
             self.dropped += len(batch)
             self._tries = 0
             log.error("dropped %d result records after %d failed writes: %s", len(batch), _RETRIES, error)
             return
         log.warning("could not store %d result records (%s); trying again in %g s", len(batch), error, _RETRY_SECONDS)
         self._pending[:0] = batch
-        self._tries = tries + 1
+        self._tries = tries if waiting else tries + 1
         self._schedule(_RETRY_SECONDS)
 
     async def flush(self) -> None:
@@ -116,6 +124,7 @@ class ResultsWriter:
     async def close(self) -> None:
         """Write what is queued (a failing batch is tried again at once, up to its retries), then
         stop the writer thread."""
+        self._closing = True
         await self.flush()
         while self._pending:  # each failed try counts, so this ends once a batch is dropped
             await self.flush()

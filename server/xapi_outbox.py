@@ -55,13 +55,15 @@ import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable, Literal, Mapping, NamedTuple, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, NamedTuple, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from server import xapi
+
+if TYPE_CHECKING:
+    from server.store import Store
 
 log = logging.getLogger("amaliy.xapi")
 
@@ -103,7 +105,7 @@ _REASON_CHARS = 500
 
 def enqueue_record(db: sqlite3.Connection, session_id: str, record_id: str, kind: str, at: float, data: Mapping[str, Any]) -> None:
     """Queue the statements of one new room record (the caller holds the transaction)."""
-    home = _home(db)
+    home = home_of(db)
     if home is None or kind not in xapi.VERBS:
         return
     practical = _practical(db, session_id)
@@ -121,7 +123,7 @@ def enqueue_badge(
     session_id: str | None, at: float,
 ) -> None:
     """Queue "earned" for a new badge award (the caller holds the transaction)."""
-    home = _home(db)
+    home = home_of(db)
     if home is None:
         return
     practical = _practical(db, session_id) if session_id else None
@@ -141,9 +143,24 @@ def set_home(db: sqlite3.Connection, home: str | None) -> None:
         db.execute("INSERT OR REPLACE INTO xapi_settings (key, value) VALUES ('home', ?)", (home,))
 
 
-def _home(db: sqlite3.Connection) -> str | None:
+def home_of(db: sqlite3.Connection) -> str | None:
+    """The home statements are queued under, None when none are queued."""
     row = db.execute("SELECT value FROM xapi_settings WHERE key = 'home'").fetchone()
     return row[0] if row else None
+
+
+def mark(db: sqlite3.Connection, seqs: list[int], state: str, at: float, reason: str | None) -> None:
+    """The LRS took statements (``sent``) or refused one for good (``set_aside``, with why)."""
+    marks = ",".join("?" * len(seqs))
+    db.execute(
+        f"UPDATE xapi_outbox SET state = ?, attempts = attempts + 1, done = ?, last_error = ? WHERE seq IN ({marks})", (state, at, reason, *seqs)
+    )
+
+
+def note_failure(db: sqlite3.Connection, seqs: list[int], reason: str, next_try: float) -> None:
+    """Statements not taken this time: tried again at ``next_try``."""
+    marks = ",".join("?" * len(seqs))
+    db.execute(f"UPDATE xapi_outbox SET attempts = attempts + 1, last_error = ?, next_try = ? WHERE seq IN ({marks})", (reason, next_try, *seqs))
 
 
 def _practical(db: sqlite3.Connection, session_id: str) -> xapi.Practical | None:
@@ -289,11 +306,17 @@ class _Row(NamedTuple):
 
 class Outbox:
     """The node's side of the outbox: says at start whether statements are queued, and, when an
-    LRS is configured, sends them (module docstring). ``database`` is the node's SQLite file."""
+    LRS is configured, sends them (module docstring). It reads ``store``'s file on a
+    connection of its own and writes through the store, so with shared records every node
+    knows what was sent; ``may_send`` says whether this node is the deployment's one sender
+    (always, on its own)."""
 
-    def __init__(self, database: Path, settings: SenderSettings | None, rng: random.Random | None = None) -> None:
-        self.database = database
+    def __init__(
+        self, store: Store, settings: SenderSettings | None, rng: random.Random | None = None, may_send: Callable[[], bool] = lambda: True
+    ) -> None:
+        self.store = store
         self.settings = settings
+        self.may_send = may_send
         self._rng = rng or random.Random()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="amaliy-xapi")
         self._conn: sqlite3.Connection | None = None  # used on the executor's thread only
@@ -311,7 +334,7 @@ class Outbox:
 
     async def start(self, home: str) -> None:
         """Record whether statements are queued (and under which homePage), then start sending."""
-        await self._run_db(self._configure, home if self.settings else None)
+        await self._run_db(self.store.xapi_home, home if self.settings else None)
         if self.settings is None:
             return
         logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per POST in the node's log
@@ -369,10 +392,12 @@ class Outbox:
     async def _round(self) -> float:
         """Send one batch of due statements; returns seconds to wait before the next round."""
         assert self.settings is not None
+        if not await self._run_db(self.may_send):
+            return _POLL
         now = time.time()
         if now - self._pruned > _PRUNE_EVERY:
             self._pruned = now
-            await self._run_db(self._prune, now - KEEP_SENT)
+            await self._run_db(self.store.xapi_prune, now - KEEP_SENT)
         rows = await self._run_db(self._due, now, self.settings.batch)
         if not rows:
             return _POLL
@@ -380,7 +405,7 @@ class Outbox:
         if answer.kind == "retry":
             return await self._retry(rows, answer.reason)
         if answer.kind == "sent" or (answer.kind == "conflict" and len(rows) == 1):
-            await self._run_db(self._mark_sent, [r.seq for r in rows], time.time())
+            await self._run_db(self.store.xapi_sent, [r.seq for r in rows], time.time())
         elif len(rows) == 1:
             await self._set_aside(rows[0], answer.reason)
         else:  # one (or more) of the batch is refused: send each alone, so the others still go
@@ -393,7 +418,7 @@ class Outbox:
                 else:
                     if alone.kind == "conflict":
                         log.warning("xAPI: the LRS already holds a different statement with id %s (%s); counted as sent", row.id, alone.reason)
-                    await self._run_db(self._mark_sent, [row.seq], time.time())
+                    await self._run_db(self.store.xapi_sent, [row.seq], time.time())
         self._succeeded()
         return 0.0
 
@@ -411,7 +436,7 @@ class Outbox:
 
     async def _retry(self, rows: list[_Row], reason: str) -> float:
         wait = self._failed(reason)
-        await self._run_db(self._note_failure, [r.seq for r in rows], reason, time.time() + wait)
+        await self._run_db(self.store.xapi_failed, [r.seq for r in rows], reason, time.time() + wait)
         return wait
 
     async def _set_aside(self, row: _Row, reason: str) -> None:
@@ -421,7 +446,7 @@ class Outbox:
             "xAPI: statement %s (%s %s %s) set aside, not sent again: %s",
             row.id, actor.get("name") or actor.get("account", {}).get("name"), xapi.verb_of(statement), statement.get("object", {}).get("id"), reason,
         )
-        await self._run_db(self._mark_set_aside, row.seq, reason, time.time())
+        await self._run_db(self.store.xapi_set_aside, row.seq, reason, time.time())
 
     def _failed(self, reason: str, exc: BaseException | None = None) -> float:
         assert self.settings is not None
@@ -451,7 +476,7 @@ class Outbox:
 
     def _db(self) -> sqlite3.Connection:
         if self._conn is None:
-            self._conn = sqlite3.connect(self.database, isolation_level=None, timeout=30)
+            self._conn = sqlite3.connect(self.store.path, isolation_level=None, timeout=30)
         return self._conn
 
     def _close(self) -> None:
@@ -459,34 +484,11 @@ class Outbox:
             self._conn.close()
             self._conn = None
 
-    def _configure(self, home: str | None) -> None:
-        set_home(self._db(), home)
-
     def _due(self, now: float, limit: int) -> list[_Row]:
         rows = self._db().execute(
             "SELECT seq, id, statement FROM xapi_outbox WHERE state = 'pending' AND next_try <= ? ORDER BY seq LIMIT ?", (now, limit)
         )
         return [_Row(*row) for row in rows]
-
-    def _mark_sent(self, seqs: list[int], now: float) -> None:
-        marks = ",".join("?" * len(seqs))
-        self._db().execute(
-            f"UPDATE xapi_outbox SET state = 'sent', attempts = attempts + 1, done = ?, last_error = NULL WHERE seq IN ({marks})", (now, *seqs)
-        )
-
-    def _mark_set_aside(self, seq: int, reason: str, now: float) -> None:
-        self._db().execute(
-            "UPDATE xapi_outbox SET state = 'set_aside', attempts = attempts + 1, done = ?, last_error = ? WHERE seq = ?", (now, reason, seq)
-        )
-
-    def _note_failure(self, seqs: list[int], reason: str, next_try: float) -> None:
-        marks = ",".join("?" * len(seqs))
-        self._db().execute(
-            f"UPDATE xapi_outbox SET attempts = attempts + 1, last_error = ?, next_try = ? WHERE seq IN ({marks})", (reason, next_try, *seqs)
-        )
-
-    def _prune(self, before: float) -> None:
-        self._db().execute("DELETE FROM xapi_outbox WHERE state = 'sent' AND done < ?", (before,))
 
     def _counts(self) -> tuple[dict[str, int], list[dict[str, Any]]]:
         db = self._db()

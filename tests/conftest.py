@@ -93,8 +93,9 @@ class LiveServer:
                 self.proc.wait()
 
 
-def start_server(data_dir: Path, env: dict[str, str] | None = None, args: list[str] | None = None) -> LiveServer:
-    """Start `amaliy serve` on free ports and wait until it answers /healthz."""
+def start_server(data_dir: Path, env: dict[str, str] | None = None, args: list[str] | None = None, teacher_key: str | None = None) -> LiveServer:
+    """Start `amaliy serve` on free ports and wait until it answers /healthz. A node joining a
+    deployment whose records have a teacher already prints no key: pass theirs as ``teacher_key``."""
     port = free_port_pair()
     designer = subprocess.run(
         [sys.executable, "-m", "server.cli", "users", "add", "Designer", "--role", "designer", "--data-dir", str(data_dir)],
@@ -127,12 +128,13 @@ def start_server(data_dir: Path, env: dict[str, str] | None = None, args: list[s
         if line.startswith("API docs:"):
             break
     text = "".join(lines)
-    key = re.search(r"^\s+(ak_\S+)$", text, re.M)
+    found = re.search(r"^\s+(ak_\S+)$", text, re.M)
+    key = teacher_key or (found.group(1) if found else None)
     code = re.search(r"join code (\w+)", text)
     teacher = re.search(r"teacher:\s+(\S+)", text)
     assert key and (code and teacher or "AMALIY_DEMO" in (env or {})), text  # a node started without its demo prints no code
     server = LiveServer(
-        proc, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port + 1}/room", key.group(1),
+        proc, f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port + 1}/room", key,
         code.group(1) if code else "", teacher.group(1) if teacher else "", designer_key, lines,
     )
     # keep draining its output so a chatty server never blocks on a full pipe
@@ -195,3 +197,26 @@ def server_factory(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
     yield factory
     for live in started:
         live.stop()
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A Redis of the test's own, with no persistence, so it can be restarted empty."""
+    port = free_port_pair()
+    proc = start_redis(port, tmp_path)
+    yield f"redis://127.0.0.1:{port}/0", tmp_path
+    proc.kill()
+    proc.wait()
+
+
+def start_redis(port: int, where: Path) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(where)],
+        stdout=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 10
+    while subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).stdout.strip() != b"PONG":
+        if time.monotonic() > deadline:
+            raise RuntimeError("redis-server did not start")
+        time.sleep(0.05)
+    return proc

@@ -59,7 +59,7 @@ def test_an_old_database_gets_courses_and_its_practicals_belong_to_none(tmp_path
     db.close()
     store = Store(tmp_path)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 6
+        assert store.schema_version() == SCHEMA_VERSION == 7
         old = store.session("s_old")
         assert old is not None and old.course_id is None and old.title == "Before"
         course = store.add_course("t_1", "Chemistry 9A")

@@ -57,7 +57,7 @@ def test_an_old_database_gets_the_new_steps_and_keeps_its_rows(tmp_path: Path) -
     db.executescript(_LEGACY)
     db.close()
     store = Store(tmp_path)
-    assert store.schema_version() == SCHEMA_VERSION == 6
+    assert store.schema_version() == SCHEMA_VERSION == 7
     old = store.session("s_old")
     assert old is not None and old.title == "Before" and old.preview is False
     store.close()
