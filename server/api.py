@@ -36,9 +36,10 @@ from server.admission import Admission
 from server.auth import Claims, Principal, issue_token, principal_dependency, require
 from server.body_limit import BodyLimit
 from server.course_routes import course_routes
-from server.forwarding import CLIENT_HEADER, client_address, forward_join
+from server.forwarding import CLIENT_HEADER, client_address, forward_join, to_host
 from server.learner_routes import learner_routes
 from server.node import Node, NodeError
+from server.replica import RecordsUnavailable
 from server.scene_routes import scene_routes
 from server.store import CODE_ALPHABET, CODE_LENGTH, Session
 
@@ -119,6 +120,13 @@ def create_app(node: Node) -> FastAPI:
             raise HTTPException(403, "Your token is for another practical.")
         return session
 
+    async def hosted_elsewhere(session_id: str, request: Request) -> Response | None:
+        """The host's answer to a request about a live practical another node hosts (server.forwarding);
+        None when this node answers it."""
+        if node.cluster is None or session_id in node.runners:
+            return None
+        return await to_host(node.cluster, node.secret, session_id, request, client_address(request, node.secret))
+
     def running(session_id: str) -> RoomRunner:
         """The live room of a practical, for a teacher's action that goes through it (409 once ended)."""
         runner = node.runners.get(session_id)
@@ -173,6 +181,10 @@ def create_app(node: Node) -> FastAPI:
     async def node_error(request: Request, exc: NodeError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=exc.status)
 
+    @app.exception_handler(RecordsUnavailable)
+    async def records_unavailable(request: Request, exc: RecordsUnavailable) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503, headers={"Retry-After": "2"})
+
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         return _EscapedJSON({"detail": jsonable_encoder(exc.errors())}, status_code=422)
@@ -185,16 +197,22 @@ def create_app(node: Node) -> FastAPI:
         (the event loop's stall), ``media`` the voice worker's mix tick figures over ``media_window`` seconds,
         ``ingest`` the scene package workers' state, ``xapi`` the outbox of learning events (server.xapi_outbox),
         ``room_log`` the rooms' logs (server.node.Node.log_health), ``cluster`` this node's part in a deployment of
-        several (server.cluster.Cluster.health; null on its own). ``status`` is ``degraded`` while ingest workers
-        fail to start, a room runs from memory because its log cannot be written, or Redis does not answer (an LRS
-        that fails shows in ``xapi`` only)."""
+        several (server.cluster.Cluster.health; null on its own), ``records`` this node's replica of the
+        deployment's shared records (server.replica.Replica.health; ``{"mode": "embedded"}`` on its own).
+        ``status`` is ``degraded`` while ingest workers fail to start, a room runs from memory because its log
+        cannot be written, or Redis does not answer (an LRS that fails shows in ``xapi`` only)."""
         since = asyncio.get_running_loop().time() - tick_window
         room_log = node.log_health()
         cluster = node.cluster.health() if node.cluster is not None else None
-        healthy = node.ingest_pool.healthy() and not room_log["degraded"] and (cluster is None or cluster["redis"] == "ok")
+        records = node.store.replica.health() if node.store.replica is not None else {"mode": "embedded"}
+        healthy = (
+            node.ingest_pool.healthy() and not room_log["degraded"] and (cluster is None or cluster["redis"] == "ok")
+            and records.get("redis", "ok") == "ok"
+        )
         return {
             "status": "ok" if healthy else "degraded",
             "cluster": cluster,
+            "records": records,
             "ticks": tick_summary([r.lateness.since(since) for r in node.runners.values()]),
             "ingest": node.ingest_pool.stats(),
             "rooms": len(node.runners),
@@ -241,27 +259,35 @@ def create_app(node: Node) -> FastAPI:
         return describe(token_preview(session_id, who) or own_session(session_id, who, Action.VIEW_SESSION), request)
 
     @app.post("/api/sessions/{session_id}/token", tags=["sessions"])
-    async def teacher_token(session_id: str, request: Request, who: Principal = Depends(principal)) -> dict[str, str]:
+    async def teacher_token(session_id: str, request: Request, who: Principal = Depends(principal)) -> Any:
+        if (answer := await hosted_elsewhere(session_id, request)) is not None:
+            return answer
         session = own_session(session_id, who, Action.VIEW_SESSION)
         return {"token": node.teacher_token(who.keyed(Action.VIEW_SESSION), session), "ws_url": node.ws_url(request.headers.get("host"))}
 
     @app.post("/api/sessions/{session_id}/lock", tags=["sessions"])
-    async def lock_session(session_id: str, body: LockRequest, request: Request, who: Principal = Depends(principal)) -> dict[str, object]:
+    async def lock_session(session_id: str, body: LockRequest, request: Request, who: Principal = Depends(principal)) -> Any:
+        if (answer := await hosted_elsewhere(session_id, request)) is not None:
+            return answer
         session = own_session(session_id, who, Action.LOCK)
         running(session_id).handle(SYSTEM, Lock(type="lock", locked=body.locked))
         await node.settled(session_id)
         return describe(session, request)
 
     @app.get("/api/sessions/{session_id}/removed", tags=["sessions"])
-    async def removed(session_id: str, who: Principal = Depends(principal)) -> list[dict[str, Any]]:
+    async def removed(session_id: str, request: Request, who: Principal = Depends(principal)) -> Any:
         """Who a teacher removed (``kick``) and has not let back in, oldest first: the snapshot's ``removed``."""
+        if (answer := await hosted_elsewhere(session_id, request)) is not None:
+            return answer
         own_session(session_id, who, Action.VIEW_SESSION)
         return [gone.public() for gone in running(session_id).room.removed.values()]
 
     @app.delete("/api/sessions/{session_id}/removed/{participant_id}", status_code=204, tags=["sessions"])
-    async def unkick(session_id: str, participant_id: str, who: Principal = Depends(principal)) -> Response:
+    async def unkick(session_id: str, participant_id: str, request: Request, who: Principal = Depends(principal)) -> Response:
         """Let someone removed back in. The room keeps the list, so this is the socket's ``unkick`` fed to
         the room as the server's input (as ``/lock`` is): its input log records every change of the list."""
+        if (answer := await hosted_elsewhere(session_id, request)) is not None:
+            return answer
         own_session(session_id, who, Action.UNKICK)
         runner = running(session_id)
         if participant_id not in runner.room.removed:
@@ -271,7 +297,9 @@ def create_app(node: Node) -> FastAPI:
         return Response(status_code=204)
 
     @app.post("/api/sessions/{session_id}/end", tags=["sessions"])
-    async def end_session(session_id: str, request: Request, who: Principal = Depends(principal)) -> dict[str, object]:
+    async def end_session(session_id: str, request: Request, who: Principal = Depends(principal)) -> Any:
+        if (answer := await hosted_elsewhere(session_id, request)) is not None:
+            return answer
         own_session(session_id, who, Action.END)
         node.end_session(session_id)
         await node.settled(session_id)
@@ -280,15 +308,19 @@ def create_app(node: Node) -> FastAPI:
         return describe(session, request)
 
     @app.get("/api/sessions/{session_id}/results", tags=["results"])
-    async def session_results(session_id: str, who: Principal = Depends(principal)) -> dict[str, Any]:
+    async def session_results(session_id: str, request: Request, who: Principal = Depends(principal)) -> Any:
         """The challenge results of a practical, per station and per student (docs/operations.md, Results)."""
+        if (answer := await hosted_elsewhere(session_id, request)) is not None:  # its newest records are the host's to flush
+            return answer
         session = own_session(session_id, who, Action.VIEW_RESULTS)
         await node.results.flush()
         return results.build(session, node.store.challenge(session.id), node.store.records(session.id))
 
     @app.get("/api/sessions/{session_id}/results.csv", tags=["results"])
-    async def session_results_csv(session_id: str, who: Principal = Depends(principal)) -> Response:
+    async def session_results_csv(session_id: str, request: Request, who: Principal = Depends(principal)) -> Response:
         """The same results as a spreadsheet: one row a student, one column a step."""
+        if (answer := await hosted_elsewhere(session_id, request)) is not None:
+            return answer
         session = own_session(session_id, who, Action.VIEW_RESULTS)
         await node.results.flush()
         table = results.to_csv(results.build(session, node.store.challenge(session.id), node.store.records(session.id)))
@@ -350,7 +382,7 @@ def create_app(node: Node) -> FastAPI:
             raise HTTPException(429, "Too many join attempts from this address; wait a minute.")
         session = node.store.session_by_code(body.code)
         if (session is None or session.id not in node.runners) and node.cluster is not None:
-            return await forward_join(node.cluster, node.secret, body.code, body.model_dump(exclude_none=True), address)
+            return await forward_join(node.cluster, node.secret, body.code, request, address)
         if session is None or session.id not in node.runners:
             raise HTTPException(404, f"No open practical has the join code {body.code}. Check the code with your teacher.")
         role = Role(body.role)

@@ -22,6 +22,7 @@ from realtime.names import NameRefused, display_name
 from realtime.roles import Action, Role
 from server import roster
 from server.auth import Claims, Principal, issue_token, require
+from server.forwarding import client_address, to_host
 from server.node import Node
 from server.store import Course, CourseNotEmpty, Student, User
 
@@ -250,20 +251,28 @@ def course_routes(node: Node, principal: Callable[..., Principal]) -> APIRouter:
         return {"course": {"id": course.id, "name": course.name}, "students": students}
 
     @router.post("/signin", tags=["sessions"])
-    async def signin(body: SignIn, request: Request) -> dict[str, Any]:
+    async def signin(body: SignIn, request: Request) -> Any:
         """A student's personal code → a student token for their course's open practical (the
         newest, if several), under the participant id of their roster entry."""
-        if not signins.allow(request.client.host if request.client else "?", time.monotonic()):
+        address = client_address(request, node.secret)
+        if not signins.allow(address, time.monotonic()):
             raise HTTPException(429, "Too many sign-in attempts from this address; wait a minute.")
         student = node.store.student_by_code(body.code)
         if student is None:
             raise HTTPException(401, WRONG_CODE)
         course = node.store.course(student.course_id)
         assert course is not None
-        open_now = [s for s in node.store.sessions(status="open", course_id=course.id) if s.id in node.runners and not s.preview]
-        if not open_now:
+        # in a deployment, a practical hosted by another node is open too: the sign-in goes to its host
+        live = [s for s in node.store.sessions(status="open", course_id=course.id) if not s.preview and (s.id in node.runners or node.cluster)]
+        if not live:
             raise HTTPException(409, f"No practical is open in {course.name} now; wait for your teacher to open one.")
-        session = max(open_now, key=lambda s: s.created)
+        session = max(live, key=lambda s: s.created)
+        if session.id not in node.runners:
+            assert node.cluster is not None
+            answer = await to_host(node.cluster, node.secret, session.id, request, address, body.model_dump_json().encode())
+            if answer is None:
+                raise HTTPException(503, "This practical is moving to another server; try again in a moment.", headers={"Retry-After": "1"})
+            return answer
         removed = node.runners[session.id].room.refusal(student.id, None)
         if removed is not None:  # the teacher removed them: the room says so at sign-in, not only at its socket
             raise HTTPException(403, removed)

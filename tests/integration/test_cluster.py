@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import AsyncIterator, Iterator
+from typing import Iterator
 
 import httpx
 import pytest
@@ -22,7 +22,8 @@ import redis.asyncio as aioredis
 from amaliy_client import AmaliyClient
 from realtime.log.recovery import restore
 from realtime.log.redis_log import RedisLog
-from tests.conftest import REPO, LiveServer, free_port_pair, sample_scene, serve_again, start_server
+from tests.conftest import REPO, LiveServer, free_port_pair, sample_scene, serve_again, start_redis, start_server
+from tests.integration.test_challenges_live import PACKAGE, key, lab_manifest, light_and_answer, place_beaker, upload
 
 WAIT = 30.0
 
@@ -56,7 +57,8 @@ class Deployment:
         return path
 
     def start(self, n: int, env: dict[str, str] | None = None) -> LiveServer:
-        live = start_server(self.data_dir(n), env)
+        """Node n; the first creates the deployment's teacher, the others share it (server.replica)."""
+        live = start_server(self.data_dir(n), env, teacher_key=self.nodes[0].teacher_key if self.nodes else None)
         self.nodes.append(live)
         return live
 
@@ -175,29 +177,6 @@ async def test_a_paused_host_never_writes_again_after_another_node_took_its_room
         await redis.aclose()
 
 
-@pytest.fixture
-async def own_redis(tmp_path: Path) -> AsyncIterator[tuple[str, Path]]:
-    """A Redis of the test's own, with no persistence, so it can be restarted empty."""
-    port = free_port_pair()
-    proc = start_redis(port, tmp_path)
-    yield f"redis://127.0.0.1:{port}/0", tmp_path
-    proc.kill()
-    proc.wait()
-
-
-def start_redis(port: int, where: Path) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(where)],
-        stdout=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while subprocess.run(["redis-cli", "-p", str(port), "ping"], capture_output=True).stdout.strip() != b"PONG":
-        if time.monotonic() > deadline:
-            raise RuntimeError("redis-server did not start")
-        time.sleep(0.05)
-    return proc
-
-
 async def test_redis_restarted_empty_and_the_practical_goes_on(own_redis: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     url, where = own_redis
     dep = Deployment(tmp_path / "nodes", url, monkeypatch)
@@ -304,3 +283,60 @@ def test_the_log_of_a_killed_node_replays_to_what_its_students_saw(deployment: D
         await ali.close()
 
     asyncio.run(run())
+
+
+async def test_courses_sign_ins_and_xp_are_one_deployments_through_any_node(deployment: Deployment) -> None:
+    """Nodes on data dirs of their own share the records (server.replica): a course made through one
+    node is another's; roster students sign in through a node that does not host their practical;
+    the host is killed mid-challenge, the practical resumes on the other node, and every node's
+    dashboard shows the challenge's points as XP counted once, though the new host replayed the
+    records the old one had stored; a node restarted later shows the same."""
+    a = deployment.start(0, {"AMALIY_DEMO": "false"})
+    b = deployment.start(1, {"AMALIY_DEMO": "false"})
+    teacher = key(a.teacher_key)
+    clients: list[AmaliyClient] = []
+    try:
+        for node in (a, b):  # scene packages are each node's own: the lab is uploaded to both
+            assert upload(node, lab_manifest()).status_code == 201
+        with a.http() as http:
+            cid = http.post("/api/courses", json={"name": "Kimyo 9A"}, headers=teacher).json()["id"]
+        with b.http() as http:
+            roster = http.post(f"/api/courses/{cid}/roster", content=b"name\nAli\nBea\n", headers=teacher)
+            assert roster.status_code == 201, roster.text
+            codes = {s["name"]: s["code"] for s in roster.json()["students"]}
+            assert http.put(f"/api/courses/{cid}/settings", json={"xp_per_point": 5}, headers=teacher).status_code == 200
+            session = http.post("/api/sessions", json={"scene": PACKAGE, "version": 1, "title": "Week 1", "course": cid}, headers=teacher).json()
+        with a.http() as http:  # b hosts the practical; Ali and Bea sign in through a
+            for name in ("Ali", "Bea"):
+                signed = http.post("/api/signin", json={"code": codes[name]})
+                assert signed.status_code == 200, signed.text
+                assert signed.json()["session"] == session["id"] and signed.json()["ws_url"] == b.ws_url
+                client = AmaliyClient(signed.json()["ws_url"], signed.json()["token"], auto_reconnect=True, ws_urls=signed.json()["ws_urls"])
+                await client.connect(timeout=WAIT)
+                clients.append(client)
+        ali, bea = clients
+        for client in clients:
+            await client.choose_station(1)
+            await client.wait_station(1, timeout=WAIT)
+        await place_beaker(ali)
+        with a.http() as http:  # a teacher's view of the live practical through a node that does not host it
+            live = http.get(f"/api/sessions/{session['id']}/results", headers=teacher).json()
+            assert live["stations"][0]["steps_done"] == 1 and sorted(m["name"] for m in live["students"]) == ["Ali", "Bea"], live
+
+        reconnects = [c.reconnects for c in clients]
+        b.proc.send_signal(signal.SIGKILL)
+        await wait_for(lambda: all(c.reconnects > r and c.connected for c, r in zip(clients, reconnects)), WAIT, "Ali and Bea back, on a")
+        await light_and_answer(bea, ali)
+        bonus = (await ali.expect("challenge_done", station=1, timeout=WAIT))["bonus"]
+        xp = (10 + 6 + 4 + bonus) * 5
+
+        def dashboard(node: LiveServer) -> dict[str, int]:
+            with node.http() as http:
+                return {s["name"]: s["xp"] for s in http.get(f"/api/courses/{cid}/dashboard", headers=teacher).json()["students"]}
+
+        await wait_for(lambda: dashboard(a) == {"Ali": xp, "Bea": xp}, WAIT, f"{xp} XP each on a")
+        b = deployment.restart(b, 1)
+        assert dashboard(b) == {"Ali": xp, "Bea": xp}
+    finally:
+        for client in clients:
+            await client.close()
