@@ -179,11 +179,13 @@ class SceneStore:
 
     # ------------------------------------------------------------------ catalog
 
-    def add(self, staged: Staged, author: str) -> tuple[SceneVersion, bool]:
+    def add(self, staged: Staged, author: str, number: Callable[[int], int] | None = None) -> tuple[SceneVersion, bool]:
         """Catalog a staged package; returns its version and whether it is new.
 
-        Raises StaleStage if a blob it shares was removed after staging (by a
-        concurrent delete): the upload is to be tried again.
+        A new version is numbered after the highest here, or by ``number`` (given that
+        highest: a deployment's numbering, server.shared_scenes, so two nodes never give
+        one number to two contents). Raises StaleStage if a blob it shares was removed
+        after staging (by a concurrent delete): the upload is to be tried again.
         """
         package_id = staged.package_id
         with self._lock:
@@ -196,11 +198,29 @@ class SceneStore:
                 "SELECT COALESCE(MAX(version), 0) FROM versions WHERE package_id = ?", (package_id,)
             ).fetchone()
             row = SceneVersion(
-                package_id, latest + 1, staged.title, author, time.time(), "ready",
+                package_id, number(latest) if number else latest + 1, staged.title, author, time.time(), "ready",
                 staged.package_sha, staged.glb_sha, staged.server_sha, staged.manifest_sha, staged.stats,
             )
             self._db.execute(f"INSERT INTO versions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row._values())
         return row, True
+
+    def import_version(self, row: SceneVersion, blobs: dict[str, bytes]) -> bool:
+        """Keep a version another node catalogued (server.shared_scenes), under its number and with
+        its blobs; False, changing nothing, if this catalog has that number already."""
+        if self._db.execute("SELECT 1 FROM versions WHERE package_id = ? AND version = ?", (row.package_id, row.version)).fetchone():
+            return False
+        for sha, data in blobs.items():
+            if hashlib.sha256(data).hexdigest() != sha:
+                raise ValueError(f"blob {sha} of {row.package_id} version {row.version} does not match its hash")
+            self.blobs._write(sha, lambda out, data=data: out.write(data))
+        with self._lock:
+            if self._db.execute("SELECT 1 FROM versions WHERE package_id = ? AND version = ?", (row.package_id, row.version)).fetchone():
+                return False
+            try:
+                self._db.execute(f"INSERT INTO versions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row._values())
+            except sqlite3.IntegrityError:  # the same content is here under another number: keep that one
+                return False
+        return True
 
     def get(self, package_id: str, version: int | None = None) -> SceneVersion | None:
         """A version, or the latest when ``version`` is None."""
@@ -210,6 +230,10 @@ class SceneStore:
 
     def versions(self, package_id: str) -> list[SceneVersion]:
         return self._rows("WHERE package_id = ? AND status = 'ready' ORDER BY version", (package_id,))
+
+    def all_ready(self) -> list[SceneVersion]:
+        """Every version that can be opened, of every package."""
+        return self._rows("WHERE status = 'ready' ORDER BY package_id, version", ())
 
     def latest_all(self) -> list[SceneVersion]:
         return self._rows(

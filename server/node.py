@@ -19,8 +19,10 @@ import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import urlsplit
+
+from redis.exceptions import RedisError
 
 from realtime.audio.pool import MediaPool, default_workers
 from realtime.fanout import RoomRunner
@@ -45,6 +47,7 @@ from server.config import Config
 from server.ingest_pool import IngestPool
 from server.package_check import ingest_package
 from server.results import ResultsWriter
+from server.shared_scenes import SharedScenes
 from server.room_socket import ROOM_PATH, RoomSocket
 from server.store import Session, Store, User
 from server.xapi_outbox import Outbox
@@ -90,6 +93,9 @@ class Node:
         #: rooms whose lease this node is trying to take again (server.cluster)
         self._reclaiming: set[str] = set()
         self.scenes = SceneStore(config.data_dir / "scenes")
+        #: with REDIS_URL, the deployment's labs in Redis, so any node can run a lab uploaded through another
+        self.shared_scenes = SharedScenes(config.redis_url, config.deployment, self.scenes) if config.redis_url else None
+        self._scenes_syncing = asyncio.Lock()
         self.ingest_limits: IngestLimits = config.ingest_limits()
         self.runners: dict[str, RoomRunner] = {}
         self.sockets: set[RoomSocket] = set()
@@ -113,6 +119,7 @@ class Node:
         if self.cluster is not None:  # first: a node that cannot join its deployment starts nothing
             await self.cluster.join()
         self.install_samples()
+        await self.sync_scenes()
         await self.xapi.start(self.base_url())  # before any room can store a record
         if self.media is not None:
             self.media.start()
@@ -179,6 +186,8 @@ class Node:
         await self.room_log.close()
         self.store.close()
         self.scenes.close()
+        if self.shared_scenes is not None:
+            self.shared_scenes.close()
 
     def _sweep(self) -> None:
         """Drop sockets that went silent (a vanished client keeps no TCP alive)."""
@@ -220,8 +229,31 @@ class Node:
         return self._loaded[key]
 
     def scenes_in_use(self) -> set[tuple[str, int]]:
-        """(package id, version) of every live practical."""
-        return {(r.room.scene.id, r.room.scene.version) for r in self.runners.values()}
+        """(package id, version) of every live practical: this node's, and in a deployment every
+        open one (another node may be running it)."""
+        used = {(r.room.scene.id, r.room.scene.version) for r in self.runners.values()}
+        if self.cluster is not None:
+            used |= {(s.scene_id, s.scene_version) for s in self.store.sessions(status="open") if not s.preview}
+        return used
+
+    async def sync_scenes(self) -> int:
+        """Take the deployment's labs this node lacks, and publish its own (server.shared_scenes); returns
+        how many it took. With Redis away this node goes on with the labs it has."""
+        if self.shared_scenes is None:
+            return 0
+        async with self._scenes_syncing:
+            try:
+                return await asyncio.to_thread(self.shared_scenes.sync)
+            except RedisError as exc:
+                log.warning("cannot share scene packages with the deployment just now: %s", exc)
+                return 0
+
+    def scene_number(self, package_id: str) -> Callable[[int], int] | None:
+        """How a new version of ``package_id`` is numbered: by the deployment, with several nodes."""
+        if self.shared_scenes is None:
+            return None
+        shared = self.shared_scenes
+        return lambda highest: shared.number(package_id, highest)
 
     def delete_scene(self, package_id: str, version: int) -> None:
         for session in self.store.sessions(status="open"):
@@ -229,9 +261,15 @@ class Node:
                 self.end_session(session.id)  # a preview never keeps a version from being deleted
         if (package_id, version) in self.scenes_in_use():
             raise NodeError(409, f"{package_id} version {version} is used by a live practical; end it first.")
-        if not self.scenes.delete(package_id, version):
+        row = self.scenes.get(package_id, version)
+        if row is None or not self.scenes.delete(package_id, version):
             raise NodeError(404, f"No scene {package_id!r} version {version}.")
         self._loaded.pop((package_id, version), None)
+        if self.shared_scenes is not None:
+            try:
+                self.shared_scenes.unpublish(row)
+            except RedisError as exc:
+                log.warning("%s version %d is deleted here but still listed for the deployment: %s", package_id, version, exc)
 
     # ------------------------------------------------------------------ sessions
 
@@ -327,6 +365,8 @@ class Node:
         session = Session(**described)
         self.store.adopt_session(session)
         try:
+            if self.scenes.get(session.scene_id, session.scene_version) is None:
+                await self.sync_scenes()  # a lab uploaded through another node
             self._start_room(session, await self._restore(session), fence)
         except NodeError as exc:
             log.error("practical %s cannot be resumed here: %s", room_id, exc)
@@ -398,6 +438,8 @@ class Node:
     ) -> Session:
         """Open a practical from a stored scene version (the latest when ``version`` is None)."""
         stored = self.scenes.get(scene_id, version)
+        if stored is None and await self.sync_scenes():
+            stored = self.scenes.get(scene_id, version)
         if stored is None:
             available = ", ".join(v.package_id for v in self.scenes.latest_all())
             which = f"{scene_id!r}" if version is None else f"{scene_id!r} version {version}"

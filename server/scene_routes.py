@@ -17,6 +17,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path as PathParam, Reques
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
+from redis.exceptions import RedisError
 
 from realtime.roles import Action
 from scenes.manifest import json_schema
@@ -34,8 +35,10 @@ _RETRY_AFTER = 30
 def scene_routes(node: Node, principal: Callable[..., Principal]) -> APIRouter:
     router = APIRouter(prefix="/api/scenes", tags=["scenes"])
 
-    def stored(scene_id: str, version: int | None = None) -> SceneVersion:
+    async def stored(scene_id: str, version: int | None = None) -> SceneVersion:
         row = node.scenes.get(scene_id, version)
+        if row is None and await node.sync_scenes():  # uploaded through another node of the deployment
+            row = node.scenes.get(scene_id, version)
         if row is None:
             which = scene_id if version is None else f"{scene_id} version {version}"
             raise HTTPException(404, f"No scene {which}.")
@@ -49,17 +52,19 @@ def scene_routes(node: Node, principal: Callable[..., Principal]) -> APIRouter:
     @router.get("")
     async def list_scenes(who: Principal = Depends(principal)) -> list[dict[str, Any]]:
         who.keyed(Action.LIST_SCENES)
+        await node.sync_scenes()
         return [row.public() for row in node.scenes.latest_all()]
 
     @router.get("/{scene_id}")
     async def get_scene(scene_id: str, who: Principal = Depends(principal)) -> dict[str, Any]:
         who.keyed(Action.LIST_SCENES)
-        row = stored(scene_id)
+        row = await stored(scene_id)
         return {**row.public(), "versions": len(node.scenes.versions(scene_id)), "glb_url": glb_url(row)}
 
     @router.get("/{scene_id}/versions")
     async def versions(scene_id: str, who: Principal = Depends(principal)) -> list[dict[str, Any]]:
         who.keyed(Action.LIST_SCENES)
+        await node.sync_scenes()
         rows = node.scenes.versions(scene_id)
         if not rows:
             raise HTTPException(404, f"No scene {scene_id}.")
@@ -69,12 +74,12 @@ def scene_routes(node: Node, principal: Callable[..., Principal]) -> APIRouter:
     @router.api_route("/{scene_id}/scene.glb", methods=["GET", "HEAD"])
     async def latest_glb(scene_id: str) -> Response:
         """The latest version's GLB lives at its own immutable address."""
-        return RedirectResponse(glb_url(stored(scene_id)), status_code=307)
+        return RedirectResponse(glb_url(await stored(scene_id)), status_code=307)
 
     @router.api_route("/{scene_id}/versions/{version}/scene.glb", methods=["GET", "HEAD"])
     async def glb(scene_id: str, version: Version, request: Request) -> Response:
         """Public: clients of a live practical load it. Versions are immutable, so it caches forever."""
-        row = stored(scene_id, version)
+        row = await stored(scene_id, version)
         etag = f'"{row.glb_sha}"'
         headers = {"ETag": etag, "Cache-Control": "public, max-age=31536000, immutable"}
         wanted = {tag.strip().removeprefix("W/") for tag in request.headers.get("if-none-match", "").split(",")}
@@ -96,9 +101,13 @@ def scene_routes(node: Node, principal: Callable[..., Principal]) -> APIRouter:
                 detail = f"Scene packages cannot be checked right now: {exc}. Try again in a minute."
                 return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": str(_RETRY_AFTER)})
         try:
-            row, created = node.scenes.add(staged, author=designer.name)
+            row, created = node.scenes.add(staged, author=designer.name, number=node.scene_number(staged.package_id))
+        except RedisError:
+            raise HTTPException(503, "The deployment's Redis does not answer, so the version cannot be numbered; no version was added. Try again.",
+                                headers={"Retry-After": "5"}) from None
         except StaleStage:
             raise HTTPException(409, "A version sharing this package's files was deleted while it was checked; upload it again.") from None
+        await node.sync_scenes()  # every node of a deployment can now open it
         body = {
             **row.public(),
             "created_new_version": created,

@@ -286,26 +286,30 @@ def test_the_log_of_a_killed_node_replays_to_what_its_students_saw(deployment: D
 
 
 async def test_courses_sign_ins_and_xp_are_one_deployments_through_any_node(deployment: Deployment) -> None:
-    """Nodes on data dirs of their own share the records (server.replica): a course made through one
-    node is another's; roster students sign in through a node that does not host their practical;
-    the host is killed mid-challenge, the practical resumes on the other node, and every node's
-    dashboard shows the challenge's points as XP counted once, though the new host replayed the
-    records the old one had stored; a node restarted later shows the same."""
+    """Nodes on data dirs of their own share the records (server.replica) and the labs
+    (server.shared_scenes): a lab uploaded through one node and a course made through another
+    are both nodes'; roster students sign in through a node that does not host their practical;
+    the host is killed mid-challenge, the practical resumes on the other node (which never had
+    the lab uploaded to it), and every node's dashboard shows the challenge's points as XP
+    counted once, though the new host replayed the records the old one had stored; a node
+    restarted later shows the same."""
     a = deployment.start(0, {"AMALIY_DEMO": "false"})
     b = deployment.start(1, {"AMALIY_DEMO": "false"})
     teacher = key(a.teacher_key)
     clients: list[AmaliyClient] = []
     try:
-        for node in (a, b):  # scene packages are each node's own: the lab is uploaded to both
-            assert upload(node, lab_manifest()).status_code == 201
+        uploaded = upload(b, lab_manifest())
+        assert uploaded.status_code == 201, uploaded.text
         with a.http() as http:
+            listed = http.get("/api/scenes", headers=key(a.designer_key)).json()
+            assert (PACKAGE, uploaded.json()["version"]) in {(v["package_id"], v["version"]) for v in listed}
             cid = http.post("/api/courses", json={"name": "Kimyo 9A"}, headers=teacher).json()["id"]
         with b.http() as http:
             roster = http.post(f"/api/courses/{cid}/roster", content=b"name\nAli\nBea\n", headers=teacher)
             assert roster.status_code == 201, roster.text
             codes = {s["name"]: s["code"] for s in roster.json()["students"]}
             assert http.put(f"/api/courses/{cid}/settings", json={"xp_per_point": 5}, headers=teacher).status_code == 200
-            session = http.post("/api/sessions", json={"scene": PACKAGE, "version": 1, "title": "Week 1", "course": cid}, headers=teacher).json()
+            session = http.post("/api/sessions", json={"scene": PACKAGE, "version": uploaded.json()["version"], "title": "Week 1", "course": cid}, headers=teacher).json()
         with a.http() as http:  # b hosts the practical; Ali and Bea sign in through a
             for name in ("Ali", "Bea"):
                 signed = http.post("/api/signin", json={"code": codes[name]})
