@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -341,6 +342,11 @@ async def test_courses_sign_ins_and_xp_are_one_deployments_through_any_node(depl
         await wait_for(lambda: dashboard(a) == {"Ali": xp, "Bea": xp}, WAIT, f"{xp} XP each on a")
         b = deployment.restart(b, 1)
         assert dashboard(b) == {"Ali": xp, "Bea": xp}
+        await wait_for(lambda: health(b)["records"]["applied"] == health(a)["records"]["applied"] > 0, WAIT, "b's replica as far as a's")
+        records = health(b)["records"]
+        assert records["mode"] == "shared" and records["redis"] == "ok" and records["behind"] == 0
+        scraped = httpx.get(b.base_url + "/metrics", timeout=5).text
+        assert re.search(r"^amaliy_records_applied \d+\.0$", scraped, re.M) and "amaliy_records_behind 0.0" in scraped
     finally:
         for client in clients:
             await client.close()
