@@ -329,6 +329,8 @@ class Outbox:
         self.last_error_at: float | None = None
         self.last_success: float | None = None
         self._logged: tuple[str, float] | None = None
+        #: whether this node sent the last round (in a deployment, one node at a time does)
+        self.sender = False
 
     # ------------------------------------------------------------------ life cycle
 
@@ -366,6 +368,7 @@ class Outbox:
             "enabled": self.settings is not None,
             "url": self.settings.shown_url if self.settings else None,
             "status": "off" if self.settings is None else ("retrying" if self.failures else "ok"),
+            "sender": self.sender,
             "pending": counts.get("pending", 0),
             "set_aside": counts.get("set_aside", 0),
             "sent": counts.get("sent", 0),
@@ -392,7 +395,8 @@ class Outbox:
     async def _round(self) -> float:
         """Send one batch of due statements; returns seconds to wait before the next round."""
         assert self.settings is not None
-        if not await self._run_db(self.may_send):
+        self.sender = await self._run_db(self.may_send)
+        if not self.sender:
             return _POLL
         now = time.time()
         if now - self._pruned > _PRUNE_EVERY:

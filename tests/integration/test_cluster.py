@@ -13,8 +13,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import httpx
 import pytest
@@ -25,6 +26,7 @@ from realtime.log.recovery import restore
 from realtime.log.redis_log import RedisLog
 from tests.conftest import REPO, LiveServer, free_port_pair, sample_scene, serve_again, start_redis, start_server
 from tests.integration.test_challenges_live import PACKAGE, key, lab_manifest, light_and_answer, place_beaker, upload
+from tests.integration.test_xapi_live import DRAIN, FakeLRS, guests_finish, lrs_env, open_lab
 
 WAIT = 30.0
 
@@ -350,3 +352,47 @@ async def test_courses_sign_ins_and_xp_are_one_deployments_through_any_node(depl
     finally:
         for client in clients:
             await client.close()
+
+
+class CountingLRS(FakeLRS):
+    """An LRS that takes everything and counts every POST of every statement id (duplicates too)."""
+
+    def __init__(self) -> None:
+        super().__init__(refuse="", busy=0)
+        self.posted: Counter[str] = Counter()
+
+    def answer(self, path: str, version: str | None, body: list[dict[str, Any]]) -> tuple[int, Any]:
+        self.posted.update(s["id"] for s in body)
+        return super().answer(path, version, body)
+
+
+async def test_one_node_at_a_time_sends_the_outbox_and_the_next_goes_on_where_it_stopped(deployment: Deployment) -> None:
+    """Every node has every statement queued (shared records), but one node sends them; when it
+    is killed another takes over within the claim's 10 s, and no statement is POSTed twice."""
+    fake = CountingLRS()
+    env = {**lrs_env(fake.url), "AMALIY_XAPI_MAX_BACKOFF": "1", "AMALIY_DEMO": "false"}
+    a, b = deployment.start(0, env), deployment.start(1, env)
+    clients: list[AmaliyClient] = []
+    try:
+        await wait_for(lambda: health(a)["xapi"]["sender"] != health(b)["xapi"]["sender"], WAIT, "one sender")
+        sender, host = (a, b) if health(a)["xapi"]["sender"] else (b, a)
+        session = open_lab(host)
+        await guests_finish(host, session["join_code"], clients)
+
+        def drained() -> bool:
+            return bool(fake.posted) and all(health(node)["xapi"]["pending"] == 0 for node in (sender, host))
+
+        await wait_for(drained, DRAIN, "the statements sent and marked on both nodes")
+        before = len(fake.posted)
+        sender.proc.send_signal(signal.SIGKILL)
+        for client in clients:  # leaving: "terminated" statements, queued after the sender died
+            await client.close()
+        clients.clear()
+        await wait_for(lambda: health(host)["xapi"]["sender"] and health(host)["xapi"]["pending"] == 0 and len(fake.posted) > before,
+                       DRAIN, "the host to take over sending")
+        assert set(fake.posted.values()) == {1}, fake.posted.most_common(3)
+        assert fake.accepted == fake.posted
+    finally:
+        for client in clients:
+            await client.close()
+        fake.close()
