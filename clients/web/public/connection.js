@@ -103,7 +103,7 @@ export function sceneModelUrl(body) {
  * @returns {Promise<Credentials>}
  */
 export async function joinWithCode(code, name) {
-  const response = await fetch('/api/join', {
+  const response = await reach('/api/join', {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({ code, name, ...(storedDevice() ? { device: storedDevice() } : {}) }),
@@ -133,12 +133,24 @@ export async function joinWithToken(token) {
   } catch {
     throw new Error('This teacher link is damaged; copy it again from the server.');
   }
-  const response = await fetch(`/api/sessions/${encodeURIComponent(sessionId)}`, {
+  const response = await reach(`/api/sessions/${encodeURIComponent(sessionId)}`, {
     headers: { Authorization: `Bearer ${token}` },
   });
   const body = await readJson(response);
   // Only the host's socket is answered here; a `room_elsewhere` on the way adds the next host's.
   return { token, wsUrl: body.ws_url, wsUrls: body.ws_urls ?? [body.ws_url], title: body.title, glbUrl: sceneModelUrl(body) };
+}
+
+/**
+ * fetch, with a server that cannot be reached said as a sentence rather than the browser's
+ * "Failed to fetch": the page itself may have come from the service worker's copy (sw.js).
+ */
+export async function reach(url, init) {
+  try {
+    return await fetch(url, init);
+  } catch {
+    throw new Error('The server could not be reached; check the connection and try again.');
+  }
 }
 
 function storedDevice() {

@@ -16,12 +16,15 @@
  * page comes back as the same participant, holds and all, within the room's
  * resume window instead of joining a second time: a guest's under the join
  * code, a signed-in student's under a key of its own, so a reload of `/`
- * goes straight back in. The code itself is never stored.
+ * goes straight back in. The code itself is never stored. That holds while the
+ * server is down too: the page comes from the service worker's copy (sw.js),
+ * needs no request to get its credentials, and the room socket's retries show
+ * the reconnecting banner until the server is back.
  *
  * @module landing
  */
 
-import { joinWithCode, joinWithToken, sceneModelUrl } from './connection.js';
+import { joinWithCode, joinWithToken, reach, sceneModelUrl } from './connection.js';
 import { groupSigninCode, normaliseSigninCode } from './format.js';
 
 const STORAGE_PREFIX = 'amaliy:';
@@ -94,16 +97,11 @@ async function signInWithCode(typed) {
   if (code.length !== SIGNIN_CODE_LENGTH) {
     throw new Error(`A sign-in code has ${SIGNIN_CODE_LENGTH} letters and digits; check the one your teacher gave you.`);
   }
-  let response;
-  try {
-    response = await fetch('/api/signin', {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ code }),
-    });
-  } catch {
-    throw new Error('The server could not be reached; check the connection and try again.');
-  }
+  const response = await reach('/api/signin', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ code }),
+  });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
     throw new Error(typeof body.detail === 'string' ? body.detail : `The server answered ${response.status}.`);

@@ -42,6 +42,7 @@ const JOIN_REFUSALS = new Set(['room_locked', 'room_full', 'session_ended', 'for
 const RETRYABLE = new Set([CloseCode.KICKED, CloseCode.ROOM_FULL, CloseCode.ROOM_LOCKED]);
 
 async function main() {
+  keepForOffline();
   const hud = new Hud(document);
   try {
     await enter(await signIn(), hud);
@@ -49,6 +50,22 @@ async function main() {
     console.error(error);
     hud.notice(error.message);
   }
+}
+
+/**
+ * Keep this page loadable while the server is away (sw.js): a reload during an outage then
+ * comes back to the reconnecting banner and in by itself, not to the browser's error page.
+ * Outside a secure context (https, or localhost) there is no service worker: a page opened at a
+ * plain-http LAN address goes without. A worker taking this page over did not see it load, so
+ * it is told what the page fetched, to keep as well.
+ */
+function keepForOffline() {
+  if (!('serviceWorker' in navigator)) return;
+  navigator.serviceWorker.addEventListener('controllerchange', () => {
+    const loaded = performance.getEntriesByType('resource').map((entry) => entry.name);
+    navigator.serviceWorker.controller?.postMessage({ keep: [location.href, ...loaded] });
+  });
+  navigator.serviceWorker.register('/sw.js').catch((error) => console.warn('This page will not load offline:', error));
 }
 
 /**
@@ -225,6 +242,7 @@ async function enter(credentials, hud) {
       if (!retryable || endedAtDoor) signOut();
       hud.notice(drop.text, retryable ? () => connection.retry() : null);
     }
+    refresh(); // a first try that failed stays 'connecting': the state event does not come
   });
   connection.addEventListener('state', refresh);
 
