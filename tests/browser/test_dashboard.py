@@ -319,3 +319,22 @@ def test_teacher_dashboard_from_roster_to_live_grid(server, context: BrowserCont
     expect(linked.locator("#workspace")).to_be_visible()
     assert "key=" not in linked.url
     expect(linked.locator("#course-list")).to_contain_text("Kimyo 9A (kuz)")
+
+
+def test_a_server_out_of_reach_does_not_make_the_dashboard_forget_the_key(server, browser: Browser) -> None:
+    """Only a refused key is forgotten: while the server cannot be reached the page says so and
+    keeps the key, and the next load signs in with it without asking again."""
+    context = browser.new_context(viewport=DESKTOP)
+    try:
+        page = context.new_page()
+        page.goto(f"{server.base_url}/dashboard.html#key={server.teacher_key}")
+        expect(page.locator("#workspace")).to_be_visible()
+        page.route("**/api/courses", lambda route: route.abort("connectionrefused"))
+        page.reload()
+        expect(page.locator("#signin-error")).to_contain_text("cannot be reached")
+        assert page.evaluate("sessionStorage.getItem('amaliy:teacher-key')") == server.teacher_key
+        page.unroute("**/api/courses")
+        page.reload()
+        expect(page.locator("#workspace")).to_be_visible()
+    finally:
+        context.close()

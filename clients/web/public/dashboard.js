@@ -24,7 +24,7 @@
  * @module dashboard
  */
 
-import { Api, remember, storedKey } from './dashboard-api.js';
+import { Api, ApiError, remember, storedKey } from './dashboard-api.js';
 import { CourseView } from './dashboard-course.js';
 import { el } from './dashboard-ui.js';
 
@@ -76,7 +76,8 @@ class Dashboard {
     try {
       this.courses = await this.api.call('/api/courses');
     } catch (error) {
-      remember('');
+      // Only a refused key is forgotten: a server that is away or busy (0, 5xx) keeps it for the next try.
+      if (error instanceof ApiError && (error.status === 401 || error.status === 403)) remember('');
       this.showSignIn(error.message);
       return;
     } finally {
