@@ -126,9 +126,13 @@ class Node:
         self._server = await loop.create_server(
             lambda: RoomSocket(self), self.config.host, self.config.room_port, reuse_address=True, backlog=2048
         )
+        # practicals this data dir ran on its own before it joined a deployment have their logs here, not in Redis
+        earlier = EmbeddedLog(self.config.data_dir) if self.cluster is not None and (self.config.data_dir / "rooms.sqlite3").exists() else None
         for session in self.store.sessions(status="open"):
             if self.cluster is not None:  # in a deployment, whoever takes its lease first resumes it (_adopt),
-                continue  # and a preview may be another node's
+                if earlier is not None and not session.preview:  # and a preview may be another node's
+                    await self._bring_in(session, earlier)
+                continue
             if session.preview:  # a designer's previews are throwaway: they end with the process
                 self.store.end_session(session.id)
                 continue
@@ -137,16 +141,36 @@ class Node:
             except NodeError as exc:
                 log.warning("ending practical %s: %s", session.id, exc)
                 self.store.end_session(session.id)
+        if earlier is not None:
+            await earlier.close()
         if self.cluster is not None:
             self.cluster.run(self._adopt, self._lease_trouble)
         self._sweeper = loop.call_later(_SWEEP_PERIOD, self._sweep)
 
-    async def _restore(self, session: Session) -> Restored | None:
+    async def _bring_in(self, session: Session, earlier: RoomLogBackend) -> None:
+        """Resume here a practical that was open when this data dir ran on its own: its room log is
+        under the data dir and no node of the deployment lists it, so nobody else could. Listed
+        now, it is the deployment's like any other (another node adopts it if this one dies)."""
+        assert self.cluster is not None
+        try:
+            if await self.cluster.session(session.id) is not None:
+                return  # listed: whoever takes its lease resumes it
+            restored = await self._restore(session, earlier)
+            if restored is None:
+                return  # no log of it here: another node's
+            fence = await self.cluster.publish(asdict(session))
+            self._start_room(session, restored, fence)
+        except Exception as exc:  # listed meanwhile by another node, an unreadable log, Redis away
+            log.warning("practical %s from before this node joined the deployment is not resumed here: %s", session.id, exc)
+            return
+        log.warning("practical %s, open before this node joined the deployment, resumed here from its log", session.id)
+
+    async def _restore(self, session: Session, room_log: RoomLogBackend | None = None) -> Restored | None:
         """An open practical's room as its log left it, or None if it has no log (a fresh room).
 
         A log that cannot be read is never skipped past: the practical ends, its log is kept for
         the operator to look at, and the reason is logged and shown in /healthz."""
-        stored = await self.room_log.load(session.id)
+        stored = await (room_log or self.room_log).load(session.id)
         if stored is None:
             return None
         try:

@@ -396,3 +396,36 @@ async def test_one_node_at_a_time_sends_the_outbox_and_the_next_goes_on_where_it
         for client in clients:
             await client.close()
         fake.close()
+
+
+async def test_a_practical_open_before_its_node_joined_a_deployment_goes_on_in_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A school's one server, with a practical under way, is restarted as the first node of a
+    deployment: the practical is resumed from the log under its data dir (no other node could),
+    its student comes back holding what they held, and it is listed, so a second node sends
+    joins to it."""
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    data_dir = tmp_path / "school"
+    alone = start_server(data_dir, {"AMALIY_VOICE": "false", "AMALIY_RESUME_WINDOW": "120"})
+    dep: Deployment | None = None
+    ali = None
+    try:
+        ali, held = await join_and_grab(alone, alone.demo_code, "Ali")
+        alone.proc.terminate()  # a clean stop: the room's final snapshot is in rooms.sqlite3
+        alone.proc.wait(30)
+        dep = Deployment(tmp_path / "more", "redis://127.0.0.1:6379/0", monkeypatch)
+        (dep.data_dir(1) / "secret.key").write_text((data_dir / "secret.key").read_text())
+        first = serve_again(alone, data_dir, port=port_of(alone))
+        dep.nodes.append(first)
+        await wait_for(lambda: ali.connected, WAIT, "Ali back, in the deployment")
+        assert ali.objects[held]["holder"] == ali.id
+        assert health(first)["rooms"] == 1 and health(first)["records"]["mode"] == "shared"
+        second = dep.start(1, {"AMALIY_DEMO": "false"})
+        cem = await AmaliyClient.join(second.base_url, alone.demo_code, "Cem")
+        await ali.wait_until(lambda: cem.id in ali.participants, WAIT, what="Cem, joined through the second node, in Ali's room")
+        await cem.close()
+    finally:
+        if ali is not None:
+            await ali.close()
+        if dep is not None:
+            dep.stop()
+        alone.stop()
