@@ -22,7 +22,7 @@ from realtime.names import NameRefused, display_name
 from realtime.roles import Action, Role
 from server import roster
 from server.auth import Claims, Principal, issue_token, require
-from server.forwarding import client_address, to_host
+from server.forwarding import client_address, to_live_host
 from server.node import Node
 from server.store import Course, CourseNotEmpty, Student, User
 
@@ -269,10 +269,7 @@ def course_routes(node: Node, principal: Callable[..., Principal]) -> APIRouter:
         session = max(live, key=lambda s: s.created)
         if session.id not in node.runners:
             assert node.cluster is not None
-            answer = await to_host(node.cluster, node.secret, session.id, request, address, body.model_dump_json().encode())
-            if answer is None:
-                raise HTTPException(503, "This practical is moving to another server; try again in a moment.", headers={"Retry-After": "1"})
-            return answer
+            return await to_live_host(node.cluster, node.secret, session.id, request, address, body.model_dump_json().encode())
         removed = node.runners[session.id].room.refusal(student.id, None)
         if removed is not None:  # the teacher removed them: the room says so at sign-in, not only at its socket
             raise HTTPException(403, removed)

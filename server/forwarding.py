@@ -45,16 +45,27 @@ def client_address(request: Request, secret: bytes) -> str:
     return request.client.host if request.client else "?"
 
 
+def _unreachable() -> HTTPException:
+    """Redis away: nobody can tell where a practical is."""
+    return HTTPException(503, "This server cannot reach the others just now; try again in a moment.", headers={"Retry-After": "2"})
+
+
 async def forward_join(cluster: Cluster, secret: bytes, code: str, request: Request, address: str) -> Response:
     """Pass a join on to the node hosting the practical with this code; 404 if none is open,
     503 (try again) while it is between nodes or the directory cannot be read."""
     try:
         session_id = await cluster.session_of_code(code)
-    except Exception:  # Redis away: nobody can tell where the practical is
-        raise HTTPException(503, "This server cannot reach the others just now; try again in a moment.", headers={"Retry-After": "2"}) from None
+    except Exception:
+        raise _unreachable() from None
     if session_id is None:
         raise HTTPException(404, f"No open practical has the join code {code}. Check the code with your teacher.")
-    answer = await to_host(cluster, secret, session_id, request, address)
+    return await to_live_host(cluster, secret, session_id, request, address)
+
+
+async def to_live_host(cluster: Cluster, secret: bytes, session_id: str, request: Request, address: str, body: bytes | None = None) -> Response:
+    """``to_host`` for a request only the practical's host can answer (a join, a sign-in): 503,
+    try again, while no other node hosts it (it is between nodes)."""
+    answer = await to_host(cluster, secret, session_id, request, address, body)
     if answer is None:
         raise HTTPException(503, "This practical is moving to another server; try again in a moment.", headers={"Retry-After": "1"})
     return answer
@@ -68,8 +79,8 @@ async def to_host(cluster: Cluster, secret: bytes, session_id: str, request: Req
         return None
     try:
         host = await cluster.host_of(session_id)
-    except Exception:  # Redis away: nobody can tell where the practical is
-        raise HTTPException(503, "This server cannot reach the others just now; try again in a moment.", headers={"Retry-After": "2"}) from None
+    except Exception:
+        raise _unreachable() from None
     if host is None or host.http == cluster.addresses.http:
         return None
     headers = {name: request.headers[name] for name in _PASSED if name in request.headers}

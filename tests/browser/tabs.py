@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any, Callable
 
 from playwright.sync_api import Page, WebSocket
@@ -53,3 +54,12 @@ def record_sent(ws: WebSocket, into: list[tuple[str, Any]], phase: list[str]) ->
         into.append((phase[0], json.loads(payload)["type"] if isinstance(payload, str) else "binary"))
 
     ws.on("framesent", keep)
+
+
+def wait_until(page: Page, check: Callable[[], bool], what: str) -> None:
+    """Poll a condition the test sees (not one wait_for_function can: a promise, or state in the
+    test) while the page's events, a socket route's too, run."""
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        page.wait_for_timeout(50)

@@ -17,14 +17,13 @@ Screenshot: /tmp/offline-reload.png (the reloaded page during the outage).
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Callable
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.tabs import START_TIMEOUT_MS, TIMEOUT_MS, join_as
+from tests.browser.tabs import START_TIMEOUT_MS, TIMEOUT_MS, join_as, wait_until
 from tests.conftest import LiveServer, serve_again, start_server
 
 pytestmark = pytest.mark.browser
@@ -57,14 +56,6 @@ KEPT_URLS = """async () => {
 }"""
 
 
-def wait_until(page: Page, script: str, what: str) -> None:
-    """Poll an async check in the page (wait_for_function takes no promise) until it is true."""
-    deadline = time.monotonic() + TIMEOUT_MS / 1000
-    while not page.evaluate(script):
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        page.wait_for_timeout(50)
-
-
 def test_a_reload_during_an_outage_shows_the_banner_and_comes_back_in(
     student: Page, servers: list[LiveServer], tmp_path: Path, screenshot: Callable[[Page, str], Path]
 ) -> None:
@@ -74,7 +65,7 @@ def test_a_reload_during_an_outage_shows_the_banner_and_comes_back_in(
     page.goto(f"{server.base_url}/?code={server.demo_code}")
     me = join_as(page, "Dilnoza")
     title = page.locator("#hud-title").text_content()
-    wait_until(page, EVERYTHING_KEPT, "the service worker controls the page and keeps what it loaded")
+    wait_until(page, lambda: page.evaluate(EVERYTHING_KEPT), "the service worker controls the page and keeps what it loaded")
 
     # The server dies without a word, and the student reloads.
     server.proc.kill()

@@ -23,9 +23,8 @@ import math
 import re
 import sqlite3
 import struct
-import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -33,7 +32,7 @@ from playwright.sync_api import Page, WebSocketRoute, expect
 
 from realtime.protocol import BinaryKind, encode_object_move
 from tests.browser.conftest import VIEWPORT
-from tests.browser.tabs import START_TIMEOUT_MS, TIMEOUT_MS
+from tests.browser.tabs import START_TIMEOUT_MS, TIMEOUT_MS, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -66,14 +65,6 @@ def open_preview(server) -> dict[str, Any]:
 def my_station(page: Page) -> dict[str, Any]:
     """The designer's station in the page's last debug view."""
     return page.evaluate("window.amaliy.debug.stations.find(s => s.members.includes(window.amaliy.me.id))")
-
-
-def wait_until(page: Page, check: Callable[[], bool], what: str) -> None:
-    """Poll a condition the test sees (not the page) while the page's events, the socket route's too, run."""
-    deadline = time.monotonic() + TIMEOUT_MS / 1000
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        page.wait_for_timeout(50)
 
 
 def step_row(page: Page, step: str):
