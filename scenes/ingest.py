@@ -5,6 +5,7 @@
     check (finite, degenerate faces, scale, budgets per target) -> safe repairs ->
     bounds, colliders, zones, size notes (scale_check) -> one optimized GLB whose
     nodes are named by object id, bare meshes given their asset's 'color' or matte
+    -> its phone variant (phone_variant: decimated, small textures, Draco)
 
 Every problem is collected and reported together (PackageRejected), in the
 designer's words (plain_words): nothing else is raised, whatever the input.
@@ -15,7 +16,6 @@ file declares is measured first, and only a package inside every limit loads.
 
 from __future__ import annotations
 
-import json
 import logging
 import posixpath
 import tempfile
@@ -24,15 +24,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import DracoPy
 import numpy as np
 import trimesh
 from PIL import Image
 
+from scenes import glb as glb_container
 from scenes import manifest as mf
-from scenes import scale_check
+from scenes import phone_variant, scale_check
 from scenes.asset_check import check_model, package_problems
 from scenes.colliders import Hull, asset_hull, box_collider, hull_collider
-from scenes.gltf_check import CHUNK_HEADER, GLB_HEADER
 from scenes.images import pixel_limit, size_problem
 from scenes.measure import Measure
 from scenes.plain_words import plain_words, scrub_problem
@@ -67,6 +68,8 @@ class IngestLimits:
     zip: ZipLimits = field(default_factory=ZipLimits)
     manifest: mf.ManifestLimits = field(default_factory=mf.ManifestLimits)
     budgets: dict[str, Budget] = field(default_factory=lambda: dict(DEFAULT_BUDGETS))
+    #: what the phone variant of every lab is made to fit (scenes.phone_variant)
+    phone: phone_variant.PhoneBudget = field(default_factory=phone_variant.PhoneBudget)
     #: an object larger or smaller than this (metres) is almost surely in the wrong units
     max_extent_m: float = 500.0
     min_extent_m: float = 0.0005
@@ -111,6 +114,8 @@ class Processed:
 
     manifest: mf.Manifest
     glb: bytes
+    #: the GLB for phones on weak links (scenes.phone_variant); None if it could not be made (a note says why)
+    glb_phone: bytes | None
     #: what the room engine needs, JSON-serialisable (objects, zones, spawn points)
     server: dict[str, Any]
     stats: dict[str, int]
@@ -227,6 +232,7 @@ def _ingest_tree(root: Path, names: set[str], limits: IngestLimits) -> Processed
     problems += _check_budgets(manifest, stats, limits)
     if problems:
         raise PackageRejected(problems)
+    glb_phone = _phone_variant(glb, limits.phone, stats, notes)
     server = {
         "id": manifest.id,
         "title": manifest.title,
@@ -242,7 +248,7 @@ def _ingest_tree(root: Path, names: set[str], limits: IngestLimits) -> Processed
         "rules": [rule.model_dump(by_alias=True, exclude_none=True) for rule in manifest.rules],
         "challenge": manifest.challenge.model_dump(by_alias=True, exclude_none=True) if manifest.challenge else None,
     }
-    return Processed(manifest, glb, server, stats, notes)
+    return Processed(manifest, glb, glb_phone, server, stats, notes)
 
 
 def _kind(path: str) -> str:
@@ -393,10 +399,7 @@ def _matte_by_default(glb: bytes) -> bytes:
     nearly black without an environment map; vertex-coloured meshes (common from
     STL/PLY and simple exporters) come out of trimesh that way.
     """
-    magic, version, _ = GLB_HEADER.unpack_from(glb)
-    length, kind = CHUNK_HEADER.unpack_from(glb, GLB_HEADER.size)
-    start = GLB_HEADER.size + CHUNK_HEADER.size
-    gltf = json.loads(glb[start : start + length])
+    gltf, binary = glb_container.split(glb)
     bare = [prim for mesh in gltf.get("meshes", []) for prim in mesh["primitives"] if "material" not in prim]
     if not bare:
         return glb
@@ -404,11 +407,23 @@ def _matte_by_default(glb: bytes) -> bytes:
     materials.append({"name": "matte", "pbrMetallicRoughness": {"metallicFactor": _MATTE_METALNESS, "roughnessFactor": _MATTE_ROUGHNESS}})
     for prim in bare:
         prim["material"] = len(materials) - 1
-    text = json.dumps(gltf, separators=(",", ":")).encode()
-    text += b" " * (-len(text) % 4)
-    rest = glb[start + length :]
-    body = CHUNK_HEADER.pack(len(text), kind) + text + rest
-    return GLB_HEADER.pack(magic, version, GLB_HEADER.size + len(body)) + body
+    return glb_container.join(gltf, binary)
+
+
+def _phone_variant(glb: bytes, budget: phone_variant.PhoneBudget, stats: dict[str, int], notes: list[Problem]) -> bytes | None:
+    """The lab's GLB for phones, its size and triangles added to ``stats``; what the designer
+    should know about it goes to ``notes``. A lab that passed every check is never refused
+    here: without a variant, phones load the full GLB."""
+    try:
+        variant = phone_variant.make(glb, budget)
+    except (phone_variant.PhoneVariantError, DracoPy.EncodingFailedException) as exc:
+        notes.append(Problem("phone variant", f"not made: {exc}; phones load the full lab", "none needed; to give phones a smaller lab, simplify the models and re-export them"))
+        return None
+    stats.update(glb_phone_bytes=len(variant.glb), phone_triangles=variant.triangles)
+    if variant.triangles < variant.triangles_before:
+        notes.append(Problem("phone variant", f"decimated from {variant.triangles_before} to {variant.triangles} triangles for phones", "none needed"))
+    notes += [Problem("phone variant", sentence, "none needed for desktops and headsets; phones on weak links wait longer") for sentence in variant.over_budget]
+    return variant.glb
 
 
 def _keep_vertex_colours(mesh: trimesh.Trimesh, textured: bool) -> None:

@@ -83,15 +83,18 @@ class Scene:
     #: derived-property rules and the challenge, as scene.json declares them (schema_version 2)
     rules: tuple[dict[str, Any], ...] = ()
     challenge: dict[str, Any] | None = None
+    #: where phones on weak links fetch its phone variant (scenes.phone_variant); "" if the version has
+    #: none (last, so code that builds a Scene by position keeps working)
+    glb_phone_url: str = ""
 
     def object_index(self) -> dict[str, int]:
         """Object id -> index used in binary frames."""
         return {obj.id: i for i, obj in enumerate(self.objects)}
 
     @classmethod
-    def from_processed(cls, data: dict[str, Any], version: int, glb_url: str) -> "Scene":
+    def from_processed(cls, data: dict[str, Any], version: int, glb_url: str, glb_phone_url: str = "") -> "Scene":
         """Build from the server data that ingest produced (see scenes.ingest); SceneError if the room cannot hold it."""
-        scene = cls._build(data, version, glb_url)
+        scene = cls._build(data, version, glb_url, glb_phone_url)
         scene.check()
         return scene
 
@@ -110,7 +113,7 @@ class Scene:
             _within(light.get("position") or (), f"light {i}")
 
     @classmethod
-    def _build(cls, data: dict[str, Any], version: int, glb_url: str) -> "Scene":
+    def _build(cls, data: dict[str, Any], version: int, glb_url: str, glb_phone_url: str) -> "Scene":
         return cls(
             id=data["id"],
             version=version,
@@ -135,6 +138,7 @@ class Scene:
                 for z in data["zones"]
             ),
             glb_url=glb_url,
+            glb_phone_url=glb_phone_url,
             environment=data.get("environment", {}),
             stations=tuple(data.get("stations") or ()),
             station_rules=data.get("station_rules"),

@@ -1,8 +1,10 @@
 """The scene store: content-addressed blobs and a versioned catalog.
 
 Blobs (the uploaded zip, the client GLB, the server's processed JSON, the
-manifest) are files named by their sha256, written atomically, so the same
-bytes are kept once however often they are uploaded. The catalog (SQLite next
+manifest, and the client GLB's phone variant) are files named by their sha256,
+written atomically, so the same bytes are kept once however often they are
+uploaded. A version catalogued before phone variants were made has none
+(``phone_sha`` empty): phones load its client GLB. The catalog (SQLite next
 to the blobs) maps (package id, version) to those blobs. Versions are immutable
 and numbered from 1 per package; ``latest`` is the highest. Uploading a package
 identical to a stored version returns that version instead of adding one. A
@@ -44,13 +46,17 @@ CREATE TABLE IF NOT EXISTS versions (
     server_sha TEXT NOT NULL,
     manifest_sha TEXT NOT NULL,
     stats TEXT NOT NULL,
+    phone_sha TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (package_id, version)
 );
 CREATE UNIQUE INDEX IF NOT EXISTS versions_content ON versions(package_id, package_sha) WHERE status = 'ready';
 """
 #: highest version number: what SQLite's integers hold, far past any real package's history
 MAX_VERSION = 2**31 - 1
-_COLUMNS = "package_id, version, title, author, created, status, package_sha, glb_sha, server_sha, manifest_sha, stats"
+_COLUMNS = "package_id, version, title, author, created, status, package_sha, glb_sha, server_sha, manifest_sha, stats, phone_sha"
+_INSERT = f"INSERT INTO versions ({_COLUMNS}) VALUES ({', '.join('?' * len(_COLUMNS.split(',')))})"
+#: a catalog made before phone variants gains their column (its versions have none)
+_ADD_PHONE = "ALTER TABLE versions ADD COLUMN phone_sha TEXT NOT NULL DEFAULT ''"
 
 
 @dataclass(frozen=True)
@@ -66,9 +72,15 @@ class SceneVersion:
     server_sha: str
     manifest_sha: str
     stats: dict[str, int]
+    #: the client GLB's phone variant; "" for a version stored before variants were made
+    phone_sha: str = ""
 
     def public(self) -> dict[str, Any]:
         return asdict(self)
+
+    def blobs(self) -> tuple[str, ...]:
+        """Every blob the version needs."""
+        return (self.package_sha, self.glb_sha, self.server_sha, self.manifest_sha, *((self.phone_sha,) if self.phone_sha else ()))
 
     def _values(self) -> tuple[Any, ...]:
         values = asdict(self)
@@ -88,9 +100,10 @@ class Staged:
     manifest_sha: str
     stats: dict[str, int]
     notes: list[Problem]
+    phone_sha: str = ""
 
     def blobs(self) -> tuple[str, ...]:
-        return (self.package_sha, self.glb_sha, self.server_sha, self.manifest_sha)
+        return (self.package_sha, self.glb_sha, self.server_sha, self.manifest_sha, *((self.phone_sha,) if self.phone_sha else ()))
 
 
 class StaleStage(Exception):
@@ -147,7 +160,7 @@ class Blobs:
         return self.path(sha).read_bytes()
 
     def stage(self, processed: Processed, package_path: Path) -> Staged:
-        """Write a processed package's blobs (the zip, the GLB, the server data, the manifest)."""
+        """Write a processed package's blobs (the zip, the GLB, the server data, the manifest, the phone variant)."""
         package_sha = sha256_file(package_path)
         self._put_file(package_path, package_sha)
         return Staged(
@@ -159,6 +172,7 @@ class Blobs:
             self._put(processed.manifest.model_dump_json().encode()),
             processed.stats,
             processed.notes,
+            self._put(processed.glb_phone) if processed.glb_phone is not None else "",
         )
 
 
@@ -169,6 +183,8 @@ class SceneStore:
         self._db = sqlite3.connect(root / "catalog.sqlite3", check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        if "phone_sha" not in {column[1] for column in self._db.execute("PRAGMA table_info(versions)")}:
+            self._db.execute(_ADD_PHONE)
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -199,9 +215,9 @@ class SceneStore:
             ).fetchone()
             row = SceneVersion(
                 package_id, number(latest) if number else latest + 1, staged.title, author, time.time(), "ready",
-                staged.package_sha, staged.glb_sha, staged.server_sha, staged.manifest_sha, staged.stats,
+                staged.package_sha, staged.glb_sha, staged.server_sha, staged.manifest_sha, staged.stats, staged.phone_sha,
             )
-            self._db.execute(f"INSERT INTO versions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row._values())
+            self._db.execute(_INSERT, row._values())
         return row, True
 
     def import_version(self, row: SceneVersion, blobs: dict[str, bytes]) -> bool:
@@ -217,7 +233,7 @@ class SceneStore:
             if self._db.execute("SELECT 1 FROM versions WHERE package_id = ? AND version = ?", (row.package_id, row.version)).fetchone():
                 return False
             try:
-                self._db.execute(f"INSERT INTO versions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row._values())
+                self._db.execute(_INSERT, row._values())
             except sqlite3.IntegrityError:  # the same content is here under another number: keep that one
                 return False
         return True
@@ -249,9 +265,9 @@ class SceneStore:
             if row is None:
                 return False
             self._db.execute("UPDATE versions SET status = 'deleted' WHERE package_id = ? AND version = ?", (package_id, version))
-            for sha in (row.package_sha, row.glb_sha, row.server_sha, row.manifest_sha):
+            for sha in row.blobs():
                 used = self._db.execute(
-                    "SELECT 1 FROM versions WHERE status = 'ready' AND ? IN (package_sha, glb_sha, server_sha, manifest_sha) LIMIT 1",
+                    "SELECT 1 FROM versions WHERE status = 'ready' AND ? IN (package_sha, glb_sha, server_sha, manifest_sha, phone_sha) LIMIT 1",
                     (sha,),
                 ).fetchone()
                 if used is None:
@@ -268,6 +284,6 @@ class SceneStore:
     def _rows(self, where: str, args: tuple[Any, ...]) -> list[SceneVersion]:
         out = []
         for row in self._db.execute(f"SELECT {_COLUMNS} FROM versions {where}", args):
-            *head, stats = row
-            out.append(SceneVersion(*head, stats=json.loads(stats)))
+            *head, stats, phone_sha = row
+            out.append(SceneVersion(*head, stats=json.loads(stats), phone_sha=phone_sha))
         return out

@@ -255,12 +255,15 @@ def _catalog_blobs(catalog: Path) -> set[str]:
     """The blobs the stored scene versions of a catalog snapshot need."""
     db = sqlite3.connect(catalog)
     try:
-        rows = db.execute("SELECT package_sha, glb_sha, server_sha, manifest_sha FROM versions WHERE status = 'ready'").fetchall()
+        columns = {row[1] for row in db.execute("PRAGMA table_info(versions)")}
+        # the phone variant's column came later: a catalog from before it has none to check
+        phone = ", phone_sha" if "phone_sha" in columns else ""
+        rows = db.execute(f"SELECT package_sha, glb_sha, server_sha, manifest_sha{phone} FROM versions WHERE status = 'ready'").fetchall()
     except sqlite3.Error:
         return set()  # no catalog table yet: no scene stored
     finally:
         db.close()
-    return {sha for row in rows for sha in row}
+    return {sha for row in rows for sha in row if sha}
 
 
 def _sha256(path: Path) -> str:

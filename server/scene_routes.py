@@ -1,4 +1,4 @@
-"""REST routes for scene packages: schema, catalog, upload, GLB download, delete.
+"""REST routes for scene packages: schema, catalog, upload, GLB and phone variant download, delete.
 
 Uploads are streamed to a private temporary file while counting bytes, so a
 package over the limit is refused (413) without ever being held in memory, and
@@ -20,6 +20,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from redis.exceptions import RedisError
 
 from realtime.roles import Action
+from scenes.addresses import glb_phone_url, glb_url
 from scenes.manifest import json_schema
 from scenes.report import PackageRejected
 from scenes.store import MAX_VERSION, SceneVersion, StaleStage
@@ -59,7 +60,7 @@ def scene_routes(node: Node, principal: Callable[..., Principal]) -> APIRouter:
     async def get_scene(scene_id: str, who: Principal = Depends(principal)) -> dict[str, Any]:
         who.keyed(Action.LIST_SCENES)
         row = await stored(scene_id)
-        return {**row.public(), "versions": len(node.scenes.versions(scene_id)), "glb_url": glb_url(row)}
+        return {**row.public(), "versions": len(node.scenes.versions(scene_id)), "glb_url": glb_url(row), "glb_phone_url": glb_phone_url(row)}
 
     @router.get("/{scene_id}/versions")
     async def versions(scene_id: str, who: Principal = Depends(principal)) -> list[dict[str, Any]]:
@@ -76,16 +77,36 @@ def scene_routes(node: Node, principal: Callable[..., Principal]) -> APIRouter:
         """The latest version's GLB lives at its own immutable address."""
         return RedirectResponse(glb_url(await stored(scene_id)), status_code=307)
 
+    @router.api_route("/{scene_id}/scene.phone.glb", methods=["GET", "HEAD"])
+    async def latest_phone_glb(scene_id: str) -> Response:
+        """The latest version's phone variant, at its version's address."""
+        row = await stored(scene_id)
+        return RedirectResponse(glb_phone_url(row) or glb_url(row), status_code=307)
+
     @router.api_route("/{scene_id}/versions/{version}/scene.glb", methods=["GET", "HEAD"])
     async def glb(scene_id: str, version: Version, request: Request) -> Response:
         """Public: clients of a live practical load it. Versions are immutable, so it caches forever."""
         row = await stored(scene_id, version)
-        etag = f'"{row.glb_sha}"'
+        return _blob(row.glb_sha, request)
+
+    @router.api_route("/{scene_id}/versions/{version}/scene.phone.glb", methods=["GET", "HEAD"])
+    async def phone_glb(scene_id: str, version: Version, request: Request) -> Response:
+        """Public: the GLB for phones on weak links (scenes.phone_variant), cached forever as the GLB is.
+        A version without one (stored before phone variants, or one ingest could not make) sends
+        phones to its GLB; so does a node whose copy of the variant is missing (a partial restore)."""
+        row = await stored(scene_id, version)
+        if row.phone_sha and node.scenes.blob_path(row.phone_sha).is_file():
+            return _blob(row.phone_sha, request)
+        return RedirectResponse(glb_url(row), status_code=307, headers={"Cache-Control": "no-cache"})
+
+    def _blob(sha: str, request: Request) -> Response:
+        """A GLB blob by its content hash (the ETag), cached forever: its address names one immutable version."""
+        etag = f'"{sha}"'
         headers = {"ETag": etag, "Cache-Control": "public, max-age=31536000, immutable"}
         wanted = {tag.strip().removeprefix("W/") for tag in request.headers.get("if-none-match", "").split(",")}
         if etag in wanted or "*" in wanted:
             return Response(status_code=304, headers=headers)
-        return FileResponse(node.scenes.blob_path(row.glb_sha), media_type="model/gltf-binary", headers=headers)
+        return FileResponse(node.scenes.blob_path(sha), media_type="model/gltf-binary", headers=headers)
 
     @router.post("", status_code=201)
     async def upload(request: Request, who: Principal = Depends(principal)) -> JSONResponse:
@@ -112,6 +133,7 @@ def scene_routes(node: Node, principal: Callable[..., Principal]) -> APIRouter:
             **row.public(),
             "created_new_version": created,
             "glb_url": glb_url(row),
+            "glb_phone_url": glb_phone_url(row),
             "notes": [note._asdict() for note in staged.notes],
         }
         return JSONResponse(body, status_code=201 if created else 200)
@@ -123,10 +145,6 @@ def scene_routes(node: Node, principal: Callable[..., Principal]) -> APIRouter:
         return Response(status_code=204)
 
     return router
-
-
-def glb_url(row: SceneVersion) -> str:
-    return f"/api/scenes/{row.package_id}/versions/{row.version}/scene.glb"
 
 
 async def _receive_package(request: Request, folder: Path, limit: int) -> Path:

@@ -8,9 +8,10 @@ the same number, with the same blobs:
 
 - ``<deployment>:{scenes}:index``: one hash field ``<package>/<version>`` per version,
   its catalog row (JSON);
-- ``<deployment>:{scenes}:blob:<sha256>``: the version's four blobs (the package, the
-  client GLB, the server's processed data, the manifest), each stored once by its
-  hash however many versions share it, checked against it when taken;
+- ``<deployment>:{scenes}:blob:<sha256>``: the version's blobs (the package, the
+  client GLB, the server's processed data, the manifest, and the GLB's phone variant
+  unless the version predates them), each stored once by its hash however many
+  versions share it, checked against it when taken;
 - ``<deployment>:{scenes}:next:<package>``: the deployment's version numbering (a Lua
   script: one more than both the highest number handed out and the uploading node's own
   highest), so two nodes never give one number to two contents.
@@ -65,7 +66,7 @@ class SharedScenes:
 
     def publish(self, row: SceneVersion) -> None:
         """Copy a version catalogued here into Redis, blobs first, so any node can take it."""
-        for sha in (row.package_sha, row.glb_sha, row.server_sha, row.manifest_sha):
+        for sha in row.blobs():
             key = self._prefix + "blob:" + sha
             if not self.redis.exists(key):
                 self.redis.set(key, self.scenes.blobs.read(sha))
@@ -74,8 +75,8 @@ class SharedScenes:
     def unpublish(self, row: SceneVersion) -> None:
         """A version deleted here leaves the index, and its blobs unless another version uses them."""
         self.redis.hdel(self._index, f"{row.package_id}/{row.version}")
-        used = {sha for raw in self.redis.hvals(self._index) for sha in _blobs(SceneVersion(**json.loads(raw)))}
-        for sha in set(_blobs(row)) - used:
+        used = {sha for raw in self.redis.hvals(self._index) for sha in SceneVersion(**json.loads(raw)).blobs()}
+        for sha in set(row.blobs()) - used:
             self.redis.delete(self._prefix + "blob:" + sha)
 
     def sync(self) -> int:
@@ -86,7 +87,7 @@ class SharedScenes:
         for field, row in index.items():
             if field in self._refused or self.scenes.get(row.package_id, row.version) is not None:
                 continue
-            blobs = {sha: self.redis.get(self._prefix + "blob:" + sha) for sha in _blobs(row)}
+            blobs = {sha: self.redis.get(self._prefix + "blob:" + sha) for sha in row.blobs()}
             if any(data is None for data in blobs.values()):
                 why = "a blob of it is missing in Redis"
             elif self.scenes.import_version(row, blobs):  # type: ignore[arg-type]
@@ -101,7 +102,3 @@ class SharedScenes:
             if f"{row.package_id}/{row.version}" not in index:
                 self.publish(row)
         return taken
-
-
-def _blobs(row: SceneVersion) -> tuple[str, str, str, str]:
-    return (row.package_sha, row.glb_sha, row.server_sha, row.manifest_sha)

@@ -7,10 +7,18 @@
  * the holder moves directly. Fixed objects (the bench, the shelves) are what
  * things are put down on.
  *
+ * Every lab also has a phone variant beside its GLB (`scene.phone.glb`:
+ * decimated, small textures, Draco-compressed; docs/scene-package.md): phones
+ * (touch-only small screens) and weak links load it, desktops and headsets the
+ * GLB. The server sends phones of a lab stored before variants to its GLB, and
+ * if the variant cannot be loaded the GLB is tried. The download's progress is
+ * shown while it lasts: on 1 Mbit/s it is most of the wait.
+ *
  * @module scene
  */
 
 import { Raycaster, Vector3 } from 'three';
+import { DRACOLoader } from 'three/addons/loaders/DRACOLoader.js';
 import { GLTFLoader } from 'three/addons/loaders/GLTFLoader.js';
 
 import { SampleBuffer } from './interpolation.js';
@@ -19,24 +27,78 @@ import { TRANSFORM_FLOATS } from './protocol.js';
 const DOWN = new Vector3(0, -1, 0);
 /** How far above an object the drop ray starts, so a surface it sank into still counts. */
 const DROP_PROBE_HEIGHT = 0.05;
+/** The phone variant's name beside the GLB (scenes/addresses.py). */
+const PHONE_NAME = 'scene.phone.glb';
+/** Below this many Mbit/s (the browser's estimate of the link), a device gets the phone variant. */
+const WEAK_LINK_MBPS = 2;
+/** A touch-only screen whose shorter side is at most this many CSS pixels is a phone. */
+const PHONE_SIDE_PX = 600;
+/** Headset browsers, which render the full lab whatever their pointer and link. */
+const HEADSET = /OculusBrowser|Quest|Pico|Wolvic/i;
+
+/**
+ * Which of a lab's GLBs this device should load: 'phone' on a phone (a touch-only
+ * small screen) or a weak link, 'full' on desktops and headsets.
+ * @param {Navigator} [nav]
+ * @param {(query: string) => MediaQueryList} [media]
+ * @param {{width: number, height: number}} [display]
+ * @returns {'phone'|'full'}
+ */
+export function labVariant(nav = navigator, media = (query) => matchMedia(query), display = screen) {
+  if (HEADSET.test(nav.userAgent)) return 'full';
+  const link = /** @type {{saveData?: boolean, effectiveType?: string, downlink?: number}|undefined} */ (nav.connection);
+  if (link && (link.saveData || ['slow-2g', '2g', '3g'].includes(link.effectiveType ?? '') || (link.downlink ?? Infinity) < WEAK_LINK_MBPS)) {
+    return 'phone';
+  }
+  const touchOnly = nav.maxTouchPoints > 0 && !media('(any-pointer: fine)').matches;
+  return touchOnly && Math.min(display.width, display.height) <= PHONE_SIDE_PX ? 'phone' : 'full';
+}
+
+/**
+ * The address of a lab's phone variant, beside its GLB.
+ * @param {string} glbUrl
+ */
+export function phoneVariantUrl(glbUrl) {
+  return new URL(PHONE_NAME, new URL(glbUrl, location.href)).pathname;
+}
 
 export class Lab {
   /**
-   * Load a practical's scene model (before joining, so the room is there to see on arrival).
+   * Load a practical's scene model (before joining, so the room is there to see on arrival):
+   * the phone variant on phones and weak links (labVariant), the GLB otherwise or if the variant fails.
    * @param {import('three').Scene} scene where to add the lab
    * @param {string} url the GLB's address
+   * @param {'phone'|'full'} [variant]
    * @returns {Promise<Lab>}
    */
-  static async load(scene, url) {
-    return new Lab(scene, await new GLTFLoader().loadAsync(url));
+  static async load(scene, url, variant = labVariant()) {
+    const progress = new LoadingStatus(document);
+    // three's own decoder files, from its npm package; fetched only for a Draco-compressed GLB
+    const draco = new DRACOLoader().setDecoderPath(import.meta.resolve('three/addons/libs/draco/gltf/'));
+    const loader = new GLTFLoader().setDRACOLoader(draco);
+    try {
+      if (variant === 'phone') {
+        try {
+          return new Lab(scene, await loader.loadAsync(phoneVariantUrl(url), (event) => progress.show(event)), 'phone');
+        } catch (error) {
+          console.warn(`The lab's phone variant did not load (${error}); loading the full lab.`);
+        }
+      }
+      return new Lab(scene, await loader.loadAsync(url, (event) => progress.show(event)), 'full');
+    } finally {
+      progress.remove();
+      draco.dispose(); // its decoding workers
+    }
   }
 
   /**
    * @param {import('three').Scene} scene
    * @param {import('three/addons/loaders/GLTFLoader.js').GLTF} gltf
+   * @param {'phone'|'full'} [variant] which of the lab's GLBs it is
    */
-  constructor(scene, gltf) {
+  constructor(scene, gltf, variant = 'full') {
     this.root = gltf.scene;
+    this.variant = variant;
     /**
      * Nodes by their name in the GLB. Three.js renames nodes (it strips '/'
      * and '.', so `beaker-1/0` would become `beaker-10`), so names are read
@@ -141,6 +203,32 @@ export class Lab {
     this.raycaster.set(new Vector3(point.x, point.y + DROP_PROBE_HEIGHT, point.z), DOWN);
     const hit = this.raycaster.intersectObjects(this.surfaces, true)[0];
     return hit ? hit.point.y : 0;
+  }
+}
+
+/** "Loading lab… 42 %" over the page while the lab downloads (the size is known from Content-Length). */
+class LoadingStatus {
+  /** @param {Document} doc */
+  constructor(doc) {
+    this.element = doc.createElement('p');
+    this.element.id = 'lab-loading';
+    this.element.setAttribute('role', 'status');
+    this.element.style.cssText =
+      'position:fixed;left:50%;top:40%;transform:translateX(-50%);margin:0;padding:.6em 1em;border-radius:.5em;' +
+      'background:rgba(20,30,40,.85);color:#fff;font:600 1.1rem system-ui,sans-serif;white-space:nowrap;z-index:10;pointer-events:none';
+    this.element.textContent = 'Loading lab…';
+    (doc.getElementById('overlay') ?? doc.body).append(this.element);
+  }
+
+  /** @param {ProgressEvent} event */
+  show(event) {
+    this.element.textContent = event.lengthComputable && event.total
+      ? `Loading lab… ${Math.floor((100 * event.loaded) / event.total)} %`
+      : `Loading lab… ${(event.loaded / 1e6).toFixed(1)} MB`;
+  }
+
+  remove() {
+    this.element.remove();
   }
 }
 
