@@ -16,7 +16,6 @@ from fastapi import Depends, FastAPI, HTTPException, Path as PathParam, Query, R
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from fastapi.staticfiles import StaticFiles
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic_core import PydanticCustomError
 
@@ -41,6 +40,7 @@ from server.learner_routes import learner_routes
 from server.node import Node, NodeError
 from server.replica import RecordsUnavailable
 from server.scene_routes import scene_routes
+from server.static_files import IMMUTABLE, CompressedStaticFiles, GzipCache, three_prefix
 from server.store import CODE_ALPHABET, CODE_LENGTH, Session
 
 WEB_ROOT = Path(__file__).resolve().parents[1] / "clients" / "web"
@@ -405,9 +405,14 @@ def create_app(node: Node) -> FastAPI:
         }
 
     three = WEB_ROOT / "node_modules" / "three"
+    gzipped = GzipCache()  # one memory bound for the client's files and three.js together
+    rewrite = None
     if three.is_dir():
-        app.mount("/vendor/three", StaticFiles(directory=three), name="three")
+        versioned = three_prefix(three)
+        rewrite = ("/vendor/three/", versioned)  # index.html's import map, to the address that is cached for good
+        app.mount(versioned.rstrip("/"), CompressedStaticFiles(directory=three, cache=gzipped, cache_control=IMMUTABLE), name="three-versioned")
+        app.mount("/vendor/three", CompressedStaticFiles(directory=three, cache=gzipped), name="three")
     if (WEB_ROOT / "public").is_dir():
-        app.mount("/", StaticFiles(directory=WEB_ROOT / "public", html=True), name="web")
+        app.mount("/", CompressedStaticFiles(directory=WEB_ROOT / "public", html=True, cache=gzipped, rewrite=rewrite), name="web")
     return app
 

@@ -4,10 +4,12 @@
  * gets back in by itself (the tab's credentials are in sessionStorage), not the browser's error
  * page.
  *
- * Network first: every request of the app shell (the page, its modules and styles, three.js
- * under /vendor/three/) goes to the server, the files revalidated by their ETag every time, and
- * each good answer is kept in the cache; only when the server cannot be reached does the cache
- * answer. So an update shows on the next load, never a stale copy while the server is up.
+ * Network first: every request of the app shell (the page, its modules and styles) goes to the
+ * server, the files revalidated by their ETag every time, and each good answer is kept in the
+ * cache; only when the server cannot be reached does the cache answer. So an update shows on the
+ * next load, never a stale copy while the server is up. three.js comes from an address that names
+ * its version (/vendor/three@<version>/, which the page's import map names): a kept copy of it is
+ * used at once, since it never changes.
  *
  * Left to the network, never kept: the server's own routes (/api/*, among them the lab's model,
  * which the browser's HTTP cache keeps: its address is per version and cached for a year;
@@ -21,7 +23,10 @@
  */
 
 /** Bump when what is kept, or under which key, changes: activation deletes every other cache. */
-const CACHE = 'amaliy-shell-v1';
+const CACHE = 'amaliy-shell-v2';
+/** Addresses that name their content's version (three.js under /vendor/three@<version>/): what they
+ * serve never changes, so a kept copy is used without asking the server. */
+const VERSIONED = /^\/vendor\/three@[^/]+\//;
 /** Paths the worker leaves alone: the server's routes, and the dashboard (see above). */
 const NOT_SHELL = /^\/(api|healthz|metrics|docs|redoc|openapi\.json|dashboard\.html)(\/|$)/;
 
@@ -73,11 +78,17 @@ function key(url) {
  * @param {Request} request
  */
 async function networkFirst(event, request) {
+  if (VERSIONED.test(new URL(request.url).pathname)) {
+    const kept = await caches.match(key(request.url));
+    if (kept) return kept;
+  }
   let response;
   try {
     // A navigation keeps the browser's own cache mode (a navigation request cannot be rebuilt);
     // anything else is revalidated every time: a 304 is cheap, a stale module is not.
-    response = await (request.mode === 'navigate' ? fetch(request) : fetch(request, { cache: 'no-cache' }));
+    // A versioned address may come from the browser's cache: it never changes.
+    const revalidate = request.mode !== 'navigate' && !VERSIONED.test(new URL(request.url).pathname);
+    response = await (revalidate ? fetch(request, { cache: 'no-cache' }) : fetch(request));
   } catch (failure) {
     const kept = await caches.match(key(request.url));
     if (kept) return kept;
