@@ -5,11 +5,18 @@ one timer per room and no task or queue per client or per message: a tick's
 frame is serialised as a WebSocket frame once and the same bytes are written to
 every connection's transport.
 
-A slow client never slows the room. Pose frames are replaceable: while a
-client's send buffer is over ``pose_backlog_bytes`` it is skipped and marked
-stale, and once it drains it gets one full refresh instead of the deltas it
-missed. Events are not replaceable: a client whose backlog passes
-``event_backlog_bytes`` is disconnected and may resume within the window.
+A tick's poses come as a PoseTick (realtime.interest): each recipient gets the
+frame for its protocol version, link level and group, built once per group and
+serialised once per distinct frame.
+
+A slow client never slows the room. Each connection's link is judged after
+every few ticks (realtime.downstream): a client falling behind moves to a lower
+level, fewer and smaller frames, and is told so with a private ``quality``
+message. Pose frames are replaceable: while a client's send buffer is still
+over ``pose_backlog_bytes`` it is skipped and marked stale, and once it drains
+it gets one full refresh instead of the deltas it missed. Events are not
+replaceable: a client whose backlog passes ``event_backlog_bytes`` is
+disconnected and may resume within the window.
 
 With a journal (realtime.log.journal) every output goes through it first: what
 the room answers is delivered once the inputs behind it are in the room log.
@@ -25,6 +32,8 @@ from typing import Any, Callable, Protocol
 from websockets.frames import Frame, Opcode
 
 from realtime import protocol as p
+from realtime.downstream import Link
+from realtime.interest import LEVELS, PoseTick
 from realtime.log.journal import Journal
 from realtime.room import CallEnded, Close, Disconnect, Media, Outgoing, Record, Room, Send
 from realtime.tick_lateness import TickLateness
@@ -52,6 +61,10 @@ class Connection(Protocol):
         """Send a close frame and drop the connection."""
 
 
+#: Ticks between judgements of every connection's link (realtime.downstream).
+JUDGE_EVERY = 3
+
+
 class RoomRunner:
     """Owns a Room, its connections and its tick timer."""
 
@@ -64,6 +77,12 @@ class RoomRunner:
         self.room = room
         self.loop = loop
         self.conns: dict[str, Connection] = {}
+        #: each connected participant's link: bytes sent, acks, quality level
+        self.links: dict[str, Link] = {}
+        #: called when a participant's link level changes (the node sets their voice bit rate)
+        self.on_quality: Callable[[RoomRunner, str, int], None] | None = None
+        #: the voice bit rate a listener gets at each link level, in kbit/s (None: no voice here)
+        self.voice_kbps: tuple[int, ...] | None = None
         self._on_end = on_end
         #: where the room's voice requests go (the node's media supervisor); None: no voice here
         self.media: Callable[[RoomRunner, Media], None] | None = None
@@ -110,6 +129,7 @@ class RoomRunner:
         if old is not None and old is not conn:
             old.close(p.CloseCode.REPLACED, "replaced by a newer connection")
         self.conns[participant_id] = conn
+        self.links[participant_id] = Link(self.loop.time())
 
     def handle(self, participant_id: str, message: Any) -> list[Outgoing]:
         """Feed one input to the room and deliver what it returns."""
@@ -121,7 +141,14 @@ class RoomRunner:
         """The socket closed; if it was the participant's current one, start its resume window."""
         if self.conns.get(participant_id) is conn:
             del self.conns[participant_id]
+            self.links.pop(participant_id, None)
             self.handle(participant_id, Disconnect())
+
+    def ack(self, participant_id: str, tick: int) -> None:
+        """The participant's client has processed the tick frames up to ``tick``."""
+        link = self.links.get(participant_id)
+        if link is not None:
+            link.ack(tick, self.loop.time())
 
     # ------------------------------------------------------------------ output
 
@@ -143,6 +170,7 @@ class RoomRunner:
         for item in out:
             if isinstance(item, Close):
                 conn = self.conns.pop(item.to, None)
+                self.links.pop(item.to, None)
                 if conn is not None:
                     conn.close(item.code, item.reason)
             elif isinstance(item, Media):
@@ -150,6 +178,8 @@ class RoomRunner:
             elif isinstance(item, Record):
                 if self.record is not None:
                     self.record(self, item)
+            elif isinstance(item.data, PoseTick):
+                self._poses(item.data)
             elif item.to is None:
                 self._broadcast(item)
             else:
@@ -173,18 +203,70 @@ class RoomRunner:
             self.dispatch([Send(item.participant, text)])
 
     def _broadcast(self, item: Send) -> None:
+        assert not isinstance(item.data, PoseTick)
         frame = ws_frame(item.data)
-        refresh: bytes | None = None
         for pid, conn in list(self.conns.items()):
-            if item.replaceable and conn.stale and conn.backlog() <= self.room.limits.pose_backlog_bytes:
-                if refresh is None:
-                    refresh = ws_frame(self.room.full_frame())
-                conn.stale = False
-                self._write(conn, refresh)
-            else:
-                self._deliver(pid, conn, frame, item.replaceable)
+            self._deliver(pid, conn, frame, item.replaceable)
 
-    def _deliver(self, pid: str, conn: Connection, frame: bytes, replaceable: bool) -> None:
+    def _poses(self, tick: PoseTick) -> None:
+        """Each recipient's frame of a tick: the same bytes object for everyone in a group,
+        one WebSocket serialisation per distinct frame, a full refresh for a client that
+        was skipped and has drained."""
+        participants = self.room.participants
+        framed: dict[int, bytes] = {}
+        refresh: dict[int, bytes] = {}
+        limit = self.room.limits.pose_backlog_bytes
+        for pid, conn in list(self.conns.items()):
+            part = participants.get(pid)
+            if part is None:
+                continue
+            link = self.links.get(pid)
+            if conn.stale and conn.backlog() <= limit:
+                if part.protocol not in refresh:
+                    refresh[part.protocol] = ws_frame(self.room.full_frame(part.protocol))
+                conn.stale = False
+                self._write(pid, conn, refresh[part.protocol], tick.tick)
+                continue
+            data = tick.frame_for(part.slot, part.protocol, link.level if link is not None else 0)
+            if data is None:
+                continue
+            frame = framed.get(id(data))
+            if frame is None:
+                frame = framed[id(data)] = ws_frame(data)
+            self._deliver(pid, conn, frame, True, tick.tick)
+        if tick.tick % JUDGE_EVERY == 0:
+            self._judge()
+
+    def _judge(self) -> None:
+        """Move any link whose client falls behind (or has recovered) to its new level, and tell it."""
+        now = self.loop.time()
+        for pid, link in list(self.links.items()):
+            conn = self.conns.get(pid)
+            if conn is None:
+                continue
+            reason = link.judge(conn.backlog(), now)
+            if reason is None:
+                continue
+            self._write(pid, conn, ws_frame(p.dumps(self.quality(link.level, reason))))
+            if self.on_quality is not None:
+                self.on_quality(self, pid, link.level)
+
+    def quality(self, level: int, reason: str) -> dict[str, object]:
+        """The private ``quality`` message for a link ``level`` (docs/protocol.md §7.6)."""
+        limits = self.room.limits
+        near = LEVELS[level].near_every
+        far = self.room.interest.far_every * LEVELS[level].far_factor
+        return {
+            "type": "quality",
+            "level": level,
+            "pose_hz": round(limits.tick_rate / near, 2),
+            "far_hz": round(limits.tick_rate / far, 2),
+            "hands": LEVELS[level].hands,
+            **({"voice_kbps": self.voice_kbps[level]} if self.voice_kbps is not None else {}),
+            "reason": reason,
+        }
+
+    def _deliver(self, pid: str, conn: Connection, frame: bytes, replaceable: bool, tick: int | None = None) -> None:
         backlog = conn.backlog()
         limits = self.room.limits
         if replaceable:
@@ -194,15 +276,19 @@ class RoomRunner:
                 return
         elif backlog > limits.event_backlog_bytes:
             del self.conns[pid]
+            self.links.pop(pid, None)
             conn.close(p.CloseCode.TOO_SLOW, "too slow to keep up; reconnect with your token to resume")
             self._too_slow.append(pid)
             return
-        self._write(conn, frame)
+        self._write(pid, conn, frame, tick)
 
-    def _write(self, conn: Connection, frame: bytes) -> None:
+    def _write(self, pid: str, conn: Connection, frame: bytes, tick: int | None = None) -> None:
         conn.write(frame)
         self.frames_out += 1
         self.bytes_out += len(frame)
+        link = self.links.get(pid)
+        if link is not None:
+            link.wrote(len(frame), tick, self.loop.time())
 
     # ------------------------------------------------------------------ ticker
 

@@ -30,7 +30,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 from scenes import bounded_json
 from scenes.manifest import MAX_COORDINATE_M
 
-PROTOCOL_VERSION = 1
+#: The newest protocol version this server speaks; a client asks for one at ``join`` (1 if it
+#: does not say) and the welcome names the version in force (docs/protocol.md §3.3).
+PROTOCOL_VERSION = 2
 
 # --------------------------------------------------------------------------- binary
 
@@ -50,7 +52,9 @@ class BinaryKind(IntEnum):
 
     POSE = 0x01  # client -> server: my pose
     OBJECT_MOVE = 0x02  # client -> server: transform of an object I hold
+    POSE_V2 = 0x03  # client -> server: my pose, quantized (protocol 2, realtime.codec_v2)
     TICK = 0x10  # server -> client: what changed this tick (or everything, on refresh)
+    TICK_V2 = 0x11  # server -> client: the same, quantized (protocol 2)
 
 
 #: Client -> server pose: 92 bytes. ``stamp`` is the client's own clock in
@@ -114,6 +118,12 @@ class PoseFrame(NamedTuple):
     data: bytes
 
 
+class PoseFrameV2(NamedTuple):
+    """A client's quantized pose frame (protocol 2), checked; the room dequantizes it on its grid."""
+
+    data: bytes
+
+
 class ObjectMove(NamedTuple):
     """A client's move of an object it holds."""
 
@@ -121,7 +131,7 @@ class ObjectMove(NamedTuple):
     transform: tuple[float, ...]
 
 
-def decode_binary(data: bytes) -> PoseFrame | ObjectMove:
+def decode_binary(data: bytes) -> PoseFrame | PoseFrameV2 | ObjectMove:
     """Check a client's binary frame and return it as a message for the room."""
     if not data:
         raise ProtocolError(ErrorCode.BAD_BINARY, "Empty binary frame.")
@@ -151,6 +161,11 @@ def decode_binary(data: bytes) -> PoseFrame | ObjectMove:
                 "and the rotation a unit quaternion.",
             )
         return ObjectMove(obj, transform)
+    if kind == BinaryKind.POSE_V2:
+        from realtime import codec_v2  # it builds on this module's types
+
+        codec_v2.check_client_pose(data)
+        return PoseFrameV2(data)
     raise ProtocolError(ErrorCode.BAD_BINARY, f"Unknown binary frame kind 0x{kind:02x}.")
 
 
@@ -306,6 +321,16 @@ class Join(_Msg):
     type: Literal["join"]
     token: Annotated[str, Field(min_length=1, max_length=2048)]
     last_seq: Annotated[int, Field(ge=0)] | None = None
+    #: the newest protocol version the client speaks; the server answers with the version in force
+    protocol: Annotated[StrictInt, Field(ge=1, le=0xFFFF)] = 1
+
+
+class Ack(_Msg):
+    """The newest tick frame the client has processed (protocol 2): the server measures the
+    client's link by it (realtime.downstream). Stale or repeated acks are ignored."""
+
+    type: Literal["ack"]
+    tick: Annotated[StrictInt, Field(ge=0, le=0xFFFFFFFF)]
 
 
 class Ping(_Msg):
@@ -497,7 +522,7 @@ class RtcClose(_Msg):
 
 
 ClientMessage = Annotated[
-    Join | Ping | Grab | Release | Leave | Kick | Unkick | Lock | Summon | Freeze | Reset | End | Mute | Broadcast | RtcOffer | RtcClose
+    Join | Ack | Ping | Grab | Release | Leave | Kick | Unkick | Lock | Summon | Freeze | Reset | End | Mute | Broadcast | RtcOffer | RtcClose
     | Interact | Answer | ChooseStation | AssignStation | Hint | PushHint,
     Field(discriminator="type"),
 ]
@@ -513,7 +538,7 @@ def control_from_fields(fields: dict[str, Any]) -> _Msg:
 
 CLIENT_TYPES = frozenset(
     (
-        "join", "ping", "grab", "release", "leave", "kick", "unkick", "lock", "summon", "freeze", "reset", "end",
+        "join", "ack", "ping", "grab", "release", "leave", "kick", "unkick", "lock", "summon", "freeze", "reset", "end",
         "mute", "broadcast", "rtc_offer", "rtc_close", "interact", "answer", "choose_station", "assign_station",
         "hint", "push_hint",
     )

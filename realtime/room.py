@@ -24,8 +24,10 @@ from typing import Any, Callable, NamedTuple
 
 import numpy as np
 
+from realtime import codec_v2 as v2
 from realtime import protocol as p
 from realtime.challenges import Challenges, Event, Refused
+from realtime.interest import SPEAKING_LEVEL, Groups, Interest, PoseTick, full_frame, group
 from realtime.learning.engine import Learning
 from realtime.limits import RoomLimits, TokenBucket
 from realtime.names import name_key, taken_refusal
@@ -48,6 +50,8 @@ class Enter(NamedTuple):
     device: str | None = None
     #: a course student's learner model: per skill, (P(known), opportunities so far); None for a guest
     skills: dict[str, tuple[float, int]] | None = None
+    #: the protocol version the client asked for at join (the room answers with what it speaks)
+    protocol: int = 1
 
 
 class Disconnect(NamedTuple):
@@ -62,11 +66,12 @@ class Send(NamedTuple):
     """Data for one participant (``to``) or every connected participant (``to=None``).
 
     ``replaceable`` frames (pose ticks) may be skipped for a slow client, which
-    then gets a full refresh; the others must be delivered in order.
+    then gets a full refresh; the others must be delivered in order. A tick's
+    broadcast carries a PoseTick, which the fan-out cuts into each recipient's frame.
     """
 
     to: str | None
-    data: str | bytes
+    data: str | bytes | PoseTick
     replaceable: bool = False
 
 
@@ -110,6 +115,7 @@ Input = tuple[str, float, str | None, Any]
 
 _MESSAGE_ACTIONS: dict[type, Action] = {
     p.PoseFrame: Action.POSE,
+    p.PoseFrameV2: Action.POSE,
     p.ObjectMove: Action.MOVE_OBJECT,
     p.Grab: Action.GRAB,
     p.Release: Action.RELEASE,
@@ -131,6 +137,9 @@ _MESSAGE_ACTIONS: dict[type, Action] = {
     p.Hint: Action.HINT,
     p.PushHint: Action.PUSH_HINT,
 }
+
+#: the binary pose messages: never logged one by one (a tick's entry carries the poses it accepts)
+_POSE_FRAMES = (p.PoseFrame, p.PoseFrameV2)
 
 # quaternion columns inside a pose: head, left, right
 _QUAT_COLUMNS = [[3, 4, 5, 6], [10, 11, 12, 13], [17, 18, 19, 20]]
@@ -155,6 +164,8 @@ class Participant:
     interacts: TokenBucket | None = None
     #: the device key from the token (never sent to other participants)
     device: str | None = None
+    #: the protocol version in force on this participant's socket (docs/protocol.md §3.3)
+    protocol: int = 1
 
     @property
     def muted(self) -> bool:
@@ -227,6 +238,9 @@ class Room:
         self._object_dirty = np.zeros(n, bool)
         self._lease_until = np.zeros(n)
         self._lease = np.array([obj.lease or limits.grab_lease for obj in scene.objects])
+        #: where protocol 2's quantized positions lie (realtime.codec_v2)
+        self.grid = v2.Grid.for_scene(scene)
+        self.interest = Interest(capacity, n, limits.tick_rate, limits.far_rate, limits.near_radius)
         #: this run of the room (the node names each start): part of the ids of the room's records
         self.run = run
         self.challenges = Challenges(scene, limits.answer_rate, limits.answer_burst, run)
@@ -237,6 +251,7 @@ class Room:
     def _handler_table(self) -> dict[type, Callable[[Participant, Any, float], list[Outgoing]]]:
         return {
             p.PoseFrame: self._on_pose,
+            p.PoseFrameV2: self._on_pose_v2,
             p.ObjectMove: self._on_object_move,
             p.Grab: self._on_grab,
             p.Release: self._on_release,
@@ -264,7 +279,7 @@ class Room:
 
     def handle(self, participant_id: str, message: Any, now: float) -> list[Outgoing]:
         """Apply one input from one participant; return what to send and close."""
-        if self.inputs is not None and type(message) is not p.PoseFrame:
+        if self.inputs is not None and type(message) not in _POSE_FRAMES:
             self.inputs.append(("handle", now, participant_id, message))
         self.now = now
         if isinstance(message, Enter):
@@ -294,7 +309,8 @@ class Room:
 
     def tick(self, now: float) -> list[Outgoing]:
         """Advance the room one tick: validate staged poses, expire leases and
-        resume windows, and encode one frame of every change for everyone."""
+        resume windows, and hand what changed to interest management, which
+        the fan-out asks for each recipient's frame (realtime.interest)."""
         if self.inputs is not None:
             self.inputs.append(("tick", now, None, self.staged_poses()))
         self.now = now
@@ -305,12 +321,36 @@ class Room:
         objects = np.flatnonzero(self._object_dirty)
         out += self._evaluate(now, poses, objects)
         out += self._challenge_events(self.learning.tick(now))
-        if len(poses) or len(objects):
-            frame = p.encode_tick(self.tick_no, self.seq, self._poses[poses], self._objects[objects])
-            self._pose_dirty[poses] = False
-            self._object_dirty[objects] = False
-            out.append(Send(None, frame, replaceable=True))
+        self.interest.changed(poses, objects)
+        self._pose_dirty[poses] = False
+        self._object_dirty[objects] = False
+        due_poses, due_objects, speaking = self.interest.due(self.tick_no, self._active, now)
+        if any(mask.any() for mask in due_poses.values()) or any(mask.any() for mask in due_objects.values()):
+            tick = PoseTick(
+                self.tick_no, self.seq, self._poses, self._objects, due_poses, due_objects,
+                self._groups(speaking), self.interest.far_every, self.grid,
+            )
+            out.append(Send(None, tick, replaceable=True))
         return out
+
+    def _groups(self, speaking: np.ndarray) -> Groups:
+        """Who is near whom this tick: stations, floor cells, teachers and speakers."""
+        capacity = len(self._active)
+        stations = np.full(capacity, -1, np.int64)
+        teachers = np.zeros(capacity, bool)
+        everyone = np.zeros(capacity, bool)
+        # a lab without declared stations puts everyone at one: that is no reason to be near
+        station_of = self.challenges.station_of if self.challenges.stations.declared else lambda pid: None
+        for part in self.participants.values():
+            station = station_of(part.id)
+            if station is not None:
+                stations[part.slot] = station
+            if part.role == Role.TEACHER:
+                teachers[part.slot] = True
+            if part.role != Role.STUDENT:
+                everyone[part.slot] = True
+        heads = self._poses["pose"][:, 0:3]
+        return group(heads, self._active, stations, everyone, teachers | speaking, self.limits.near_radius)
 
     def staged_poses(self) -> bytes:
         """The pose records waiting for the next tick, as raw POSE_RECORD rows (slot included):
@@ -339,9 +379,9 @@ class Room:
 
     # ------------------------------------------------------------------ reads
 
-    def full_frame(self) -> bytes:
-        """Every visible pose and every object, for a client that joined or missed frames."""
-        return p.encode_tick(self.tick_no, self.seq, self._poses[self._active], self._objects, full=True)
+    def full_frame(self, version: int = 1) -> bytes:
+        """Every visible pose and every object in protocol ``version``, for a client that joined or missed frames."""
+        return full_frame(self.tick_no, self.seq, self._poses[self._active], self._objects, version, self.grid)
 
     def snapshot(self) -> dict[str, Any]:
         """The room's state as JSON, sent in ``welcome``."""
@@ -353,6 +393,7 @@ class Room:
                 "version": self.scene.version,
                 "title": self.scene.title,
                 "glb_url": self.scene.glb_url,
+                "glb_phone_url": self.scene.glb_phone_url,
                 "zones": [zone.public() for zone in self.scene.zones],
                 "environment": self.scene.environment,
             },
@@ -411,6 +452,7 @@ class Room:
             for pid, level in levels.items()
             if pid in self.participants
         }
+        self.interest.heard([self.participants[pid].slot for pid, level in shown.items() if level > SPEAKING_LEVEL], self.now)
         return [Send(None, p.dumps({"type": "voice_levels", "levels": shown}))] if shown else []
 
     def refusal(self, participant_id: str | None, device: str | None) -> str | None:
@@ -463,6 +505,7 @@ class Room:
             grown[:old] = getattr(self, name)
             setattr(self, name, grown)
         self._slot_owner.extend([None] * old)
+        self.interest.grow(new)
 
     def _free_slot(self) -> int:
         try:
@@ -553,7 +596,8 @@ class Room:
                 replay = [item for item in self._log if item[0] > last_seq]
         welcome: dict[str, Any] = {
             "type": "welcome",
-            "protocol": p.PROTOCOL_VERSION,
+            "protocol": part.protocol,
+            "grid": self.grid.public(),
             "participant": part.public(),
             "resumed": resumed,
             "seq": self.seq,
@@ -567,7 +611,7 @@ class Room:
             welcome["replayed"] = len(replay)
         out: list[Outgoing] = [Send(part.id, p.dumps(welcome))]
         out += [Send(part.id, text) for _, text in replay or ()]
-        out.append(Send(part.id, self.full_frame(), replaceable=True))
+        out.append(Send(part.id, self.full_frame(part.protocol), replaceable=True))
         return out
 
     # ------------------------------------------------------------------ handlers
@@ -586,6 +630,7 @@ class Room:
             ]
         part = self.participants.get(pid)
         if part is not None:  # reconnect within the resume window keeps identity and holds
+            part.protocol = min(msg.protocol, p.PROTOCOL_VERSION)
             was_connected = part.connected
             part.connected = True
             for index in part.held:
@@ -614,7 +659,7 @@ class Room:
                     Close(pid, p.CloseCode.ROOM_FULL, "practical full"),
                 ]
         slot = self._free_slot()
-        part = Participant(pid, slot, msg.name, msg.role, device=msg.device)
+        part = Participant(pid, slot, msg.name, msg.role, device=msg.device, protocol=min(msg.protocol, p.PROTOCOL_VERSION))
         self.participants[pid] = part
         self._slot_owner[slot] = pid
         placed: list[Event] = []
@@ -652,6 +697,16 @@ class Room:
         self._staging_bytes[base + 2] = data[1]
         self._staging_bytes[base + 4 : base + p.POSE_RECORD.itemsize] = data[4:]
         self._pending[part.slot] = True
+        return []
+
+    def _on_pose_v2(self, part: Participant, msg: p.PoseFrameV2, now: float) -> list[Outgoing]:
+        """A quantized pose (checked at the edge): staged as the floats a version 1 frame
+        would carry, so validation, the room log and replay see one kind of pose."""
+        slot = part.slot
+        self._staging["flags"][slot] = msg.data[1]
+        self._staging["stamp"][slot] = int.from_bytes(msg.data[2:6], "little")
+        self._staging["pose"][slot] = v2.client_pose_floats(msg.data, self.grid)
+        self._pending[slot] = True
         return []
 
     def _accept_staged_poses(self) -> list[Outgoing]:
@@ -746,8 +801,11 @@ class Room:
         return None if why is None else self._error(part, p.ErrorCode.WRONG_STATION, why, re)
 
     def _held_by_other(self, part: Participant, object_id: str, holder: int, re: str | int | None) -> Send:
-        name = self.participants[self._slot_owner[holder] or ""].name
-        return self._error(part, p.ErrorCode.OBJECT_HELD, f"{object_id!r} is held by {name}.", re)
+        """``object_held``, naming the holder by participant id (``holder``) for clients and by
+        display name in the sentence for people."""
+        owner = self._slot_owner[holder] or ""
+        refusal = p.error(p.ErrorCode.OBJECT_HELD, f"{object_id!r} is held by {self.participants[owner].name}.", re)
+        return Send(part.id, p.dumps({**refusal, "holder": owner}))
 
     def _on_interact(self, part: Participant, msg: p.Interact, now: float) -> list[Outgoing]:
         index = self._object_index(part, msg.object, msg.id)

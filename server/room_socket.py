@@ -16,6 +16,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, cast
 
+from websockets.exceptions import PayloadTooBig
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
 from websockets.protocol import State
@@ -23,6 +24,7 @@ from websockets.server import ServerProtocol
 from websockets.streams import StreamReader
 from websockets.utils import apply_mask
 
+from realtime import codec_v2
 from realtime import protocol as p
 from realtime.fanout import RoomRunner, ws_frame
 from realtime.limits import TokenBucket
@@ -37,10 +39,12 @@ log = logging.getLogger("amaliy.socket")
 ROOM_PATH = "/room"
 _CLOSE_GRACE = 5.0
 
-#: First two bytes of a client pose frame: FIN + binary opcode, then the mask bit
-#: and the 7-bit payload length; then the 4-byte mask and the masked payload.
-_POSE_HEAD = bytes((0x80 | Opcode.BINARY, 0x80 | p.CLIENT_POSE.itemsize))
-_POSE_WIRE = len(_POSE_HEAD) + 4 + p.CLIENT_POSE.itemsize
+#: First two bytes of a client pose frame (version 1's, and version 2's three sizes), by the
+#: length of the whole frame on the wire: FIN + binary opcode, then the mask bit and the
+#: 7-bit payload length; then the 4-byte mask and the masked payload.
+_POSE_HEADS = {
+    2 + 4 + size: bytes((0x80 | Opcode.BINARY, 0x80 | size)) for size in (p.CLIENT_POSE.itemsize, *codec_v2.CLIENT_POSE_SIZES)
+}
 _AT_EOF = StreamReader.at_eof.__code__
 
 
@@ -87,7 +91,7 @@ class RoomSocket(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closed:
             return
-        if len(data) == _POSE_WIRE and data[:2] == _POSE_HEAD and self.runner is not None and self._between_frames():
+        if _POSE_HEADS.get(len(data)) == data[:2] and self.runner is not None and self._between_frames():
             # Hot path: a read holding exactly one pose frame, the commonest message by
             # far. Parsing it through websockets costs more than the rest of its path;
             # unmasking it here yields the very Frame the parser would have produced,
@@ -233,7 +237,7 @@ class RoomSocket(asyncio.Protocol):
             return
         oversized = len(frame.data) > self.limits.max_message_bytes
         if oversized and opcode == Opcode.BINARY:
-            self.close(p.CloseCode.TOO_BIG, f"messages are limited to {self.limits.max_message_bytes} bytes")
+            self._too_big(frame)
             return
         try:
             if opcode == Opcode.BINARY:
@@ -248,14 +252,20 @@ class RoomSocket(asyncio.Protocol):
                     return
                 message = p.decode_control(text)
                 if oversized and not isinstance(message, p.RtcOffer):
-                    self.close(p.CloseCode.TOO_BIG, f"only rtc_offer may exceed {self.limits.max_message_bytes} bytes")
+                    self._too_big(frame)
                     return
                 self._control(message)
         except p.ProtocolError as exc:
             if oversized:
-                self.close(p.CloseCode.TOO_BIG, f"only rtc_offer may exceed {self.limits.max_message_bytes} bytes")
+                self._too_big(frame)
             else:
                 self._send(p.error(exc.code, exc.message, exc.re))
+
+    def _too_big(self, frame: Frame) -> None:
+        """Close 1009 for a frame over ``max_message_bytes`` (only an ``rtc_offer`` may be larger),
+        with the reason websockets gives a frame over the parser's own limit, so a client sees
+        one reason text whichever limit the frame broke."""
+        self.close(p.CloseCode.TOO_BIG, str(PayloadTooBig(len(frame.data), self.limits.max_message_bytes)))
 
     async def _join_elsewhere(self, session_id: str, re: str | int | None) -> None:
         """A join on a node that does not host the practical (several nodes): say where it is,
@@ -291,6 +301,8 @@ class RoomSocket(asyncio.Protocol):
             self._join(message)
         elif self.runner is None or self.participant_id is None:
             raise p.ProtocolError(p.ErrorCode.NOT_JOINED, "Send 'join' before any other message.", message.id)
+        elif isinstance(message, p.Ack):
+            self.runner.ack(self.participant_id, message.tick)
         elif isinstance(message, p.Ping):
             reply: dict[str, object] = {"type": "pong", "t": message.t}
             if message.id is not None:
@@ -323,4 +335,4 @@ class RoomSocket(asyncio.Protocol):
         # a roster student's learner model comes in with them (one indexed read), so this
         # practical starts from what earlier ones learned; a guest starts from the priors
         skills = self.node.store.skills(claims.participant_id) if claims.course_id is not None else None
-        runner.handle(claims.participant_id, Enter(claims.name, claims.role, message.last_seq, claims.device, skills))
+        runner.handle(claims.participant_id, Enter(claims.name, claims.role, message.last_seq, claims.device, skills, message.protocol))

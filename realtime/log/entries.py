@@ -50,7 +50,7 @@ def _fields(message: Any) -> dict[str, Any]:
     if isinstance(message, Enter):
         skills = None if message.skills is None else {k: list(v) for k, v in message.skills.items()}
         return {"k": "enter", "m": {"name": message.name, "role": message.role.value, "last_seq": message.last_seq,
-                                    "device": message.device, "skills": skills}}
+                                    "device": message.device, "skills": skills, "protocol": message.protocol}}
     if isinstance(message, Disconnect):
         return {"k": "disconnect", "m": {}}
     if isinstance(message, CallEnded):
@@ -92,7 +92,7 @@ def decode(data: bytes, where: str) -> Input:
 def _message(kind: str, m: dict[str, Any]) -> Any:
     if kind == "msg":
         message = p.control_from_fields(m)
-        if isinstance(message, (p.Join, p.Ping)):
+        if isinstance(message, (p.Join, p.Ping, p.Ack)):
             raise TypeError(f"a {message.type!r} is never a room input")
         return message
     if kind == "enter":
@@ -103,6 +103,7 @@ def _message(kind: str, m: dict[str, Any]) -> Any:
             m["last_seq"] if m["last_seq"] is None else int(m["last_seq"]),
             None if m["device"] is None else _str(m["device"]),
             None if skills is None else {_str(k): (float(v[0]), int(v[1])) for k, v in skills.items()},
+            int(m.get("protocol", 1)),  # logs written before protocol 2 have none
         )
     if kind == "disconnect":
         return Disconnect()

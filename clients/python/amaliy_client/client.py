@@ -21,9 +21,12 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from amaliy_client.lab import LabState
+from realtime import codec_v2
 from realtime import protocol as p
 
 KEEPALIVE_SECONDS = 10.0
+#: protocol 2: seconds between acknowledgements of the newest tick (docs/protocol.md §7.5)
+ACK_SECONDS = 0.25
 #: with auto_reconnect: ping after this long without a word from the server, and give the socket up
 #: after SILENCE_SECONDS (a node that froze keeps its TCP connections open but says nothing)
 PROBE_SECONDS = 1.0
@@ -70,11 +73,28 @@ async def join_code(base_url: str, code: str, name: str, role: str = "student", 
         return response.json()
 
 
+def _frame_bytes(data: str | bytes) -> int:
+    """Bytes a server's unmasked WebSocket frame of this message takes on the wire."""
+    size = len(data) if isinstance(data, bytes) else len(data.encode())
+    return size + (2 if size < 126 else 4 if size < 65536 else 10)
+
+
 class AmaliyClient:
     """One participant's connection and its mirror of the room."""
 
-    def __init__(self, ws_url: str, token: str, auto_reconnect: bool = False, ws_urls: list[str] | None = None) -> None:
+    def __init__(
+        self, ws_url: str, token: str, auto_reconnect: bool = False, ws_urls: list[str] | None = None, protocol: int = 1, acks: bool = True
+    ) -> None:
         self.ws_url = ws_url
+        #: the protocol version to ask for at join, and the one the welcome put in force
+        self.asked_protocol = protocol
+        self.protocol = 1
+        #: protocol 2: the room's position grid (from welcome), and whether to acknowledge ticks
+        self.grid: codec_v2.Grid | None = None
+        self.acks = acks
+        self._acked_at = 0.0
+        #: the newest ``quality`` message (protocol 2): what the server now sends this client
+        self.quality: dict[str, Any] = {"level": 0}
         #: every node's room socket the join answered (several nodes): tried in turn when ours is gone
         self.ws_urls = ws_urls or [ws_url]
         self.token = token
@@ -108,6 +128,8 @@ class AmaliyClient:
         self.full_refreshes = 0
         #: called with each decoded tick frame (benchmarks time it)
         self.on_tick: Callable[[p.TickFrame], None] | None = None
+        #: bytes received on the room socket as WebSocket frames (header included), binary and text
+        self.received_bytes = {"binary": 0, "text": 0}
         self._pending: list[dict[str, Any]] = []
         self._arrived = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
@@ -122,7 +144,10 @@ class AmaliyClient:
     @classmethod
     async def join(cls, base_url: str, code: str, name: str, role: str = "student", **kw: Any) -> "AmaliyClient":
         info = await join_code(base_url, code, name, role)
-        client = cls(info["ws_url"], info["token"], auto_reconnect=kw.pop("auto_reconnect", False), ws_urls=info.get("ws_urls"))
+        client = cls(
+            info["ws_url"], info["token"], auto_reconnect=kw.pop("auto_reconnect", False), ws_urls=info.get("ws_urls"),
+            protocol=kw.pop("protocol", 1), acks=kw.pop("acks", True),
+        )
         await client.connect(**kw)
         return client
 
@@ -149,6 +174,8 @@ class AmaliyClient:
         join: dict[str, Any] = {"type": "join", "token": self.token}
         if last_seq is not None:
             join["last_seq"] = last_seq
+        if self.asked_protocol != 1:
+            join["protocol"] = self.asked_protocol
         await self.ws.send(json.dumps(join))
         self._reader = asyncio.create_task(self._read(self.ws))
         self._last_sent = self._last_received = time.monotonic()
@@ -254,10 +281,17 @@ class AmaliyClient:
         assert self.ws is not None
         await self.ws.send(data)
 
-    async def send_pose(self, pose: "np.ndarray | list[float]", stamp: int | None = None) -> None:
+    async def send_pose(
+        self, pose: "np.ndarray | list[float]", stamp: int | None = None, flags: int = p.FLAG_LEFT_TRACKED | p.FLAG_RIGHT_TRACKED
+    ) -> None:
+        """Send a pose (21 floats) in the protocol in force: version 2 quantizes it on the room's grid."""
         assert self.ws is not None
         self._last_sent = time.monotonic()
-        await self.ws.send(p.encode_pose(pose, now_stamp() if stamp is None else stamp))
+        stamp = now_stamp() if stamp is None else stamp
+        if self.protocol >= 2 and self.grid is not None:
+            await self.ws.send(codec_v2.encode_pose_v2(pose, stamp, flags, self.grid))
+        else:
+            await self.ws.send(p.encode_pose(pose, stamp, flags))
 
     async def move(self, object_id: str, transform: "list[float] | tuple[float, ...]") -> None:
         assert self.ws is not None
@@ -395,8 +429,13 @@ class AmaliyClient:
         try:
             async for data in ws:
                 self._last_received = time.monotonic()
+                self.received_bytes["binary" if isinstance(data, bytes) else "text"] += _frame_bytes(data)
                 if isinstance(data, bytes):
-                    self._apply_tick(p.decode_tick(data))
+                    if data[:1] == bytes((p.BinaryKind.TICK_V2,)) and self.grid is not None:
+                        self._apply_tick(codec_v2.decode_tick_v2(data, self.grid))
+                        await self._ack(ws)
+                    else:
+                        self._apply_tick(p.decode_tick(data))
                 else:
                     self._apply_message(json.loads(data))
                 self._arrived.set()
@@ -411,6 +450,13 @@ class AmaliyClient:
             self._arrived.set()
             if self.auto_reconnect and not self._leaving and self.welcome and self.close_code not in FINAL_CLOSES:
                 self._reconnector = asyncio.get_running_loop().create_task(self._reconnect_quietly())
+
+    async def _ack(self, ws: ClientConnection) -> None:
+        """Protocol 2: acknowledge the newest tick, at most every ACK_SECONDS."""
+        now = time.monotonic()
+        if self.acks and now - self._acked_at >= ACK_SECONDS:
+            self._acked_at = now
+            await ws.send(json.dumps({"type": "ack", "tick": self.tick}))
 
     async def _reconnect_quietly(self) -> None:
         """auto_reconnect's background resume: a final refusal stays in close_code for the owner to see."""
@@ -457,12 +503,16 @@ class AmaliyClient:
             self.welcome = msg
             self.participant = msg["participant"]
             self.limits = msg["limits"]
+            self.protocol = int(msg.get("protocol", 1))
+            self.grid = codec_v2.Grid.from_welcome(msg["grid"]) if "grid" in msg else None
             if "snapshot" in msg:
                 self._apply_snapshot(msg["snapshot"])
                 self.seq = msg["seq"]
         elif kind == "voice_levels":
             self.voice_levels = msg["levels"]
             return  # a few per second: kept as state, not queued
+        elif kind == "quality":
+            self.quality = msg
         elif "seq" in msg:
             if msg["seq"] <= self.seq:
                 return  # already reflected in the snapshot
