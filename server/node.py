@@ -33,10 +33,12 @@ from realtime.log.journal import Journal, JournalSettings
 from realtime.log.lease import LeaseSettings
 from realtime.log.recovery import Restored, restore
 from realtime.log.snapshot import SnapshotRefused
+from realtime.audio.ipc import VOICE_BITRATE_BY_LEVEL
 from realtime.protocol import CloseCode, End
 from realtime.roles import Role
 from realtime.room import SYSTEM, Disconnect, Record, Room
 from scenes import samples
+from scenes.addresses import glb_phone_url, glb_url
 from scenes.ingest import IngestLimits
 from scenes.model import Scene, SceneError
 from scenes.package import pack_files
@@ -245,9 +247,8 @@ class Node:
     def load_scene(self, version: SceneVersion) -> Scene:
         key = (version.package_id, version.version)
         if key not in self._loaded:
-            glb_url = f"/api/scenes/{version.package_id}/versions/{version.version}/scene.glb"
             try:
-                self._loaded[key] = Scene.from_processed(self.scenes.server_data(version), version.version, glb_url)
+                self._loaded[key] = Scene.from_processed(self.scenes.server_data(version), version.version, glb_url(version), glb_phone_url(version))
             except SceneError as exc:
                 raise NodeError(422, f"{version.package_id} version {version.version} cannot be opened: {exc}. Upload a corrected version.") from None
         return self._loaded[key]
@@ -329,6 +330,9 @@ class Node:
         if self.media is not None:
             runner.media = self.media.media
             runner.after_tick = self.media.after_tick
+            runner.on_quality = self._link_level
+            full = self.config.voice_opus_bitrate
+            runner.voice_kbps = tuple((rate or full) // 1000 for rate in VOICE_BITRATE_BY_LEVEL)
         self.runners[session.id] = runner
         if restored is not None:
             for record in restored.records:
@@ -339,6 +343,20 @@ class Node:
             runner.journal.begin()
         runner.start()
         return runner
+
+    def set_voice_bitrate(self, room_id: str, participant_id: str, bitrate: int | None) -> None:
+        """A weak downstream: that participant's voice mix at ``bitrate`` bit/s (None: the
+        configured one), realtime.audio.pool.MediaPool.set_listener_bitrate; nothing without voice.
+        Raises ValueError for a bit rate out of bounds or an unknown room or participant."""
+        if self.media is not None:
+            self.media.set_listener_bitrate(room_id, participant_id, bitrate)
+
+    def _link_level(self, runner: RoomRunner, participant_id: str, level: int) -> None:
+        """A participant's downstream moved to ``level`` (realtime.downstream): their voice mix follows."""
+        try:
+            self.set_voice_bitrate(runner.room.id, participant_id, VOICE_BITRATE_BY_LEVEL[level])
+        except ValueError as exc:  # the participant left in the same dispatch (a call is not needed: the rate is kept for one)
+            log.debug("voice bit rate for %s not set: %s", participant_id, exc)
 
     def _record(self, runner: RoomRunner, record: Record) -> None:
         """A room's record, stored with its room-clock ``t`` turned into wall-clock time.

@@ -3,7 +3,7 @@
 One Unix stream socket (a socketpair made by the supervisor) carries frames in
 both directions: a 4-byte little-endian length, one kind byte, then the body.
 
-* ``JSON``: a control message, a JSON object with a ``type`` (offer, close,
+* ``JSON``: a control message, a JSON object with a ``type`` (offer, bitrate, close,
   room_closed; answer, error, closed, levels, stats).
 * ``POSES``: a room's voice table after a room tick, one compact binary message
   per room instead of one per participant: the room id, then one VOICE_POSE
@@ -27,6 +27,12 @@ from realtime.roles import Action, allowed
 from realtime.room import Room
 
 _HEADER = struct.Struct("<IB")
+
+#: bounds of one listener's mix bit rate (bit/s) when the node lowers or raises it: below 12
+#: kbit/s the ~14 kbit/s of RTP/SRTP headers are most of the stream, so a lower rate saves
+#: little; RFC 7587 puts fullband speech at 28-40 kbit/s, so past 64 kbit/s only the cost grows
+MIN_LISTENER_BITRATE = 12_000
+MAX_LISTENER_BITRATE = 64_000
 #: refuse frames past this size (an SDP is at most 60 KiB)
 MAX_FRAME = 1 << 20
 
@@ -48,8 +54,10 @@ class WorkerSettings:
     #: seconds without any packet from a listen-only call before it is dropped: a
     #: listener sends only RTCP reports (Chromium: one every 2.5-7.5 s for audio)
     listener_timeout: float = 15.0
-    #: Opus bit rate of each listener's mix (bit/s)
-    opus_bitrate: int = 48_000
+    #: Opus bit rate of each listener's mix (bit/s), unless the node chose another for that
+    #: listener (``bitrate``). 32 kbit/s keeps the panning (libopus narrows the stereo image
+    #: below it) in about 47 kbit/s a listener with the RTP/SRTP headers: docs/audio.md, "Bit rate"
+    opus_bitrate: int = 32_000
     #: libopus complexity 0..10: encoding every listener's mix is the worker's largest own
     #: cost (CELT stereo, callgrind: 3 -> 540k instructions a frame, 0 -> 383k)
     opus_complexity: int = 3
@@ -61,6 +69,25 @@ class WorkerSettings:
     max_calls: int = 60
     #: addresses offered as ICE host candidates; empty: every interface (aioice's default)
     ice_addresses: tuple[str, ...] = ()
+
+
+#: a listener's mix bit rate (bit/s) by downstream level: full (None: the node's configured
+#: ``opus_bitrate``), reduced, low. At 24 kbit/s libopus keeps most of the panning; below
+#: about 19 kbit/s it keeps none (forcing stereo does not help) and codes the mix as mono, so
+#: the weakest link keeps distance, zones and broadcast but loses left and right:
+#: docs/audio.md, "Bit rate"
+VOICE_BITRATE_BY_LEVEL: tuple[int | None, int, int] = (None, 24_000, 16_000)
+
+
+def check_listener_bitrate(bitrate: object) -> int:
+    """``bitrate`` if it is a whole number of bit/s within the listener bounds, else ValueError."""
+    if isinstance(bitrate, bool) or not isinstance(bitrate, int):
+        raise ValueError(f"a listener's voice bit rate is a whole number of bit/s, not {bitrate!r}")
+    if not MIN_LISTENER_BITRATE <= bitrate <= MAX_LISTENER_BITRATE:
+        raise ValueError(
+            f"a listener's voice bit rate must be {MIN_LISTENER_BITRATE} to {MAX_LISTENER_BITRATE} bit/s, not {bitrate}"
+        )
+    return bitrate
 
 
 class Kind(IntEnum):

@@ -82,9 +82,14 @@ class Encoder:
         error = ctypes.c_int()
         self._state = _lib.opus_encoder_create(SAMPLE_RATE, 2, _APPLICATION_RESTRICTED_LOWDELAY, ctypes.byref(error))
         _check(error.value, "opus_encoder_create")
-        _check(_lib.opus_encoder_ctl(self._state, _SET_BITRATE, bitrate), "bitrate")
+        self.set_bitrate(bitrate)
         self.set_complexity(complexity)
         self._out = ctypes.create_string_buffer(MAX_PACKET)
+
+    def set_bitrate(self, bitrate: int) -> None:
+        """Target bit rate (bit/s, 500..512000); takes effect from the next frame, the stream
+        goes on: an Opus decoder takes each packet at whatever size it comes."""
+        _check(_lib.opus_encoder_ctl(self._state, _SET_BITRATE, bitrate), "bitrate")
 
     def set_complexity(self, complexity: int) -> None:
         """libopus complexity 0..10; may change between any two frames."""

@@ -35,14 +35,18 @@ class MediaPool:
     """``workers`` media workers, rooms placed on the least loaded."""
 
     def __init__(self, runners: Callable[[], dict[str, RoomRunner]], settings: ipc.WorkerSettings, workers: int) -> None:
+        self._runners = runners
         #: the worker index each room's calls are on
         self.placed: dict[str, int] = {}
+        #: per room, the mix bit rate chosen for a participant, where it is not the configured one:
+        #: kept here, not in a worker, so it holds across renegotiations and worker restarts
+        self.listener_bitrates: dict[str, dict[str, int]] = {}
 
         def rooms_on(index: int) -> Callable[[], dict[str, RoomRunner]]:
             # a worker sees only its own rooms: when it restarts, only their calls are ended
             return lambda: {rid: r for rid, r in runners().items() if self.placed.get(rid) == index}
 
-        self.workers = [MediaSupervisor(rooms_on(i), settings) for i in range(max(1, workers))]
+        self.workers = [MediaSupervisor(rooms_on(i), settings, self.listener_bitrate) for i in range(max(1, workers))]
 
     def start(self) -> None:
         for worker in self.workers:
@@ -75,7 +79,40 @@ class MediaPool:
         if worker is not None:
             worker.after_tick(runner)
 
+    def listener_bitrate(self, room_id: str, participant_id: str) -> int | None:
+        """The bit rate chosen for a participant's mix, None if it is the configured one."""
+        return self.listener_bitrates.get(room_id, {}).get(participant_id)
+
+    def set_listener_bitrate(self, room_id: str, participant_id: str, bitrate: int | None) -> None:
+        """Encode that participant's mix at ``bitrate`` bit/s (ipc.MIN_LISTENER_BITRATE to
+        ipc.MAX_LISTENER_BITRATE; None: back to the configured ``opus_bitrate``), for the call
+        it is in now from the next 20 ms frame, without renegotiating, and for any call it
+        offers later in this practical. ipc.VOICE_BITRATE_BY_LEVEL is the ladder for a weak link.
+
+        Raises ValueError, changing nothing, for a bit rate out of bounds or not an int, or a
+        room or participant this node does not have.
+        """
+        if bitrate is not None:
+            ipc.check_listener_bitrate(bitrate)
+        runner = self._runners().get(room_id)
+        if runner is None:
+            raise ValueError(f"no live practical {room_id!r} on this node")
+        participants = runner.room.participants
+        if participant_id not in participants:
+            raise ValueError(f"no participant {participant_id!r} in practical {room_id!r}")
+        chosen = self.listener_bitrates.setdefault(room_id, {})
+        for gone in [pid for pid in chosen if pid not in participants]:  # bounded by the room's own table
+            del chosen[gone]
+        if bitrate is None:
+            chosen.pop(participant_id, None)
+        else:
+            chosen[participant_id] = bitrate
+        worker = self._worker(room_id, place=False)
+        if worker is not None:
+            worker.set_listener_bitrate(room_id, participant_id, bitrate)
+
     def room_closed(self, room_id: str) -> None:
+        self.listener_bitrates.pop(room_id, None)
         index = self.placed.pop(room_id, None)
         if index is not None:
             self.workers[index].room_closed(room_id)

@@ -38,9 +38,16 @@ STATS_WINDOW = 120
 class MediaSupervisor:
     """Owns the media worker process and the socket to it."""
 
-    def __init__(self, runners: Callable[[], dict[str, RoomRunner]], settings: ipc.WorkerSettings) -> None:
+    def __init__(
+        self,
+        runners: Callable[[], dict[str, RoomRunner]],
+        settings: ipc.WorkerSettings,
+        listener_bitrate: Callable[[str, str], int | None] = lambda room, participant: None,
+    ) -> None:
         self._runners = runners
         self.settings = settings
+        #: the bit rate chosen for a participant's mix (None: the configured one), sent with each offer
+        self._listener_bitrate = listener_bitrate
         self.process: multiprocessing.process.BaseProcess | None = None
         self.restarts = 0
         self._writer: asyncio.StreamWriter | None = None
@@ -120,7 +127,8 @@ class MediaSupervisor:
         room = runner.room.id
         if item.kind == "offer":
             message = {"type": "offer", "room": room, "participant": item.participant, "slot": item.slot,
-                       "sdp": item.sdp, "send": item.send, "re": item.re}
+                       "sdp": item.sdp, "send": item.send, "re": item.re,
+                       "bitrate": self._listener_bitrate(room, item.participant)}
             if not self._write(ipc.encode_json(message)):
                 self._closed(runner, item.participant, p.ErrorCode.MEDIA_UNAVAILABLE, "Voice is restarting; offer again in a moment.", item.re)
             else:
@@ -135,6 +143,11 @@ class MediaSupervisor:
         data = ipc.encode_poses(runner.room)
         if data is not None:
             self._write(data)
+
+    def set_listener_bitrate(self, room_id: str, participant_id: str, bitrate: int | None) -> None:
+        """That listener's mix at ``bitrate`` bit/s (None: the configured one) from its next
+        frame, if it is in a call on this worker; checked by the caller (MediaPool)."""
+        self._write(ipc.encode_json({"type": "bitrate", "room": room_id, "participant": participant_id, "bitrate": bitrate}))
 
     def room_closed(self, room_id: str) -> None:
         self._write(ipc.encode_json({"type": "room_closed", "room": room_id}))

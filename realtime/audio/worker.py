@@ -299,6 +299,8 @@ class Worker:
             # Answering takes tens of ms (ICE gathering): pose tables and other offers must
             # not wait behind it. _offer claims the participant's place before its first await.
             self.background(self._offer(room, message))
+        elif kind == "bitrate":
+            self._bitrate(message)
         elif kind == "close":
             room = self.rooms.get(message["room"])
             peer = room.peers.get(message["participant"]) if room is not None else None
@@ -312,6 +314,23 @@ class Worker:
                 self._forget_if_empty(room)
         else:
             log.warning("unknown IPC message %r", kind)
+
+    def _bitrate(self, message: dict[str, Any]) -> None:
+        """A listener's mix at another bit rate from its next frame, the call going on. No
+        call (not yet offered, or ended): nothing to do, the node sends the rate with the
+        next offer."""
+        room = self.rooms.get(message["room"])
+        peer = room.peers.get(message["participant"]) if room is not None else None
+        if peer is None:
+            return
+        try:
+            peer.encoder.set_bitrate(self._listener_bitrate(message.get("bitrate")))
+        except ValueError as exc:  # the node checks first (MediaPool.set_listener_bitrate): a bug, not a crash
+            log.warning("bitrate for %s refused: %s", peer.participant, exc)
+
+    def _listener_bitrate(self, chosen: object) -> int:
+        """The bit rate the node chose for a listener, or with None the configured one."""
+        return self.settings.opus_bitrate if chosen is None else ipc.check_listener_bitrate(chosen)
 
     async def _offer(self, room: RoomMix, message: dict[str, Any]) -> None:
         pid = message["participant"]
@@ -327,7 +346,7 @@ class Worker:
             return
         # No STUN/TURN servers: a school LAN has no internet, and aiortc's default is a public STUN server.
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        encoder = opus.Encoder(self.settings.opus_bitrate, self.complexity)
+        encoder = opus.Encoder(self._listener_bitrate(message.get("bitrate")), self.complexity)
         peer = Peer(pid, int(message["slot"]), pc, IdleTrack(), bool(message["send"]), encoder)
         room.peers[pid] = peer
         self._calls_changed()
