@@ -226,6 +226,8 @@ class Room:
         self._staging = self._poses.copy()
         self._staging_bytes = memoryview(self._staging.view(np.uint8).reshape(-1))
         self._pending = np.zeros(capacity, bool)
+        #: protocol 2's pose frames since the last tick, dequantized at the tick into the staging table
+        self._staged_v2 = v2.Staged(capacity)
         self._pose_dirty = np.zeros(capacity, bool)
         self._active = np.zeros(capacity, bool)
         self._slot_owner: list[str | None] = [None] * capacity
@@ -311,11 +313,12 @@ class Room:
         """Advance the room one tick: validate staged poses, expire leases and
         resume windows, and hand what changed to interest management, which
         the fan-out asks for each recipient's frame (realtime.interest)."""
+        refused = self._stage_v2_poses()
         if self.inputs is not None:
             self.inputs.append(("tick", now, None, self.staged_poses()))
         self.now = now
         self.tick_no += 1
-        out = self._accept_staged_poses()
+        out = refused + self._accept_staged_poses()
         out += self._expire(now)
         poses = np.flatnonzero(self._pose_dirty)
         objects = np.flatnonzero(self._object_dirty)
@@ -506,6 +509,7 @@ class Room:
             setattr(self, name, grown)
         self._slot_owner.extend([None] * old)
         self.interest.grow(new)
+        self._staged_v2.grow(new)
 
     def _free_slot(self) -> int:
         try:
@@ -554,6 +558,7 @@ class Room:
         self._slot_owner[part.slot] = None
         self._active[part.slot] = False
         self._pending[part.slot] = False
+        self._staged_v2.pending[part.slot] = False
         self._pose_dirty[part.slot] = False
         out.append(self._event("left", participant=part.id, reason=reason))
         if part.role == Role.STUDENT:  # stored, so the learning record has "left" beside "joined" (xAPI)
@@ -697,17 +702,25 @@ class Room:
         self._staging_bytes[base + 2] = data[1]
         self._staging_bytes[base + 4 : base + p.POSE_RECORD.itemsize] = data[4:]
         self._pending[part.slot] = True
+        self._staged_v2.pending[part.slot] = False  # the newest frame wins, whichever version it was
         return []
 
     def _on_pose_v2(self, part: Participant, msg: p.PoseFrameV2, now: float) -> list[Outgoing]:
-        """A quantized pose (checked at the edge): staged as the floats a version 1 frame
-        would carry, so validation, the room log and replay see one kind of pose."""
-        slot = part.slot
-        self._staging["flags"][slot] = msg.data[1]
-        self._staging["stamp"][slot] = int.from_bytes(msg.data[2:6], "little")
-        self._staging["pose"][slot] = v2.client_pose_floats(msg.data, self.grid)
-        self._pending[slot] = True
+        # Hot path as for version 1: copy the bytes; the tick dequantizes every staged one at once.
+        self._staged_v2.put(part.slot, msg.data)
+        self._pending[part.slot] = False  # the newest frame wins, whichever version it was
         return []
+
+    def _stage_v2_poses(self) -> list[Outgoing]:
+        """Protocol 2's staged poses as the floats a version 1 frame would carry, so validation,
+        the room log and replay see one kind of pose; a rotation no encoder makes is refused."""
+        slots, rows, ok = self._staged_v2.take(self.grid)
+        if not len(slots):
+            return []
+        self._staging[slots[ok]] = rows[ok]
+        self._pending[slots[ok]] = True
+        owners = [self._slot_owner[slot] for slot in slots[~ok]]
+        return [Send(owner, p.dumps(p.error(p.ErrorCode.BAD_POSE, v2.BAD_ROTATION))) for owner in owners if owner is not None]
 
     def _accept_staged_poses(self) -> list[Outgoing]:
         slots = np.flatnonzero(self._pending)

@@ -3,7 +3,8 @@
  * look), a body hanging below it, two hands, and a name tag.
  *
  * Poses are drawn RENDER_DELAY_MS in the past on each sender's own timeline
- * (see interpolation.js), so people move smoothly however their updates arrive.
+ * (see interpolation.js), or further back for someone heard less often, so
+ * people move smoothly however their updates arrive.
  *
  * @module avatars
  */
@@ -114,7 +115,7 @@ class Avatar {
 
   render(time) {
     if (this.buffer.empty) return;
-    const pose = this.buffer.sample(time, this.pose);
+    const pose = this.buffer.sample(time - this.buffer.lag, this.pose);
     applyTransform(this.head, pose);
     applyTransform(this.hands[0], pose.subarray(7, 14));
     applyTransform(this.hands[1], pose.subarray(14, 21));
@@ -184,7 +185,7 @@ export class Avatars {
     for (const id of [...this.avatars.keys()]) if (!ids.has(id)) this.remove(id);
   }
 
-  /** Draw everyone at `time` (local ms, already delayed). */
+  /** Draw everyone at `time` (local ms, already delayed; someone heard less often, further back: SampleBuffer.lag). */
   render(time) {
     for (const avatar of this.avatars.values()) avatar.render(time);
   }

@@ -14,10 +14,18 @@
  * rather than waiting on a dead one (the Python SDK's `reconnect()` does the
  * same).
  *
+ * The page asks for protocol version 2 (protocol.js) and speaks whatever
+ * `welcome.protocol` says: tick frames are decoded by their kind byte, and on
+ * version 2 the page acks the newest tick it processed, at most every
+ * ACK_MS while ticks arrive, so the server can tell what the link carries and
+ * send less to a weak one (its `quality` message says what it chose). A server
+ * older than version 2 refuses the `protocol` field of the join: the page joins
+ * again without it and speaks version 1.
+ *
  * @module connection
  */
 
-import { CloseCode, PROTOCOL_VERSION, decodeTick, messages } from './protocol.js';
+import { CloseCode, PROTOCOL_VERSION, decodeTickFrame, messages, readGrid } from './protocol.js';
 
 /** The server drops sockets silent for 30 s; ping well before that when no pose was sent. */
 const KEEPALIVE_MS = 10_000;
@@ -42,6 +50,10 @@ const ABNORMAL_CLOSE = 1006;
  * the page's business, not the student's, so they are not dispatched as `servererror`.
  */
 const ROUTING_ERRORS = new Set(['room_elsewhere', 'room_moving']);
+/** Version 2: at most one ack per this many ms (4 a second), sent while tick frames arrive. */
+const ACK_MS = 250;
+/** The protocol versions this page speaks. */
+const SPOKEN = new Set([1, 2]);
 
 /**
  * Close codes after which reconnecting cannot help (or would fight another
@@ -182,6 +194,7 @@ async function readJson(response) {
  * - `event` (detail: a sequenced event) once per event, duplicates from a resume removed;
  * - `tick` (detail: a decoded TickFrame);
  * - `servererror` (detail: an `error` message);
+ * - `quality` (detail: the server's `quality` message: what it sends this page over its link);
  * - `message` (detail: any other unsequenced message: rtc_answer, rtc_closed, voice_levels);
  * - `dropped` (detail: {code, reason, text, final}) when the socket closes.
  *
@@ -222,6 +235,15 @@ export class Connection extends EventTarget {
      * @type {{attempt: number, at: number} | null}
      */
     this.reconnect = null;
+    /** The protocol version the last welcome chose, and its position grid (version 2). */
+    this.protocol = 1;
+    /** @type {import('./protocol.js').Grid|null} */
+    this.grid = null;
+    /** The server's newest `quality` message on this socket, or null before the first. */
+    this.quality = null;
+    /** When the last ack, and the last ping probing a quiet socket, went out (performance.now() ms). */
+    this.ackedAt = -Infinity;
+    this.probedAt = -Infinity;
     this.keepalive = setInterval(() => this.keepAlive(), 1000);
   }
 
@@ -234,6 +256,8 @@ export class Connection extends EventTarget {
     this.lastReceived = performance.now();
     /** Whether a node spoke on this socket: one that never did is passed over (nextTry). */
     let answered = false;
+    /** Until the welcome: whether the join asked for a version (an older server refuses the field). */
+    this.asked = true;
     socket.onopen = () => socket.send(JSON.stringify(messages.join(this.credentials.token, this.lastSeq)));
     // A socket we gave up on may still deliver a little; only the current one speaks for the room.
     socket.onmessage = (event) => {
@@ -278,14 +302,21 @@ export class Connection extends EventTarget {
 
   receive(data) {
     if (data instanceof ArrayBuffer) {
-      this.emit('tick', decodeTick(data));
+      const frame = decodeTickFrame(data, this.grid);
+      this.emit('tick', frame);
+      this.ack(frame.tick);
       return;
     }
     const message = JSON.parse(data);
     if (message.type === 'welcome') {
-      if (message.protocol !== PROTOCOL_VERSION) {
-        console.warn(`Server speaks protocol ${message.protocol}; this page speaks ${PROTOCOL_VERSION}.`);
+      if (!SPOKEN.has(message.protocol)) {
+        console.warn(`Server speaks protocol ${message.protocol}; this page speaks 1 to ${PROTOCOL_VERSION}.`);
       }
+      this.grid = message.grid ? readGrid(message.grid) : null;
+      this.protocol = message.protocol >= 2 && !this.grid ? 1 : message.protocol;
+      if (this.protocol !== message.protocol) console.warn('A version 2 welcome without its grid: this page speaks version 1.');
+      this.asked = false;
+      this.quality = null; // the server says it again for this socket
       // A snapshot reflects every event up to `seq`; a resume without one is followed by the replay.
       if (message.snapshot) this.lastSeq = message.seq;
       this.retryMs = RECONNECT_FIRST_MS;
@@ -294,6 +325,12 @@ export class Connection extends EventTarget {
       this.emit('welcome', message);
       this.setState('connected'); // after the welcome is applied, so 'connected' means the state is there
     } else if (message.type === 'error') {
+      if (this.asked && message.code === 'invalid_message' && this.state === 'connecting') {
+        // A server older than version 2 knows no `protocol` in a join: ask again without, and speak 1.
+        this.asked = false;
+        this.socket.send(JSON.stringify(messages.join(this.credentials.token, this.lastSeq, null)));
+        return;
+      }
       if (ROUTING_ERRORS.has(message.code)) {
         if (message.code === 'room_elsewhere' && typeof message.ws_url === 'string') this.movedTo = message.ws_url;
         return;
@@ -310,9 +347,20 @@ export class Connection extends EventTarget {
       }
       this.lastSeq = message.seq;
       this.emit('event', message);
+    } else if (message.type === 'quality') {
+      this.quality = message;
+      this.emit('quality', message);
     } else {
       this.emit('message', message);
     }
+  }
+
+  /** Version 2: tell the server the newest tick processed, at most every ACK_MS. */
+  ack(tick) {
+    const now = performance.now();
+    if (this.protocol < 2 || now - this.ackedAt < ACK_MS) return;
+    this.ackedAt = now;
+    this.send(messages.ack(tick));
   }
 
   /**
@@ -367,7 +415,7 @@ export class Connection extends EventTarget {
     return wait;
   }
 
-  /** Every second: ping when idle, and give up a socket that went silent (PROBE_MS, SILENCE_MS above). */
+  /** Every second: ping when idle or quiet, and give up a socket that went silent (PROBE_MS, SILENCE_MS above). */
   keepAlive() {
     const now = performance.now();
     const quiet = now - this.lastReceived;
@@ -377,8 +425,12 @@ export class Connection extends EventTarget {
       socket.close(SILENT, 'silent');
       return;
     }
+    // Probing while poses go out too: a quiet socket then always means a quiet link (linkbadge.js).
     const idle = now - this.lastSent;
-    if (this.state === 'connected' && (idle > KEEPALIVE_MS || (quiet > PROBE_MS && idle > PROBE_MS))) this.send(messages.ping());
+    if (this.state === 'connected' && (idle > KEEPALIVE_MS || (quiet > PROBE_MS && now - this.probedAt > PROBE_MS))) {
+      this.probedAt = now;
+      this.send(messages.ping());
+    }
   }
 
   setState(state) {

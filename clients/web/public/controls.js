@@ -1,13 +1,19 @@
 /**
  * Desktop and phone controls, for everyone without a headset.
  *
- * WASD or the arrow keys walk (the furniture stops you, see obstacles.js),
- * dragging the mouse (or a finger) looks around, and a click on a piece of
- * equipment picks it up; it then floats in front of the camera, its ghost
- * shows where the pointer would put it, and the next click (or tap) puts it
- * down there. The mouse over equipment highlights it (hover.js); a finger has
- * no hover, its tap picks up at once. Nothing here runs while an XR session
- * is presenting: the headset moves the head and xr.js handles hands.
+ * Dragging the mouse (or a finger) on the 3D view looks around, and a click
+ * (or a tap) on a piece of equipment picks it up; it then floats in front of
+ * the camera, its ghost shows where the pointer would put it, and the next
+ * click or tap puts it down there: on a snap point, the bench or the floor.
+ * The mouse over equipment highlights it (hover.js); a finger has no hover,
+ * its tap picks up at once. A second finger on the view while one drags is
+ * ignored (the thumb on the stick is not on the view).
+ *
+ * Walking and keyed looking come from motion sources added with addMotion:
+ * the keys (keyboard.js) and the phone's stick (stick.js). Each frame their
+ * walks add up (at most full speed; the furniture stops you, see
+ * obstacles.js) and their turns too. Nothing here moves the rig while an XR
+ * session is presenting: the headset moves the head and xr.js handles hands.
  *
  * @module controls
  */
@@ -28,16 +34,13 @@ const CLICK_SLOP_PX = 6;
 const HOLD_DISTANCE = 0.55;
 const HOLD_DROP = 0.12;
 
-const KEYS = {
-  KeyW: [0, -1],
-  ArrowUp: [0, -1],
-  KeyS: [0, 1],
-  ArrowDown: [0, 1],
-  KeyA: [-1, 0],
-  ArrowLeft: [-1, 0],
-  KeyD: [1, 0],
-  ArrowRight: [1, 0],
-};
+const CENTRE = new Vector2(0, 0);
+
+/**
+ * @typedef {object} Motion what one input asks of the rig now
+ * @property {{x: number, z: number}} walk body frame, x right and z backwards, length up to 1 (full speed)
+ * @property {{yaw: number, pitch: number}} turn radians per second: +yaw turns left, +pitch looks up
+ */
 
 const forward = new Vector3();
 const step = new Vector3();
@@ -58,7 +61,8 @@ export class DesktopControls {
     this.lab = lab;
     this.holding = holding;
     this.obstacles = new Obstacles(lab);
-    this.pressed = new Set();
+    /** @type {Motion[]} */
+    this.motions = [];
     this.raycaster = new Raycaster();
     this.drag = null;
     /** Where the pointer last was, in normalised device coordinates (the middle until it moves). */
@@ -68,35 +72,32 @@ export class DesktopControls {
     holding.aimWith(rig.holdPoint, () => this.aim());
     hover.track(rig.holdPoint, () => (this.hovering ? this.aim() : null));
 
-    window.addEventListener('keydown', (event) => {
-      if (event.code in KEYS && !isTyping(event.target)) {
-        this.pressed.add(event.code);
-        event.preventDefault();
-      }
-    });
-    window.addEventListener('keyup', (event) => this.pressed.delete(event.code));
-    window.addEventListener('blur', () => this.pressed.clear());
     surface.addEventListener('pointerdown', (event) => {
+      if (this.drag) return; // a second finger
       surface.setPointerCapture(event.pointerId);
       this.point(event, surface);
-      this.drag = { x: event.clientX, y: event.clientY, moved: 0 };
+      this.drag = { id: event.pointerId, x: event.clientX, y: event.clientY, moved: 0 };
     });
     surface.addEventListener('pointermove', (event) => {
+      if (this.drag && event.pointerId !== this.drag.id) return;
       this.point(event, surface);
       if (!this.drag || this.presenting) return;
       const dx = event.clientX - this.drag.x;
       const dy = event.clientY - this.drag.y;
-      this.drag = { x: event.clientX, y: event.clientY, moved: this.drag.moved + Math.abs(dx) + Math.abs(dy) };
+      this.drag = { ...this.drag, x: event.clientX, y: event.clientY, moved: this.drag.moved + Math.abs(dx) + Math.abs(dy) };
       this.look(dx, dy);
     });
     surface.addEventListener('pointerup', (event) => {
       const drag = this.drag;
+      if (drag?.id !== event.pointerId) return;
       this.drag = null;
-      if (drag && drag.moved <= CLICK_SLOP_PX && !this.presenting) this.click(event, surface);
+      if (drag.moved <= CLICK_SLOP_PX && !this.presenting) this.click(event, surface);
     });
-    surface.addEventListener('pointercancel', () => {
-      this.drag = null;
-    });
+    const lost = (event) => {
+      if (this.drag?.id === event.pointerId) this.drag = null;
+    };
+    surface.addEventListener('pointercancel', lost);
+    surface.addEventListener('lostpointercapture', lost); // after pointerup, or when the browser takes the pointer
     surface.addEventListener('pointerleave', () => {
       this.hovering = false;
     });
@@ -107,6 +108,22 @@ export class DesktopControls {
     const rect = surface.getBoundingClientRect();
     this.pointer.set(((event.clientX - rect.left) / rect.width) * 2 - 1, -((event.clientY - rect.top) / rect.height) * 2 + 1);
     this.hovering = event.pointerType !== 'touch';
+  }
+
+  /** @param {Motion} motion another input that walks or turns (keys, the phone's stick) */
+  addMotion(motion) {
+    this.motions.push(motion);
+  }
+
+  /**
+   * Aim from the middle of the view from now on (until the mouse moves): the
+   * keyboard's grab key picks and puts down there.
+   * @returns {Raycaster|null}
+   */
+  aimAtCentre() {
+    this.pointer.copy(CENTRE);
+    this.hovering = false;
+    return this.aim();
   }
 
   /** @returns {Raycaster|null} the ray from the eyes through the pointer; none while a headset presents */
@@ -132,27 +149,39 @@ export class DesktopControls {
     return this.renderer.xr.isPresenting;
   }
 
-  /** Turn the body left/right and tilt the head up/down. */
+  /** Look by a drag of (dx, dy) pixels: drag right to turn right, up to look up. */
   look(dx, dy) {
-    this.rig.group.rotation.y -= dx * LOOK_SPEED;
+    this.turnBy(-dx * LOOK_SPEED, -dy * LOOK_SPEED);
+  }
+
+  /** Turn the body left (+yaw) or right and tilt the head up (+pitch) or down, radians. */
+  turnBy(yaw, pitch) {
+    this.rig.group.rotation.y += yaw;
     const camera = this.rig.camera;
-    camera.rotation.x = Math.max(-MAX_PITCH, Math.min(MAX_PITCH, camera.rotation.x - dy * LOOK_SPEED));
+    camera.rotation.x = Math.max(-MAX_PITCH, Math.min(MAX_PITCH, camera.rotation.x + pitch));
   }
 
   /**
-   * Walk for `dt` seconds along the keys held, short of the furniture, then
-   * move the hold point: in front of the eyes, upright, turned with the view.
+   * Walk and turn for `dt` seconds as the motion sources ask, short of the
+   * furniture, then move the hold point: in front of the eyes, upright,
+   * turned with the view.
    * @param {number} dt
    */
   update(dt) {
-    if (!this.presenting && this.pressed.size) {
+    if (!this.presenting) {
       step.set(0, 0, 0);
-      for (const code of this.pressed) {
-        step.x += KEYS[code][0];
-        step.z += KEYS[code][1];
+      let yaw = 0;
+      let pitch = 0;
+      for (const { walk, turn } of this.motions) {
+        step.x += walk.x;
+        step.z += walk.z;
+        yaw += turn.yaw;
+        pitch += turn.pitch;
       }
+      if (yaw || pitch) this.turnBy(yaw * dt, pitch * dt);
       if (step.lengthSq() > 0) {
-        step.normalize().multiplyScalar(WALK_SPEED * dt).applyAxisAngle(this.rig.group.up, this.rig.group.rotation.y);
+        if (step.lengthSq() > 1) step.normalize();
+        step.multiplyScalar(WALK_SPEED * dt).applyAxisAngle(this.rig.group.up, this.rig.group.rotation.y);
         this.obstacles.clip(this.rig.floorPoint(), step);
         this.rig.moveBy(step.x, 0, step.z);
       }
@@ -164,8 +193,4 @@ export class DesktopControls {
     holdPoint.position.addScaledVector(forward, HOLD_DISTANCE).y -= HOLD_DROP;
     holdPoint.quaternion.setFromEuler(euler.set(0, Math.atan2(-forward.x, -forward.z), 0));
   }
-}
-
-function isTyping(target) {
-  return target instanceof HTMLElement && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName));
 }

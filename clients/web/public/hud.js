@@ -66,6 +66,9 @@ export class Hud {
     this.root.hidden = false;
     this.fields.title.textContent = title;
     this.fields.name.textContent = name;
+    // Both are cut with an ellipsis when the line is short (a phone, a 40-letter name): the title says them whole.
+    this.fields.title.title = title;
+    this.fields.name.title = name;
     this.fields.state.textContent = reconnecting ? 'reconnecting…' : STATE_TEXT[state];
     this.fields.state.dataset.state = state;
     this.fields.count.textContent = `${count} ${count === 1 ? 'person' : 'people'} here${reconnecting ? ' (reconnecting)' : ''}`;

@@ -6,6 +6,11 @@
  * makes remote people stutter, so updates are buffered and drawn a fixed
  * delay in the past, interpolating between the two samples around that time.
  *
+ * Under protocol version 2 the server sends someone far away less often (a
+ * few times a second) and a weak link gets everyone less often: a buffer
+ * learns how far apart its samples come and is drawn that much further back,
+ * so there is always a newer sample to move towards rather than a stop.
+ *
  * @module interpolation
  */
 
@@ -20,6 +25,13 @@ const GROUP = 7;
 const MAX_SAMPLES = 64;
 /** How fast the clock offset is allowed to creep up when the network gets slower (ms per sample). */
 const OFFSET_RELAX_MS = 0.05;
+/** Samples this far apart or more are a pause (nothing changed), not how often the sender is heard. */
+const PAUSE_MS = 1000;
+/** How much of each new spacing the estimate takes (the first one it takes whole): a few samples follow a change of rate. */
+const SPACING_GAIN = 0.25;
+/** Samples at the tick rate (30 Hz) are RENDER_DELAY_MS behind: one spacing plus this much jitter. */
+const TICK_SPACING_MS = 1000 / 30;
+const JITTER_MS = RENDER_DELAY_MS - TICK_SPACING_MS;
 
 /**
  * Timed samples of one or more rigid transforms (`width` floats, a multiple of
@@ -31,6 +43,16 @@ export class SampleBuffer {
     this.width = width;
     /** @type {{time: number, values: Float32Array}[]} */
     this.samples = [];
+    /** How far apart samples come, ms (a moving average of the gaps, pauses left out); null before two samples. */
+    this.spacing = null;
+  }
+
+  /**
+   * How much further back than RENDER_DELAY_MS to draw this buffer (ms): 0 for
+   * samples at the tick rate, more for samples that come less often.
+   */
+  get lag() {
+    return Math.max(0, (this.spacing ?? TICK_SPACING_MS) + JITTER_MS - RENDER_DELAY_MS);
   }
 
   /**
@@ -45,6 +67,8 @@ export class SampleBuffer {
       last.values.set(values);
       return;
     }
+    const gap = last ? time - last.time : PAUSE_MS;
+    if (gap < PAUSE_MS) this.spacing = this.spacing === null ? gap : this.spacing + (gap - this.spacing) * SPACING_GAIN;
     this.samples.push({ time, values: Float32Array.from(values) });
     if (this.samples.length > MAX_SAMPLES) this.samples.shift();
   }

@@ -20,14 +20,19 @@ import { PreviewDebug } from './debug.js';
 import { Holding } from './holding.js';
 import { Hover } from './hover.js';
 import { Hud } from './hud.js';
+import { watchInputKind } from './inputkind.js';
 import { RENDER_DELAY_MS } from './interpolation.js';
+import { KeyboardControls } from './keyboard.js';
 import { signIn, signOut } from './landing.js';
+import { LinkBadge } from './linkbadge.js';
+import { Nearby } from './nearby.js';
 import { Placing } from './placing.js';
 import { Practical } from './practical.js';
 import { ReconnectBanner } from './reconnecting.js';
 import { Rig } from './rig.js';
 import { Lab } from './scene.js';
 import { RoomState } from './state.js';
+import { Stick } from './stick.js';
 import { Sync } from './sync.js';
 import { TeacherPanel } from './teacher.js';
 import { Voice } from './voice.js';
@@ -102,7 +107,8 @@ async function enter(credentials, hud) {
   const state = new RoomState();
   const connection = new Connection(credentials);
   new ReconnectBanner(document, connection, hud);
-  const holding = new Holding(lab, state, connection, rig.holdPoint, new Placing(scene, lab, state));
+  const linkBadge = new LinkBadge(document.getElementById('link-badge'), connection);
+  const holding = new Holding(lab, state, connection, rig.holdPoint, new Placing(scene, lab, state, () => rig.group.scale.x));
   const avatars = new Avatars(scene);
   const sync = new Sync(connection, state, rig, holding);
   const teacher = new TeacherPanel(document.getElementById('teacher-panel'), state, connection, rig);
@@ -116,7 +122,11 @@ async function enter(credentials, hud) {
   const practical = new Practical({ doc: document, scene, lab, state, connection, hud, hover, holding, rig });
   const debug = new PreviewDebug(document.getElementById('overlay'), credentials.token, () => state.me?.id); // only on a preview link
   const controls = new DesktopControls(rig, renderer.domElement, renderer, lab, holding, hover);
-  const xr = new XR(renderer, scene, rig, lab, holding, hover, (text) => hud.toast(text, 'error'), practical.vrPanel);
+  const nearby = new Nearby(rig, lab, state, holding, document.getElementById('nearby'));
+  controls.addMotion(new KeyboardControls(renderer.domElement, rig, controls, holding, nearby));
+  controls.addMotion(new Stick(document.getElementById('overlay')));
+  watchInputKind(renderer);
+  const xr = new XR(renderer, scene, rig, lab, holding, hover, (text) => hud.toast(text, 'error'), practical.vrPanel, nearby);
   xr.offerSessions(document.getElementById('xr-buttons'), document.getElementById('overlay'));
   document.getElementById('leave').addEventListener('click', () => connection.leave());
 
@@ -254,6 +264,7 @@ async function enter(credentials, hud) {
     holding.update();
     lab.render(now - RENDER_DELAY_MS);
     hover.update();
+    nearby.update(now);
     practical.frame(now);
     avatars.render(now - RENDER_DELAY_MS);
     renderer.render(scene, rig.camera);
@@ -266,6 +277,10 @@ async function enter(credentials, hud) {
     /** Getting back in after a drop (the banner is up, interaction is frozen) until the next welcome. */
     get reconnecting() {
       return connection.reconnect !== null;
+    },
+    /** The link badge's word (good, reduced, weak, no updates), or null while it is hidden; the protocol version in use. */
+    get link() {
+      return { badge: linkBadge.text, protocol: connection.protocol };
     },
     get me() {
       return state.me;
@@ -322,6 +337,7 @@ async function enter(credentials, hud) {
   };
   Object.defineProperties(window.amaliy, Object.getOwnPropertyDescriptors(practical.hooks()));
   Object.defineProperties(window.amaliy, Object.getOwnPropertyDescriptors(debug.hooks()));
+  Object.defineProperties(window.amaliy, Object.getOwnPropertyDescriptors(xr.hooks()));
 
   refresh();
   connection.open();

@@ -14,6 +14,10 @@
  * an object without them offers none. With nothing within reach the object
  * lands upright on the furniture below the hand.
  *
+ * Reach is a person's, in real metres: in a table-top AR lab (ar.js), where
+ * a real metre is many lab metres, it grows with it. The snap radius is the
+ * equipment's, in lab metres, so a small lab keeps its snap points apart.
+ *
  * The ghost and the put-down read the same answer, so things land where the
  * ghost showed.
  *
@@ -22,7 +26,7 @@
 
 import { Box3, Euler, Matrix4, MeshBasicMaterial, Quaternion, Raycaster, Vector3 } from 'three';
 
-/** How far away a put-down can be aimed, metres: the bench in front, not across the room. */
+/** How far away a put-down can be aimed, real metres: the bench in front, not across the room. */
 const REACH = 3;
 /** How close, horizontally, a put-down point must come to a snap point to snap there, metres. */
 const SNAP_RADIUS = 0.06;
@@ -54,13 +58,14 @@ export class Placing {
    * @param {import('three').Scene} scene where ghosts are drawn (outside the lab, so no ray meets them)
    * @param {import('./scene.js').Lab} lab
    * @param {import('./state.js').RoomState} state who holds what, and the snap points
+   * @param {() => number} [scale] lab metres per real metre now (the rig's scale)
    */
-  constructor(scene, lab, state) {
+  constructor(scene, lab, state, scale = () => 1) {
     this.scene = scene;
     this.lab = lab;
     this.state = state;
+    this.scale = scale;
     this.raycaster = new Raycaster();
-    this.raycaster.far = REACH;
     this.down = new Raycaster();
     /** @type {Map<string, {bottom: number, radius: number}>} per object: origin height above its box's bottom, and its horizontal reach */
     this.footprints = new Map();
@@ -127,6 +132,7 @@ export class Placing {
   aimedAt(id, aim) {
     const candidates = this.surfaces(id);
     this.raycaster.ray.copy(aim.ray);
+    this.raycaster.far = REACH * this.scale();
     const hit = this.raycaster.intersectObjects(candidates, true)[0];
     if (!hit) return null;
     normal.copy(hit.face.normal).transformDirection(hit.object.matrixWorld);

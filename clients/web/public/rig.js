@@ -9,23 +9,24 @@
  * @module rig
  */
 
-import { Euler, Group, Object3D, PerspectiveCamera, Quaternion, Vector3 } from 'three';
+import { Group, Object3D, PerspectiveCamera, Quaternion, Vector3 } from 'three';
 
 import { FLAG_LEFT_TRACKED, FLAG_RIGHT_TRACKED } from './protocol.js';
+import { restingHand } from './resthands.js';
 
 /** Eye height on a desktop or phone, where nothing tracks the head. */
 const DESKTOP_EYE_HEIGHT = 1.6;
 /** A desktop view starts tilted down a little, towards the bench rather than the wall. */
 const DESKTOP_PITCH = -0.3;
-/** Where hands rest relative to the head when no controller tracks them (head frame, metres). */
-const RESTING_HANDS = [new Vector3(-0.22, -0.5, -0.3), new Vector3(0.22, -0.5, -0.3)];
 /** Distance between people gathered by a summon, so they do not stand inside each other. */
 const SUMMON_SPACING = 0.8;
 
 const position = new Vector3();
 const quaternion = new Quaternion();
 const scale = new Vector3();
-const euler = new Euler();
+/** A head, then a resting hand, as 7 floats each (resthands.js works on arrays). */
+const head = new Float64Array(7);
+const rest = new Float64Array(7);
 
 export class Rig {
   constructor() {
@@ -117,13 +118,13 @@ export class Rig {
     return flags;
   }
 
-  /** Place an untracked hand below the head, turned with the head's heading only. */
+  /** Place an untracked hand below the head, turned with the head's heading only (resthands.js). */
   restHand(i) {
     const hand = this.hands[i];
-    this.camera.matrixWorld.decompose(position, quaternion, scale);
-    const yaw = euler.setFromQuaternion(quaternion, 'YXZ').y;
-    hand.quaternion.setFromEuler(euler.set(0, yaw, 0));
-    hand.position.copy(RESTING_HANDS[i]).applyQuaternion(hand.quaternion).add(position);
+    writeWorld(this.camera, head, 0);
+    restingHand(head, i, rest);
+    hand.position.fromArray(rest, 0);
+    hand.quaternion.fromArray(rest, 3);
     hand.updateMatrixWorld(true);
   }
 }

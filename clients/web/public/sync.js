@@ -5,11 +5,13 @@
  * Frames go out at the room's tick rate (sending faster is wasted: the room
  * forwards at most one pose per tick) and only when something changed, which
  * spares a student on a weak link; connection.js pings when nothing moves.
+ * A pose goes out as version 2 (quantized, 16 to 36 bytes) when the welcome
+ * chose it, as version 1 (92 bytes) for an older server.
  *
  * @module sync
  */
 
-import { POSE_FLOATS, TRANSFORM_FLOATS, encodeObjectMove, encodePose, nowStamp } from './protocol.js';
+import { POSE_FLOATS, TRANSFORM_FLOATS, encodeObjectMove, encodePose, encodePoseV2, nowStamp } from './protocol.js';
 
 /** Smallest change worth sending, in metres (or quaternion units): well below what anyone can see. */
 const EPSILON = 1e-4;
@@ -54,7 +56,8 @@ export class Sync {
     const stamp = nowStamp();
     const flags = this.rig.readPose(this.pose);
     if (flags !== this.sentFlags || changed(this.pose, this.sentPose)) {
-      this.connection.sendBinary(encodePose(this.pose, stamp, flags));
+      const { protocol, grid } = this.connection;
+      this.connection.sendBinary(protocol >= 2 ? encodePoseV2(this.pose, stamp, flags, grid) : encodePose(this.pose, stamp, flags));
       this.sentPose.set(this.pose);
       this.sentFlags = flags;
     }

@@ -173,6 +173,7 @@ export class TeacherPanel {
     item.dataset.removed = gone.id;
     const name = document.createElement('span');
     name.textContent = gone.name;
+    name.title = gone.name;
     const back = document.createElement('button');
     back.type = 'button';
     back.textContent = 'Let back in';
@@ -207,6 +208,7 @@ export class TeacherPanel {
       cell.textContent = text; // names are typed by students: never innerHTML
       row.append(cell);
     }
+    row.firstElementChild.title = participant.name; // a long name is cut with an ellipsis (style.css)
     const cell = document.createElement('td');
     if (participant.role === 'student') {
       const mute = document.createElement('button');

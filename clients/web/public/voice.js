@@ -12,6 +12,13 @@
  * Mute is both local (the track is disabled, so nothing leaves the page) and
  * told to the server (so the mix and everyone's speaking indicators agree).
  *
+ * Nobody is left out of the mix for want of a microphone: with none, one the
+ * person refused, or a page opened at a plain-http LAN address (no
+ * `navigator.mediaDevices` outside a secure context), the call still goes,
+ * receiving only (a `recvonly` audio section, which the server answers
+ * `sendonly`), and the voice bar says "Listening only". The microphone is asked
+ * for once per page, so a refusal is not asked again on every rejoin.
+ *
  * @module voice
  */
 
@@ -51,6 +58,10 @@ export class Voice extends EventTarget {
     this.pc = null;
     /** @type {MediaStreamTrack|null} */
     this.mic = null;
+    /** Why this page has no microphone (a sentence), or '' while it has one or has not asked yet. */
+    this.noMic = '';
+    /** @type {Promise<void>|null} the one request for the microphone (every call waits for it) */
+    this.micRequest = null;
     this.retries = 0;
     this.retryTimer = 0;
     this.levelsTimer = 0;
@@ -73,6 +84,11 @@ export class Voice extends EventTarget {
     return this.room.me?.role !== 'observer';
   }
 
+  /** A speaker's page without a microphone: its call only receives. */
+  get listenOnly() {
+    return this.canSpeak && this.noMic !== '';
+  }
+
   /** Forced mute by a teacher: this page may not unmute. */
   get forced() {
     return Boolean(this.room.me && this.room.participants[this.room.me.id]?.forced_muted);
@@ -86,8 +102,9 @@ export class Voice extends EventTarget {
     const pc = new RTCPeerConnection({ iceServers: [] });
     this.pc = pc;
     try {
-      if (this.canSpeak) {
-        this.mic ??= (await navigator.mediaDevices.getUserMedia({ audio: true })).getAudioTracks()[0];
+      if (this.canSpeak) await (this.micRequest ??= this.askMicrophone());
+      if (this.pc !== pc) return; // replaced while the person was asked
+      if (this.canSpeak && this.mic) {
         pc.addTransceiver(this.mic, { direction: 'sendrecv' });
       } else {
         pc.addTransceiver('audio', { direction: 'recvonly' });
@@ -111,8 +128,23 @@ export class Voice extends EventTarget {
       if (this.pc !== pc) return;
       this.hangUp();
       this.setState('failed');
-      this.toast(error.name === 'NotAllowedError' ? 'Voice is off: the microphone was not allowed.' : `Voice is off: ${error.message}`, 'error');
+      this.toast(`Voice is off: ${error.message}`, 'error');
     }
+  }
+
+  /** Ask for the microphone, once per page; without one, say why and listen only. */
+  async askMicrophone() {
+    if (!navigator.mediaDevices?.getUserMedia) {
+      this.noMic = 'This page cannot use a microphone here (it needs https or localhost).';
+    } else {
+      try {
+        this.mic = (await navigator.mediaDevices.getUserMedia({ audio: true })).getAudioTracks()[0] ?? null;
+        if (!this.mic) this.noMic = 'No microphone was found.';
+      } catch (error) {
+        this.noMic = error.name === 'NotAllowedError' ? 'The microphone was not allowed.' : 'No microphone was found.';
+      }
+    }
+    if (this.noMic) this.toast(`${this.noMic} You can listen; the others cannot hear you.`, 'info');
   }
 
   /** @param {object} message an unsequenced server message */
@@ -202,14 +234,20 @@ export class Voice extends EventTarget {
   }
 
   pushKey(event, down) {
-    if (event.code !== PTT_KEY || event.repeat || !this.pushToTalk || event.target.closest?.('input, textarea')) return;
+    if (event.code !== PTT_KEY || event.repeat || event.target.closest?.('input, textarea')) return;
+    this.hold(down);
+  }
+
+  /** @param {boolean} down push-to-talk held (V, or the voice bar's Talk button on a touch screen) */
+  hold(down) {
+    if (!this.pushToTalk || this.talking === down) return;
     this.talking = down;
     this.applyMute();
   }
 
-  /** Is the microphone silent, all things considered (choice, push-to-talk, teacher)? */
+  /** Is the microphone silent, all things considered (none at all, choice, push-to-talk, teacher)? */
   get silent() {
-    return this.muted || this.forced || (this.pushToTalk && !this.talking);
+    return this.listenOnly || this.muted || this.forced || (this.pushToTalk && !this.talking);
   }
 
   /**

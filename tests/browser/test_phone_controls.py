@@ -1,0 +1,151 @@
+"""A student on a phone (390 x 844, touch only) walks, looks, picks up and puts down.
+
+The page is a touch-emulating phone tab: no mouse, no keys. The thumb on the
+on-screen stick walks, a finger dragged on the 3D view looks around, a tap on
+a beaker picks it up and a tap on the bench puts it down there. Every outcome
+is read from the room through an observer (the Python SDK): the student's
+head pose as the server has it, and who holds the beaker and where it lies.
+Screenshots land in test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Iterator, Sequence
+
+import pytest
+from playwright.sync_api import Browser, CDPSession, Page, expect
+
+from scenes.quaternions import rotate
+from tests.browser.sdk_thread import ThreadedClient
+from tests.browser.tabs import join_as, wait_until
+from tests.browser.test_placing import AIM_TOLERANCE, free_bench_spot, horizontal, nearest, position, practical  # noqa: F401
+
+pytestmark = pytest.mark.browser
+
+PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True, "device_scale_factor": 1}
+
+
+@pytest.fixture
+def phone(browser: Browser) -> Iterator[Page]:
+    """A phone tab; an uncaught exception or console error on it fails the test."""
+    context = browser.new_context(**PHONE)
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(f"uncaught {exc}"))
+    page.on("console", lambda msg: msg.type == "error" and problems.append(f"console error {msg.text}"))
+    yield page
+    context.close()
+    assert not problems, "\n".join(problems)
+
+
+class Finger:
+    """One finger on the touch screen, through Chromium's own touch input (CDP), as a phone sends it."""
+
+    def __init__(self, page: Page, touch_id: int = 1) -> None:
+        self.cdp: CDPSession = page.context.new_cdp_session(page)
+        self.page = page
+        self.id = touch_id
+
+    def down(self, x: float, y: float) -> None:
+        self._send("touchStart", x, y)
+
+    def move(self, x: float, y: float) -> None:
+        self._send("touchMove", x, y)
+
+    def up(self) -> None:
+        self.cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+    def drag(self, start: Sequence[float], end: Sequence[float], steps: int = 12) -> None:
+        self.down(*start)
+        for i in range(1, steps + 1):
+            t = i / steps
+            self.move(start[0] + (end[0] - start[0]) * t, start[1] + (end[1] - start[1]) * t)
+            self.page.wait_for_timeout(16)  # one frame apart, as a finger moves
+        self.up()
+
+    def _send(self, kind: str, x: float, y: float) -> None:
+        self.cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": [{"x": x, "y": y, "id": self.id}]})
+
+
+def head(observer: ThreadedClient, me: str) -> list[float] | None:
+    pose = observer.read(lambda room: room.poses.get(me))
+    return None if pose is None else [float(v) for v in pose[:7]]
+
+
+def heading(pose: Sequence[float]) -> float:
+    """Which way the head faces about the vertical, radians (0 is -z, the WebXR forward)."""
+    forward = rotate(pose[3:7], [0.0, 0.0, -1.0])
+    return math.atan2(-forward[0], -forward[2])
+
+
+def screen_point(page: Page, point: Sequence[float]) -> list[float] | None:
+    """Where a lab point is on the phone's screen, or None if it is off it."""
+    at = page.evaluate("p => window.amaliy.screenPoint(...p)", list(point))
+    inside = at is not None and 0 <= at[0] <= PHONE["viewport"]["width"] and 0 <= at[1] <= PHONE["viewport"]["height"]
+    return at if inside else None
+
+
+def on_screen(page: Page, point: Sequence[float]) -> list[float]:
+    at = screen_point(page, point)
+    assert at is not None, f"{point} is not on the phone's screen"
+    return at
+
+
+def grip_point(obj: dict[str, Any]) -> list[float]:
+    """Halfway up a beaker's glass, where a finger taps it."""
+    x, y, z = position(obj)
+    return [x, y + 0.05, z]
+
+
+def test_walk_look_pick_up_and_put_down_by_touch(practical, phone: Page, server, screenshot: Callable[[Page, str], Any]) -> None:  # noqa: F811
+    code, observer = practical()
+    phone.goto(f"{server.base_url}/?code={code}")
+    me = join_as(phone, "Dilnoza")
+    assert phone.evaluate("document.body.dataset.input") == "touch"
+    stick = phone.locator(".stick")
+    expect(stick).to_be_visible()
+    wait_until(phone, lambda: head(observer, me) is not None, "the room has the student's pose")
+    start = head(observer, me)
+    screenshot(phone, "arrived")
+
+    # The thumb pulls the stick back: the student walks backwards, away from the bench.
+    box = stick.bounding_box()
+    assert box is not None and box["x"] < 100 and box["y"] + box["height"] > PHONE["viewport"]["height"] - 200, f"the stick is not at the bottom left: {box}"
+    middle = (box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    thumb = Finger(phone, touch_id=1)
+    thumb.down(*middle)
+    thumb.move(middle[0], middle[1] + 40)
+    screenshot(phone, "stick-pulled")
+    wait_until(phone, lambda: (head(observer, me) or start)[2] - start[2] > 0.4, "the room sees the student walk back 0.4 m")
+    thumb.up()
+    walked = head(observer, me)
+    assert abs(walked[0] - start[0]) < 0.05, f"pulling straight back walked sideways: {start} -> {walked}"
+    assert abs(heading(walked) - heading(start)) < 1e-3, "walking turned the student"
+
+    # A finger dragged right to left on the view turns the student to the left, and back.
+    finger = Finger(phone, touch_id=2)
+    finger.drag((300, 400), (140, 400))
+    wait_until(phone, lambda: heading(head(observer, me)) - heading(walked) > 0.5, "the room sees the student turn left")
+    screenshot(phone, "looked-left")
+    finger.drag((140, 400), (300, 400))
+    wait_until(phone, lambda: abs(heading(head(observer, me)) - heading(walked)) < 0.02, "the room sees the student face the bench again")
+
+    # A tap on the nearest beaker picks it up.
+    objects = observer.objects()
+    standing = phone.evaluate("window.amaliy.position")
+    beaker = nearest(objects, standing, lambda o: "beaker" in o["title"].lower() and o["interactable"] and screen_point(phone, grip_point(o)) is not None)
+    phone.touchscreen.tap(*on_screen(phone, grip_point(beaker)))
+    observer.wait_for(f"{me} holds {beaker['id']}", lambda room: room.objects[beaker["id"]]["holder"] == me)
+    screenshot(phone, "holding")
+
+    # A tap on free bench puts it down there.
+    spot = free_bench_spot(objects, beaker["id"], position(beaker))
+    phone.touchscreen.tap(*on_screen(phone, spot))
+    observer.wait_for(
+        f"{beaker['id']} was put down at {spot}",
+        lambda room: room.objects[beaker["id"]]["holder"] is None and horizontal(position(room.objects[beaker["id"]]), spot) < AIM_TOLERANCE,
+    )
+    landed = position(observer.objects()[beaker["id"]])
+    assert abs(landed[1] - spot[1]) < 0.005, f"landed at {landed}, not on the bench top"
+    screenshot(phone, "put-down")
