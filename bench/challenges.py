@@ -553,6 +553,7 @@ def sync_args(args: argparse.Namespace, label: str) -> argparse.Namespace:
     return argparse.Namespace(
         participants=args.participants, rate=30.0, seconds=args.seconds, observers=args.observers, procs=args.procs,
         groups=8, warmup=args.warmup, tail=1.0, room_cap=0, seed=args.seed, quiet_limit=args.quiet_limit,
+        protocol=1,  # its prebuilt cycle of pose and move frames is version 1's
         quiet_wait=args.quiet_wait, server_root=None, server_env=["AMALIY_VOICE=false"], server_arg=[],
         py_spy=args.py_spy if label == "with" else None, py_spy_top=15, py_spy_rate=200, py_spy_bin=str(Path(sys.executable).with_name("py-spy")),
     )

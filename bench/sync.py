@@ -141,9 +141,14 @@ from websockets.protocol import State  # noqa: E402
 from websockets.uri import parse_uri  # noqa: E402
 from websockets.utils import apply_mask  # noqa: E402
 
+from realtime import codec_v2  # noqa: E402
 from realtime import protocol as p  # noqa: E402
 
 MAX_INFLIGHT = 8  # handshakes in flight per process
+#: protocol 2: a bot sends an ``ack`` with every ACK_EVERY-th pose (about every 250 ms at 30 Hz);
+#: the server's tick rate, for the tick it names
+ACK_EVERY = 8
+TICK_RATE = 30.0
 JOIN_TIMEOUT = 60.0
 RECV_MAX = 1 << 20
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -246,7 +251,7 @@ class Bot:
     __slots__ = (
         "index", "name", "observer", "token", "ws_url", "sock", "fd", "state", "proto", "buf",
         "frame", "mask32", "slot", "group", "pending", "started", "error",
-        "frames", "records", "errors", "cycle",
+        "frames", "records", "errors", "cycle", "pose", "stamp_at", "grid", "tick0", "sends",
     )
 
     def __init__(self, index: int, observer: bool) -> None:
@@ -274,18 +279,45 @@ class Bot:
         #: None, or frames to send in turn instead of ``frame`` (bench/challenges.py: a pose and
         #: an object move that change every send); each starts with the pose frame, masked by ``mask32``
         self.cycle: deque[bytearray] | None = None
+        #: the pose the bot sends (21 floats), where its frame's masked stamp sits, and protocol 2's
+        #: grid, the tick and time of its welcome (for its acks), and poses sent so far
+        self.pose: list[float] = []
+        self.stamp_at = 10
+        self.grid: codec_v2.Grid | None = None
+        self.tick0 = (0, 0.0)
+        self.sends = 0
 
 
 def prebuilt_pose_frame(bot: Bot, rng: random.Random) -> None:
-    """A masked client WebSocket frame holding this bot's pose; only the stamp changes later."""
+    """A masked client WebSocket frame holding this bot's pose; only the stamp changes later.
+    Protocol 2 bots get theirs again once their welcome gives the grid (v2_pose_frame)."""
     x, z = rng.uniform(-3, 3), rng.uniform(-3, 3)
-    pose = [x, 1.6, z, 0, 0, 0, 1, x - 0.2, 1.1, z - 0.25, 0, 0, 0, 1, x + 0.2, 1.1, z - 0.25, 0, 0, 0, 1]
-    payload = p.encode_pose(np.array(pose, np.float32), stamp=0)
+    bot.pose = [x, 1.6, z, 0, 0, 0, 1, x - 0.2, 1.1, z - 0.25, 0, 0, 0, 1, x + 0.2, 1.1, z - 0.25, 0, 0, 0, 1]
+    payload = p.encode_pose(np.array(bot.pose, np.float32), stamp=0)
     assert len(payload) == p.CLIENT_POSE.itemsize < 126
     mask = rng.randbytes(4)
     bot.frame = bytearray(bytes((0x82, 0x80 | len(payload))) + mask + apply_mask(payload, mask))
     # the stamp is payload bytes 4..8, masked by mask bytes 0..3 (4 % 4 == 0)
     bot.mask32 = int.from_bytes(mask, "little")
+    bot.stamp_at = 2 + 4 + 4
+
+
+def v2_pose_frame(bot: Bot, rng: random.Random) -> None:
+    """The bot's pose as a masked POSE_V2 frame on its room's grid (36 bytes: both hands tracked)."""
+    assert bot.grid is not None
+    payload = codec_v2.encode_pose_v2(bot.pose, 0, p.FLAG_LEFT_TRACKED | p.FLAG_RIGHT_TRACKED, bot.grid)
+    mask = rng.randbytes(4)
+    bot.frame = bytearray(bytes((0x82, 0x80 | len(payload))) + mask + apply_mask(payload, mask))
+    # the stamp is payload bytes 2..6, masked by mask bytes 2, 3, 0, 1
+    bot.mask32 = int.from_bytes(mask[2:] + mask[:2], "little")
+    bot.stamp_at = 2 + 4 + 2
+
+
+def masked_text(text: str, rng: random.Random) -> bytes:
+    """A client's masked WebSocket text frame (short: under 126 bytes)."""
+    payload = text.encode()
+    mask = rng.randbytes(4)
+    return bytes((0x81, 0x80 | len(payload))) + mask + apply_mask(payload, mask)
 
 
 def rest_join(code: str, bot: Bot, conn: http.client.HTTPConnection) -> None:
@@ -383,7 +415,10 @@ class Worker:
                 if proto.state is not State.OPEN:
                     self.fail(bot, f"handshake refused: {proto.handshake_exc}")
                     return
-                proto.send_text(json.dumps({"type": "join", "token": bot.token}).encode())
+                join = {"type": "join", "token": bot.token}
+                if self.cfg["protocol"] != 1:
+                    join["protocol"] = self.cfg["protocol"]
+                proto.send_text(json.dumps(join).encode())
                 for chunk in proto.data_to_send():
                     bot.sock.send(chunk)
                 bot.state = JOINING
@@ -408,7 +443,7 @@ class Worker:
         if opcode == 0x2:
             if bot.state != LIVE:
                 return
-            tick = p.decode_tick(payload)
+            tick = codec_v2.decode_tick_v2(payload, bot.grid) if payload[0] == p.BinaryKind.TICK_V2 and bot.grid else p.decode_tick(payload)
             bot.frames.append((tick.tick, tick.full, recv_ms))
             if len(tick.poses):
                 bot.records.append((len(bot.frames) - 1, tick.poses["slot"].copy(), tick.poses["stamp"].copy()))
@@ -421,6 +456,10 @@ class Worker:
                     self.fail(bot, f"join refused: {msg.get('code')}: {msg.get('message')}")
             elif kind == "welcome" and bot.state == JOINING:
                 bot.slot = int(msg["participant"]["slot"])
+                if msg.get("protocol", 1) >= 2:
+                    bot.grid = codec_v2.Grid.from_welcome(msg["grid"])
+                    bot.tick0 = (int(msg["snapshot"]["tick"]), time.monotonic())
+                    v2_pose_frame(bot, self.rng)
                 bot.state = LIVE
                 self.inflight -= 1
                 self.resolved += 1
@@ -502,7 +541,13 @@ class Worker:
                             bot.frame = bot.cycle[0]
                         stamp = int(monotonic() * 1000.0) & U32
                         frame = bot.frame
-                        pack_into("<I", frame, 10, stamp ^ bot.mask32)
+                        pack_into("<I", frame, bot.stamp_at, stamp ^ bot.mask32)
+                        bot.sends += 1
+                        if bot.grid is not None and bot.sends % ACK_EVERY == 0:
+                            # a protocol 2 client acknowledges about every 250 ms; these bots discard
+                            # what they receive, so they name the tick the server should be at
+                            tick0, at = bot.tick0
+                            frame = frame + masked_text(json.dumps({"type": "ack", "tick": tick0 + int((now - at) * TICK_RATE) - 2}), self.rng)
                         try:
                             n = sock.send(frame)
                         except BlockingIOError:
@@ -807,7 +852,7 @@ def run_once(
         code = server.code if prepare is None else prepare(server)
         cfg = {
             "base": server.base, "http_port": server.http_port, "code": code, "rate": args.rate,
-            "groups": args.groups, "seed": args.seed + run,
+            "groups": args.groups, "seed": args.seed + run, "protocol": args.protocol,
         }
         plan = [(list(range(k)), True)]
         rest = list(range(k, n))
@@ -973,6 +1018,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--participants", "-n", type=int, default=200, help="bots in the room (default 200)")
     parser.add_argument("--rate", type=float, default=30.0, help="poses per second per bot (default 30)")
+    parser.add_argument("--protocol", type=int, default=2, choices=(1, 2),
+                        help="protocol version the bots speak (default 2: quantized poses, acks)")
     parser.add_argument("--seconds", type=float, default=20.0, help="measurement window (default 20)")
     parser.add_argument("--observers", type=int, default=2, help="bots that decode every tick and time it (default 2)")
     parser.add_argument("--procs", type=int, default=2, help="processes for the other bots (default 2)")
