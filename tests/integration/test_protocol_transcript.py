@@ -33,6 +33,7 @@ import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from realtime import codec_v2 as v2
 from realtime import protocol as p
 from tests.conftest import REPO, LiveServer, start_server
 
@@ -116,6 +117,7 @@ class Normaliser:
 PLACEHOLDER_IDS = {
     "Aziza": "p_aziza", "Bekzod": "p_bekzod", "Dilnoza": "p_dilnoza", "the teacher": "t_teacher-practical1",
     "Aziza (second practical)": "p_aziza2", "the teacher (second practical)": "t_teacher-practical2",
+    "Bekzod (second practical)": "p_bekzod2",
 }
 
 # --------------------------------------------------------------------------- JSON layout
@@ -225,10 +227,44 @@ def nums(values: Iterable[float]) -> str:
 
 
 HANDS = {0: "no hand tracked", 1: "left hand tracked", 2: "right hand tracked", 3: "both hands tracked"}
+SIDES = ((p.FLAG_LEFT_TRACKED, "left hand"), (p.FLAG_RIGHT_TRACKED, "right hand"))
 
 
-def client_frame(data: bytes, objects: list[str]) -> list[str]:
-    """A client POSE or OBJECT_MOVE as annotated hex."""
+def fixed(values: Iterable[float], digits: int = 3) -> str:
+    """Numbers to a fixed number of decimals (the grid's millimetres), never as -0.000."""
+    return " ".join(f"{round(float(v), digits) + 0.0:.{digits}f}" for v in values)
+
+
+def quantized(name: str, position: np.ndarray, rotation: int, decoded: np.ndarray | None, turn: bool = True) -> str:
+    """A protocol 2 POSITION and ROTATION as the numbers sent and, unless ``decoded`` is None
+    (a frame the codec refuses), the position and quaternion they decode to."""
+    rotation = int(rotation)
+    u = " ".join(str(int(c)) for c in position)
+    turned = f"rotation {rotation:08x} ({'xyzw'[rotation >> 30]} dropped; {(rotation >> 20) & 0x3FF} {(rotation >> 10) & 0x3FF} {rotation & 0x3FF})"
+    if decoded is None:
+        return f"{name} u = {u}, {turned}"
+    return f"{name} u = {u} → {fixed(decoded[0:3])}" + (f", {turned} → {fixed(decoded[3:7], 4)}" if turn else "")
+
+
+def client_frame(data: bytes, objects: list[str], grid: v2.Grid | None = None) -> list[str]:
+    """A client POSE, POSE_V2 (decoded on the sender's ``grid``) or OBJECT_MOVE as annotated hex."""
+    if data[:1] == bytes([p.BinaryKind.POSE_V2]) and grid is not None and len(data) in v2.CLIENT_POSE_SIZES:
+        _, flags, stamp_v2 = v2.CLIENT_POSE_HEAD.unpack_from(data)
+        blocks = np.frombuffer(data, v2.BLOCK, offset=v2.CLIENT_POSE_HEAD.size)
+        try:
+            pose: np.ndarray | None = v2.decode_pose_v2(data, grid)[2].reshape(3, 7)
+            refusal = ""
+        except p.ProtocolError as exc:
+            pose, refusal = None, f"does not decode: {exc.code.value}"
+        sent = [(0, "head")] + [(i + 1, side) for i, (bit, side) in enumerate(SIDES) if flags & bit]
+        notes = [
+            f"{data[0]:02x} = kind POSE_V2, {data[1]:02x} = flags ({HANDS[flags & 3]}), "
+            f"{' '.join(f'{b:02x}' for b in data[2:6])} = stamp {stamp_v2}",
+            *(quantized(name, block["position"], block["rotation"], None if pose is None else pose[row])
+              for (row, name), block in zip(sent, blocks)),
+            *([refusal] if refusal else []),
+        ]
+        return [f"POSE_V2, {len(data)} bytes", *hex_lines(data), *("      " + n for n in notes)]
     stamp = " ".join(f"{b:02x}" for b in data[4:8])
     if data[:1] == bytes([p.BinaryKind.POSE]) and len(data) == p.CLIENT_POSE.itemsize:
         rec = np.frombuffer(data, p.CLIENT_POSE)[0]
@@ -253,9 +289,25 @@ def client_frame(data: bytes, objects: list[str]) -> list[str]:
     return [f"binary frame, {len(data)} bytes", *hex_lines(data)]
 
 
-def tick_frame(data: bytes, slots: dict[int, str], objects: list[str]) -> list[str]:
-    """A server frame: a TICK as annotated hex with its tick number masked (a big one as its
-    header and a summary of its records); a kind this test does not decode as plain hex."""
+def held_summary(records: list[tuple[int, int]], objects: list[str]) -> str:
+    """Many object records (index, holder) in one line: the range, and who holds what."""
+    held = [f"{objects[i]} held by slot {h}" for i, h in records if h != p.NO_HOLDER]
+    return (
+        f"{len(records)} OBJECT_RECORDs, indices {records[0][0]} to {records[-1][0]}: "
+        + (", ".join(held) + "; every other holder" if held else "every holder") + " ff ff (NO_HOLDER)"
+    )
+
+
+def holder_of(holder: int, slots: dict[int, str]) -> str:
+    return "ff ff (NO_HOLDER)" if holder == p.NO_HOLDER else f"slot {holder} ({slots.get(holder, '?')})"
+
+
+def tick_frame(data: bytes, slots: dict[int, str], objects: list[str], grid: v2.Grid | None = None) -> list[str]:
+    """A server frame: a TICK, or a TICK_V2 decoded on the recipient's ``grid``, as annotated hex
+    with its tick number masked (a big one as its header and a summary of its records); a kind
+    this test does not decode as plain hex."""
+    if data[:1] == bytes([p.BinaryKind.TICK_V2]) and grid is not None:
+        return tick_frame_v2(data, slots, objects, grid)
     if data[:1] != bytes([p.BinaryKind.TICK]):
         return [f"binary frame, {len(data)} bytes, kind 0x{data[0]:02x} (§7)", *hex_lines(data)]
     tick = p.decode_tick(data)
@@ -271,20 +323,57 @@ def tick_frame(data: bytes, slots: dict[int, str], objects: list[str]) -> list[s
         )
     records = [(int(r["object"]), int(r["holder"]), r["transform"]) for r in tick.objects]
     if len(records) > 4:
-        held = [f"{objects[i]} held by slot {h}" for i, h, _ in records if h != p.NO_HOLDER]
-        notes.append(
-            f"{len(records)} OBJECT_RECORDs, indices {records[0][0]} to {records[-1][0]}: "
-            + (", ".join(held) + "; every other holder" if held else "every holder") + " ff ff (NO_HOLDER)"
-        )
+        notes.append(held_summary([(i, h) for i, h, _ in records], objects))
     else:
         for index, holder, transform in records:
-            by = "ff ff (NO_HOLDER)" if holder == p.NO_HOLDER else f"slot {holder} ({slots.get(holder, '?')})"
             notes.append(
-                f"OBJECT_RECORD object {index} ({objects[index]}), holder {by}, "
+                f"OBJECT_RECORD object {index} ({objects[index]}), holder {holder_of(holder, slots)}, "
                 f"position {nums(transform[0:3])}, quaternion {nums(transform[3:7])}"
             )
     dump = hex_lines(data[: p.TICK_HEADER.itemsize] if big else data, masked=(8, 4))
     return [f"TICK, {len(data)} bytes" + (" (its header)" if big else ""), *dump, *("      " + n for n in notes)]
+
+
+def tick_frame_v2(data: bytes, slots: dict[int, str], objects: list[str], grid: v2.Grid) -> list[str]:
+    """A TICK_V2 as ``tick_frame`` shows a TICK: each record's quantized numbers and what they
+    decode to on ``grid``; a big frame as its header, its head positions and a summary."""
+    tick = v2.decode_tick_v2(data, grid)
+    big = len(data) > 160
+    at = v2.TICK_HEADER.itemsize
+    heads = np.frombuffer(data, v2.HEAD_RECORD, count=len(tick.poses), offset=at)
+    at += heads.nbytes
+    tracked = [(row, bit, side) for row, head in enumerate(heads) for bit, side in SIDES if int(head["flags"]) & bit]
+    hands = np.frombuffer(data, v2.BLOCK, count=len(tracked), offset=at)
+    things = np.frombuffer(data, v2.OBJECT_RECORD, count=len(tick.objects), offset=at + hands.nbytes)
+    notes = [
+        f"header: kind 0x11, flags {data[1]:02x} ({'FULL' if tick.full else 'delta'}), poses {len(heads)}, "
+        f"objects {len(things)}, tick xx xx xx xx (the room's tick counter), event_seq {tick.event_seq}"
+    ]
+    for head, rec in zip(heads, tick.poses):
+        slot, flags = int(head["slot"]), int(head["flags"])
+        notes.append(
+            f"HEAD_RECORD slot {slot} ({slots.get(slot, '?')}), flags {flags} ({HANDS[flags & 3]}), stamp {int(head['stamp'])}, "
+            + (quantized("head", head["position"], head["rotation"], rec["pose"][0:7], turn=False) if big else "then")
+        )
+        if not big:
+            notes.append("  " + quantized("head", head["position"], head["rotation"], rec["pose"][0:7]))
+    if big and len(tracked):
+        notes.append(f"{len(tracked)} hand blocks")
+    elif len(tracked):
+        notes.append("hand blocks:")
+        for (row, bit, side), block in zip(tracked, hands):
+            start = 7 if bit == p.FLAG_LEFT_TRACKED else 14
+            name = f"slot {int(heads[row]['slot'])} {side}"
+            notes.append("  " + quantized(name, block["position"], block["rotation"], tick.poses[row]["pose"][start : start + 7]))
+    if len(things) > 4:
+        notes.append(held_summary([(int(r["object"]), int(r["holder"])) for r in things], objects))
+    else:
+        for raw, rec in zip(things, tick.objects):
+            index = int(raw["object"])
+            notes.append(f"OBJECT_RECORD object {index} ({objects[index]}), holder {holder_of(int(raw['holder']), slots)}, then")
+            notes.append("  " + quantized("position", raw["position"], raw["rotation"], rec["transform"]))
+    dump = hex_lines(data[: v2.TICK_HEADER.itemsize] if big else data, masked=(6, 4))
+    return [f"TICK_V2, {len(data)} bytes" + (" (its header)" if big else ""), *dump, *("      " + n for n in notes)]
 
 
 # --------------------------------------------------------------------------- recording
@@ -295,6 +384,18 @@ class Received:
     kind: str  # "text", "binary" or "close"
     data: Any
     shown: bool = False  # a delta tick frame a step waited for
+    grid: v2.Grid | None = None  # a binary frame's: the grid of the welcome before it
+
+
+def decoded(got: Received) -> p.TickFrame | None:
+    """A received TICK or TICK_V2, decoded; None for anything else."""
+    if got.kind != "binary":
+        return None
+    if got.data[:1] == bytes([p.BinaryKind.TICK]):
+        return p.decode_tick(got.data)
+    if got.data[:1] == bytes([p.BinaryKind.TICK_V2]) and got.grid is not None:
+        return v2.decode_tick_v2(got.data, got.grid)
+    return None
 
 
 @dataclass(eq=False)
@@ -310,6 +411,9 @@ class Peer:
     joined: bool = False
     hung_up: bool = False
     last_seq: int = 0
+    #: from the newest welcome: this participant's slot and the grid its protocol 2 frames use
+    slot: int | None = None
+    grid: v2.Grid | None = None
 
     async def open(self, url: str) -> None:
         self.ws = await connect(url, compression=None, max_size=None, ping_interval=None, open_timeout=WAIT)
@@ -325,7 +429,11 @@ class Peer:
                         self.last_seq = max(self.last_seq, body["seq"])
                     if body.get("type") == "welcome":
                         self.joined = True
-                self.inbox.append(Received("text" if isinstance(message, str) else "binary", message))
+                        self.slot = body["participant"]["slot"]
+                        self.grid = v2.Grid.from_welcome(body["grid"])
+                    self.inbox.append(Received("text", message))
+                else:
+                    self.inbox.append(Received("binary", message, grid=self.grid))
                 self.arrived.set()
         except ConnectionClosed:
             pass
@@ -352,8 +460,10 @@ def event(type: str, **fields: Any) -> Predicate:
 
 
 def tick(test: Callable[[p.TickFrame], bool]) -> Predicate:
+    """A tick frame of either version for which ``test`` holds."""
     def match(got: Received) -> bool:
-        if got.kind == "binary" and got.data[:1] == bytes([p.BinaryKind.TICK]) and test(p.decode_tick(got.data)):
+        frame = decoded(got)
+        if frame is not None and test(frame):
             got.shown = True
             return True
         return False
@@ -476,7 +586,7 @@ class Transcript:
         assert peer.ws is not None
         if isinstance(message, bytes):
             if render:
-                lines = client_frame(message, self.objects)
+                lines = client_frame(message, self.objects, peer.grid)
                 self.line(f"{peer.letter}→ " + lines[0] + (f"   {note}" if note else "") + "\n" + "\n".join(lines[1:]))
             await peer.ws.send(message)
             return
@@ -546,7 +656,7 @@ class Transcript:
         for got in peer.inbox[peer.cursor :]:
             if got.kind == "text" and str(json.loads(got.data).get("re", "")).startswith("barrier-"):
                 continue
-            if got.kind == "binary" and not (got.shown or (got.data[:1] == bytes([p.BinaryKind.TICK]) and p.decode_tick(got.data).full)):
+            if got.kind == "binary" and not (got.shown or ((frame := decoded(got)) is not None and frame.full)):
                 continue
             out.append(got)
         peer.cursor = len(peer.inbox)
@@ -577,7 +687,7 @@ class Transcript:
             code, reason = got.data
             self.line(f"{prefix}close {code} {json.dumps(reason)}")
         elif got.kind == "binary":
-            lines = tick_frame(got.data, self.slots, self.objects)
+            lines = tick_frame(got.data, self.slots, self.objects, got.grid)
             self.line(prefix + lines[0] + "\n" + "\n".join(lines[1:]))
         else:
             body = json.loads(got.data)
@@ -601,7 +711,7 @@ async def record(live: LiveServer) -> str:
     t = Transcript(live)
     try:
         await practical(t)
-        await challenge(t)
+        await protocol_two(t, await challenge(t))
         return t.markdown()
     finally:
         await t.http.aclose()
@@ -626,6 +736,8 @@ Three people take part: a teacher opens a practical on the sample scene `chemist
 lab stations, each with its own copy of the bench equipment; ids such as `beaker-water@1` are
 station 1's), two students (Aziza and Bekzod) join, and the teacher joins. §12.9 is a second
 practical on the same server, in which Aziza does the lab's challenge from start to finish.
+§12.10 is protocol 2: Bekzod joins that practical with a client that speaks it, beside two that
+speak protocol 1.
 
 Every message is shown as it went over the wire, except for what differs from one run to the
 next, which is replaced by placeholders:
@@ -637,7 +749,7 @@ next, which is replaced by placeholders:
 * the server's ports are 8500 (HTTP) and 8501 (room socket);
 * numbers read off the room's clock (`now`, `t`, `started`, `opened`) are `<t0>`, `<t1>` …, the
   same placeholder for the same value; `elapsed` is `<elapsed>`, a session's `created` is
-  `<created>` and the snapshot's `tick` is `<tick>`: each is a JSON number;
+  `<created>`, and the snapshot's `tick` and an `ack`'s are `<tick>`: each is a JSON number;
 * in binary frames the tick number is `xx xx xx xx`.
 
 Long lists are cut (`…56 more…` says how many items or fields were left out), and a `welcome`
@@ -773,7 +885,7 @@ already is (so the first 20 change nothing and cause no event). The 21st is past
     await t.burst(T, [{"type": "interact", "object": "burner@1", "property": "lit", "value": False, "id": f"r{n}"} for n in range(1, 22)],
                   "   … r2 to r20, the same …")
     await t.settle({T: [event("error", re="r21")]}, first=T)
-    t.say(f"""Frames that break the framing rules (§3.2) close the socket, joined or not: here two sockets that
+    t.say("""Frames that break the framing rules (§3.2) close the socket, joined or not: here two sockets that
 never sent `join`. Over `max_message_bytes`, and text that is not UTF-8:
 """)
     await X.open(session["ws_url"])
@@ -848,7 +960,8 @@ TIPPED_OVER_FLASK = [-4.72, 1.15, -1.6, 0.0, 0.0, -0.7071068, 0.7071068]
 AT_LEAST = 20.0
 
 
-async def challenge(t: Transcript) -> None:
+async def challenge(t: Transcript) -> dict[str, Any]:
+    """§12.9; returns the second practical, which §12.10 goes on with."""
     live = t.live
     opened = await t.http.post("/api/sessions", json={"scene": "chemistry-bench", "title": "Water bath, start to finish"},
                                headers={"Authorization": f"Bearer {live.teacher_key}"})
@@ -858,7 +971,7 @@ async def challenge(t: Transcript) -> None:
     t.norm.token(session["teacher_token"], "the teacher (second practical)")
     aziza = (await t.http.post("/api/join", json={"code": session["join_code"], "name": "Aziza"})).json()
     t.norm.token(aziza["token"], "Aziza (second practical)")
-    t.say(f"""### 12.9 A lab challenge
+    t.say("""### 12.9 A lab challenge
 
 A second practical on the same server, opened like the first with the title "Water bath, start to
 finish" (`s_practical2`, join code `DEF567`). The teacher joins first (**T**, `t_teacher-practical2`,
@@ -952,7 +1065,7 @@ carry (object index, position, quaternion) rather than as hex.
     await asyncio.sleep(max(0.0, AT_LEAST - (time.monotonic() - started)))
     t.line("\n--- flask-on-mat: the last step")
     await put("flask@1", [-4.5, 0.908, -1.62, *UPRIGHT], done="flask-on-mat")
-    t.say(f"""What to read from it:
+    t.say("""What to read from it:
 
 * `t` is the room's clock, the same as `snapshot.now` (`<t…>` in Aziza's welcome, which is also
   when station 1's challenge started). `elapsed` in `step_done` counts from when the step opened,
@@ -966,12 +1079,73 @@ carry (object index, position, quaternion) rather than as hex.
 
 Afterwards the teacher can read the same progress, per station and per student, with
 `GET /api/sessions/s_practical2/results` (docs/operations.md, Results).
+""")
+    return session
 
-When the server is stopped (SIGTERM) with these sockets still open, it closes every one of them,
+
+#: Bekzod's right hand in §12.10, turned 30° about y: a rotation whose kept components are not all 0
+TURNED = [0.0, 0.258819, 0.0, 0.9659258]
+
+
+async def protocol_two(t: Transcript, session: dict[str, Any]) -> None:
+    """§12.10: a protocol 2 client among protocol 1 ones, then the server stopped."""
+    A, T = (next(q for q in t.peers if q.letter == letter) for letter in "AT")
+    bekzod = (await t.http.post("/api/join", json={"code": session["join_code"], "name": "Bekzod"})).json()
+    t.norm.token(bekzod["token"], "Bekzod (second practical)")
+    t.say("""### 12.10 Protocol 2
+
+Bekzod joins the second practical too (**B**, `p_bekzod2`, slot 2, placed at station 2) with a
+client that speaks protocol 2 (§3.3): his `join` asks for `"protocol": 2` and the `welcome` says
+`"protocol": 2`. Its `grid` (1 mm steps, 65.535 m on each axis around the lab) is what his
+quantized positions mean (§7.5). Every tick frame he receives from then on is a TICK_V2 (0x11),
+the FULL one after `welcome` first, while Aziza and the teacher, on protocol 1, keep receiving
+TICK (0x10). Quantized numbers are shown with what they decode to: a position `u` is
+`origin + u · step` on each axis; a rotation is the index of the component left out (the largest,
+here always `w`) and the other three, 10 bits each.
+""")
+    B = t.peer("B")
+    await B.open(session["ws_url"])
+    await t.send(B, {"type": "join", "token": bekzod["token"], "protocol": 2})
+    await t.settle({B: [tick(lambda f: f.full), event("challenge_started", station=2)],
+                    **{peer: [event("challenge_started", station=2)] for peer in (A, T)}}, keep=BRIEF)
+    assert B.grid is not None and B.slot is not None
+    t.say("""Bekzod sends his pose as POSE_V2 with only his right hand tracked (26 bytes; the right hand turned
+30° about y). Aziza and the teacher get it in a TICK as floats: the head within half a millimetre
+of what his client had, the left hand, which was not sent, at the head's pose with its flag clear
+(§7.5). His own copy comes back as a TICK_V2: a 17-byte head record, then one hand block.
+""")
+    pose = pose_at(-1.85, 0.0, -0.45)
+    pose[17:21] = TURNED
+    sent = v2.encode_pose_v2(pose, stamp=654321, flags=p.FLAG_RIGHT_TRACKED, grid=B.grid)
+    await t.send(B, sent)
+    await t.settle({peer: [has_pose(B.slot, stamp=654321)] for peer in (A, T, B)}, first=B)
+    t.say("""The teacher sends a version 1 POSE, both hands tracked. Bekzod receives it in 51 bytes, where
+Aziza's and the teacher's TICK is 108:
+""")
+    await t.send(T, p.encode_pose(pose_at(0.0, 0.0, -5.4), stamp=222222))
+    await t.settle({peer: [has_pose(0, stamp=222222)] for peer in (A, T, B)}, first=T)
+    t.say("""A POSE_V2 that no encoder makes, its head rotation's last component the unused code 0, is refused
+as it arrives (`bad_pose`, no `re`) and changes nothing:
+""")
+    broken = bytearray(sent)
+    head_rotation = v2.CLIENT_POSE_HEAD.size + 6
+    broken[head_rotation : head_rotation + 4] = (int.from_bytes(sent[head_rotation : head_rotation + 4], "little") & ~0x3FF).to_bytes(4, "little")
+    await t.send(B, bytes(broken))
+    await t.settle({B: [event("error", code="bad_pose")]}, first=B)
+    t.say("""Bekzod acknowledges the newest tick frame he has processed (§4 `ack`; no reply). A client that
+acks must go on doing so about every 250 ms: for 5 s after an ack the server judges the link by how
+long the frames sent since then have waited, and once one has waited a second it lowers the
+client's level (`quality`, §5.5). Here the `ack` is the last message Bekzod sends, and no frame
+follows it.
+""")
+    newest = max(int(f.tick) for f in map(decoded, B.inbox) if f is not None)
+    await t.send(B, {"type": "ack", "tick": newest})
+    await t.settle(first=B)
+    t.say("""When the server is stopped (SIGTERM) with these sockets still open, it closes every one of them,
 joined or not:
 """)
-    live.proc.terminate()
-    await t.settle({A: [closed(1001)], T: [closed(1001)]})
+    t.live.proc.terminate()
+    await t.settle({peer: [closed(1001)] for peer in (A, T, B)})
 
 
 def section(doc: str) -> tuple[int, int]:
