@@ -544,10 +544,12 @@ class Worker:
                         pack_into("<I", frame, bot.stamp_at, stamp ^ bot.mask32)
                         bot.sends += 1
                         if bot.grid is not None and bot.sends % ACK_EVERY == 0:
-                            # a protocol 2 client acknowledges about every 250 ms; these bots discard
-                            # what they receive, so they name the tick the server should be at
+                            # a protocol 2 client acknowledges about every 250 ms. These bots discard what
+                            # they receive, so they cannot name a tick they processed: they name one a
+                            # second ahead of the server's, which it parses and looks up like any ack and
+                            # then ignores (never sent), so no link is judged by a guess
                             tick0, at = bot.tick0
-                            frame = frame + masked_text(json.dumps({"type": "ack", "tick": tick0 + int((now - at) * TICK_RATE) - 2}), self.rng)
+                            frame = frame + masked_text(json.dumps({"type": "ack", "tick": tick0 + int((now - at + 1.0) * TICK_RATE)}), self.rng)
                         try:
                             n = sock.send(frame)
                         except BlockingIOError:

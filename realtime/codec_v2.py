@@ -178,18 +178,22 @@ def check_client_pose(data: bytes) -> None:
     """Raise ProtocolError unless ``data`` is a POSE_V2 frame of the right length for its flags.
     Its rotations are checked with the rest of a tick's poses (Staged.take): per frame, a
     numpy call costs more than the whole of a pose's path through the room."""
+    if _SIZE_BY_FLAGS.get(data[1] if len(data) > 1 else -1) == len(data):
+        return
     if len(data) not in CLIENT_POSE_SIZES:
         raise p.ProtocolError(p.ErrorCode.BAD_BINARY, f"A version 2 pose frame is 16, 26 or 36 bytes; this one is {len(data)}.")
     flags = data[1]
     if flags & ~_HANDS:
         raise p.ProtocolError(p.ErrorCode.BAD_BINARY, f"A version 2 pose frame's flags use bits 0 and 1 only; these are 0x{flags:02x}.")
-    expected = 16 + 10 * bin(flags).count("1")
-    if len(data) != expected:
-        raise p.ProtocolError(p.ErrorCode.BAD_BINARY, f"A version 2 pose frame with flags 0x{flags:02x} is {expected} bytes; this one is {len(data)}.")
+    raise p.ProtocolError(p.ErrorCode.BAD_BINARY, f"A version 2 pose frame with flags 0x{flags:02x} is {_SIZE_BY_FLAGS[flags]} bytes; this one is {len(data)}.")
 
+
+#: A POSE_V2 frame's length for each valid flags byte: a head, and a block per tracked hand.
+_SIZE_BY_FLAGS = {flags: 16 + 10 * bin(flags).count("1") for flags in range(4)}
 
 #: The sentence refusing a version 2 pose whose rotation no encoder makes.
 BAD_ROTATION = "Pose refused: a rotation's three components (10 bits each, 1..1023) must add up to at most a unit quaternion."
+_NONE = np.zeros(0, np.int64)
 #: A staged POSE_V2: flags, stamp, then head, left and right blocks (a hand's only if its flag is set).
 STAGED = np.dtype([("flags", "u1"), ("stamp", "<u4"), ("blocks", BLOCK, (3,))])
 
@@ -201,14 +205,16 @@ class Staged:
     def __init__(self, capacity: int) -> None:
         self.rows = np.zeros(capacity, STAGED)
         self.pending = np.zeros(capacity, bool)
+        #: a version 2 pose has been staged here (a room of version 1 clients never pays for this)
+        self.used = False
         self._bytes = memoryview(self.rows.view(np.uint8).reshape(-1))
 
     def __getstate__(self) -> dict[str, Any]:
         """A room snapshot keeps the rows; the byte view is rebuilt."""
-        return {"rows": self.rows, "pending": self.pending}
+        return {"rows": self.rows, "pending": self.pending, "used": self.used}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.rows, self.pending = state["rows"], state["pending"]
+        self.rows, self.pending, self.used = state["rows"], state["pending"], state["used"]
         self._bytes = memoryview(self.rows.view(np.uint8).reshape(-1))
 
     def grow(self, capacity: int) -> None:
@@ -221,9 +227,14 @@ class Staged:
 
     def put(self, slot: int, data: bytes) -> None:
         """Stage a checked POSE_V2 frame (check_client_pose): plain byte copies, no numpy call."""
+        self.used = True
         at = slot * STAGED.itemsize
         view = self._bytes
         flags = data[1]
+        if flags == _HANDS:  # both hands: the frame is the staged row, from its flags on
+            view[at : at + STAGED.itemsize] = data[1:]
+            self.pending[slot] = True
+            return
         view[at] = flags
         view[at + 1 : at + 15] = data[2:16]  # stamp and head
         read = 16
@@ -237,6 +248,8 @@ class Staged:
     def take(self, grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The staged slots, their POSE_RECORD rows (an untracked hand at the head's pose), and
         which of them are valid; nothing stays staged."""
+        if not self.used:  # nobody in the room has sent one: no numpy call at all
+            return _NONE, np.zeros(0, p.POSE_RECORD), np.zeros(0, bool)
         slots = np.flatnonzero(self.pending)
         self.pending[slots] = False
         rows = self.rows[slots]

@@ -211,30 +211,45 @@ class RoomRunner:
     def _poses(self, tick: PoseTick) -> None:
         """Each recipient's frame of a tick: the same bytes object for everyone in a group,
         one WebSocket serialisation per distinct frame, a full refresh for a client that
-        was skipped and has drained."""
-        participants = self.room.participants
+        was skipped and has drained. The hot path of the fan-out: one pass, no per-recipient
+        allocation but the link's note of what it was sent."""
+        participants, links = self.room.participants, self.links
         framed: dict[int, bytes] = {}
         refresh: dict[int, bytes] = {}
         limit = self.room.limits.pose_backlog_bytes
+        now, number = self.loop.time(), tick.tick
+        sent = 0
         for pid, conn in list(self.conns.items()):
             part = participants.get(pid)
-            if part is None:
+            link = links.get(pid)
+            if part is None or link is None:
                 continue
-            link = self.links.get(pid)
-            if conn.stale and conn.backlog() <= limit:
+            backlog = conn.backlog()
+            if conn.stale:
+                if backlog > limit:
+                    self.skipped += 1
+                    continue
                 if part.protocol not in refresh:
                     refresh[part.protocol] = ws_frame(self.room.full_frame(part.protocol))
                 conn.stale = False
-                self._write(pid, conn, refresh[part.protocol], tick.tick)
-                continue
-            data = tick.frame_for(part.slot, part.protocol, link.level if link is not None else 0)
-            if data is None:
-                continue
-            frame = framed.get(id(data))
-            if frame is None:
-                frame = framed[id(data)] = ws_frame(data)
-            self._deliver(pid, conn, frame, True, tick.tick)
-        if tick.tick % JUDGE_EVERY == 0:
+                frame = refresh[part.protocol]
+            else:
+                data = tick.frame_for(part.slot, part.protocol, link.level)
+                if data is None:
+                    continue
+                if backlog > limit:
+                    conn.stale = True
+                    self.skipped += 1
+                    continue
+                frame = framed.get(id(data))  # type: ignore[assignment]
+                if frame is None:
+                    frame = framed[id(data)] = ws_frame(data)
+            conn.write(frame)
+            link.wrote(len(frame), number, now)
+            self.frames_out += 1
+            sent += len(frame)
+        self.bytes_out += sent
+        if number % JUDGE_EVERY == 0:
             self._judge()
 
     def _judge(self) -> None:

@@ -46,6 +46,8 @@ SPEAKING_HOLD = 1.5
 SPEAKING_LEVEL = 0.05
 #: A recipient's group when it receives everyone as near (a teacher, an observer).
 EVERYONE = -1
+#: The smallest floor cell, in metres, whatever ``near_radius`` says.
+MIN_CELL = 0.5
 
 
 class Level(NamedTuple):
@@ -136,23 +138,38 @@ def group(heads: np.ndarray, active: np.ndarray, stations: np.ndarray, everyone:
 
     ``heads`` (capacity, 3) head positions; ``stations`` per slot (-1: none);
     ``everyone``: slots that receive all as near (teachers, observers);
-    ``always``: slots near to every recipient (teachers, speakers)."""
+    ``always``: slots near to every recipient (teachers, speakers). Groups whose near masks
+    come out the same are one group, and one near to every active slot is EVERYONE's: in a
+    small lab everyone shares a single frame."""
     capacity = len(active)
-    cell = radius if radius > 0 and math.isfinite(radius) else math.inf
-    cx = np.floor(heads[:, 0] / cell).astype(np.int64) if cell != math.inf else np.zeros(capacity, np.int64)
-    cz = np.floor(heads[:, 2] / cell).astype(np.int64) if cell != math.inf else np.zeros(capacity, np.int64)
+    # no radius (0, negative, not a number): everyone near; cells of at least MIN_CELL keep every
+    # cell number of a lab's coordinates (at most 10 km out) within the key's 21 bits
+    cell = max(radius, MIN_CELL) if radius > 0 and math.isfinite(radius) else math.inf
+    if cell == math.inf:
+        cx = cz = np.zeros(capacity, np.int64)
+    else:
+        cx = np.floor(heads[:, 0] / cell).astype(np.int64)
+        cz = np.floor(heads[:, 2] / cell).astype(np.int64)
     of_slot = np.full(capacity, EVERYONE, np.int64)
-    grouped = active & ~everyone
-    keys = np.stack([stations[grouped], cx[grouped], cz[grouped]], axis=1)
+    grouped = np.flatnonzero(active & ~everyone)
     near: list[np.ndarray] = []
-    if len(keys):
-        unique, inverse = np.unique(keys, axis=0, return_inverse=True)
-        of_slot[np.flatnonzero(grouped)] = inverse.reshape(-1)
-        for station, gx, gz in unique.tolist():
+    if len(grouped):
+        # one integer per (station, cell): cells within 2^19 of the origin, as a lab's grid is
+        keys = ((stations[grouped] + 1) << 42) | ((cx[grouped] + (1 << 20)) << 21) | (cz[grouped] + (1 << 20))
+        unique, inverse = np.unique(keys, return_inverse=True)
+        canonical: dict[bytes, int] = {active.tobytes(): EVERYONE}
+        index = np.empty(len(unique), np.int64)
+        for g, key in enumerate(unique.tolist()):
+            station, gx, gz = (key >> 42) - 1, ((key >> 21) & ((1 << 21) - 1)) - (1 << 20), (key & ((1 << 21) - 1)) - (1 << 20)
             mask = (np.abs(cx - gx) <= 1) & (np.abs(cz - gz) <= 1)
             if station >= 0:
                 mask |= stations == station
-            near.append((mask | always) & active)
+            mask = (mask | always) & active
+            found = canonical.setdefault(mask.tobytes(), len(near))
+            if found == len(near):
+                near.append(mask)
+            index[g] = found
+        of_slot[grouped] = index[inverse.reshape(-1)]
     return Groups(of_slot, near)
 
 
@@ -190,11 +207,12 @@ class PoseTick:
         self._v2: v2.Encoded | None = None
         self._v2_objects: np.ndarray | None = None
         self._frames: dict[tuple[int, int, int], bytes | None] = {}
+        self._of_slot: list[int] = groups.of_slot.tolist()
 
     def frame_for(self, slot: int, version: int = 1, level: int = 0) -> bytes | None:
         """The frame for the recipient at ``slot`` (None: nothing for it this tick).
         Recipients with the same version, level and group share one bytes object."""
-        group = EVERYONE if slot < 0 or slot >= len(self.groups.of_slot) else int(self.groups.of_slot[slot])
+        group = self._of_slot[slot] if 0 <= slot < len(self._of_slot) else EVERYONE
         key = (version, level, group)
         if key not in self._frames:
             self._frames[key] = self._build(version, LEVELS[level], group)

@@ -162,11 +162,18 @@ def decode_binary(data: bytes) -> PoseFrame | PoseFrameV2 | ObjectMove:
             )
         return ObjectMove(obj, transform)
     if kind == BinaryKind.POSE_V2:
-        from realtime import codec_v2  # it builds on this module's types
-
-        codec_v2.check_client_pose(data)
+        _check_pose_v2(data)
         return PoseFrameV2(data)
     raise ProtocolError(ErrorCode.BAD_BINARY, f"Unknown binary frame kind 0x{kind:02x}.")
+
+
+def _check_pose_v2(data: bytes) -> None:
+    """realtime.codec_v2.check_client_pose, imported on first use (codec_v2 builds on this module)."""
+    global _check_pose_v2
+    from realtime.codec_v2 import check_client_pose
+
+    _check_pose_v2 = check_client_pose
+    check_client_pose(data)
 
 
 def encode_pose(

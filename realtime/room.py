@@ -138,6 +138,8 @@ _MESSAGE_ACTIONS: dict[type, Action] = {
     p.PushHint: Action.PUSH_HINT,
 }
 
+#: ticks between walks of the participants for interest management's groups (Room._roles)
+ROLES_EVERY = 10
 #: the binary pose messages: never logged one by one (a tick's entry carries the poses it accepts)
 _POSE_FRAMES = (p.PoseFrame, p.PoseFrameV2)
 
@@ -243,6 +245,7 @@ class Room:
         #: where protocol 2's quantized positions lie (realtime.codec_v2)
         self.grid = v2.Grid.for_scene(scene)
         self.interest = Interest(capacity, n, limits.tick_rate, limits.far_rate, limits.near_radius)
+        self._roles_cache: tuple[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
         #: this run of the room (the node names each start): part of the ids of the room's records
         self.run = run
         self.challenges = Challenges(scene, limits.answer_rate, limits.answer_burst, run)
@@ -338,6 +341,18 @@ class Room:
 
     def _groups(self, speaking: np.ndarray) -> Groups:
         """Who is near whom this tick: stations, floor cells, teachers and speakers."""
+        stations, teachers, everyone = self._roles()
+        heads = self._poses["pose"][:, 0:3]
+        return group(heads, self._active, stations, everyone, teachers | speaking, self.limits.near_radius)
+
+    def _roles(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per slot: station (-1: none), teacher, receives everyone. Walking every participant
+        each tick would cost more than the rest of the grouping, so it is kept and walked again
+        when someone comes or goes and every ROLES_EVERY ticks (a student moved to another
+        station is grouped there within a third of a second)."""
+        key = (len(self.participants), len(self._active))
+        if self._roles_cache is not None and self._roles_cache[0] == key and self.tick_no % ROLES_EVERY:
+            return self._roles_cache[1]
         capacity = len(self._active)
         stations = np.full(capacity, -1, np.int64)
         teachers = np.zeros(capacity, bool)
@@ -352,8 +367,8 @@ class Room:
                 teachers[part.slot] = True
             if part.role != Role.STUDENT:
                 everyone[part.slot] = True
-        heads = self._poses["pose"][:, 0:3]
-        return group(heads, self._active, stations, everyone, teachers | speaking, self.limits.near_radius)
+        self._roles_cache = (key, (stations, teachers, everyone))
+        return stations, teachers, everyone
 
     def staged_poses(self) -> bytes:
         """The pose records waiting for the next tick, as raw POSE_RECORD rows (slot included):
@@ -379,6 +394,14 @@ class Room:
         self._staging_bytes = memoryview(self._staging.view(np.uint8).reshape(-1))
         self._handlers = self._handler_table()
         self.inputs = []
+        if "interest" not in state:  # a snapshot from before protocol 2 (a rolling upgrade): what it adds starts fresh
+            capacity = len(self._active)
+            self.grid = v2.Grid.for_scene(self.scene)
+            self.interest = Interest(capacity, len(self._objects), self.limits.tick_rate, self.limits.far_rate, self.limits.near_radius)
+            self._staged_v2 = v2.Staged(capacity)
+            self._roles_cache = None
+            for part in self.participants.values():
+                part.protocol = 1
 
     # ------------------------------------------------------------------ reads
 
@@ -702,7 +725,8 @@ class Room:
         self._staging_bytes[base + 2] = data[1]
         self._staging_bytes[base + 4 : base + p.POSE_RECORD.itemsize] = data[4:]
         self._pending[part.slot] = True
-        self._staged_v2.pending[part.slot] = False  # the newest frame wins, whichever version it was
+        if self._staged_v2.used:  # the newest frame wins, whichever version it was
+            self._staged_v2.pending[part.slot] = False
         return []
 
     def _on_pose_v2(self, part: Participant, msg: p.PoseFrameV2, now: float) -> list[Outgoing]:

@@ -433,3 +433,23 @@ def test_hints_follow_the_role_table_and_a_lab_without_hints_has_none_to_give() 
     ladder = p.PushHint(type="push_hint", to=p.ToStation(station=1), level=1)
     assert [m["code"] for m in messages(room.handle("t", ladder, 1.0), "t")] == ["no_hint"]
     assert room.snapshot()["hints"]["stations"][0]["last"]["text"] == "Check the burner"
+
+
+def test_a_snapshot_from_before_protocol_2_restores_and_ticks() -> None:
+    """A rolling upgrade restores rooms pickled by the code before interest management."""
+    import pickle
+
+    room = make_room()
+    enter(room, "a")
+    room.tick(0.033)
+    old = pickle.loads(pickle.dumps(room))
+    state = old.__getstate__()
+    for added in ("interest", "grid", "_staged_v2", "_roles_cache"):
+        del state[added]
+    for part in state["participants"].values():
+        del part.protocol
+    restored = Room.__new__(Room)
+    restored.__setstate__(state)
+    restored.handle("a", p.PoseFrame(p.encode_pose(pose_at(0.5), stamp=9)), 0.05)
+    (frame,) = frames(restored.tick(0.066))
+    assert frame.poses[0]["stamp"] == 9 and restored.participants["a"].protocol == 1
