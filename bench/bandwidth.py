@@ -8,12 +8,13 @@ What it does
 It starts a real ``amaliy serve`` (tests.conftest.start_server: a temporary data
 dir, loopback voice) and opens a practical of the demo lab. Into it join:
 
-* ``participants - 5`` movers: SDK clients that each send a pose at 30 Hz from
-  their station, walking a 0.4 m circle and turning their head; a fraction
-  ``--hands`` of them with both hands tracked (headsets), the rest head only
-  (phones, desktops);
-* the recipient: a student standing at its station like the movers, moving,
+* the recipient: the first student in, so at station 1, moving like the movers,
   whose room socket is measured;
+* ``participants - 5`` movers: SDK clients that each send a pose at 30 Hz,
+  walking a 0.4 m circle and turning their head: at their station where the lab
+  has a place for them, else at a spot in two rows about the benches 2 m apart
+  (the demo lab has 16 places at 8 stations); a fraction ``--hands`` of them with
+  both hands tracked (headsets), the rest head only (phones, desktops);
 * three talkers and one listener (bench/voice_bandwidth.py): the talkers send a
   tone each, and the listener's voice call is measured.
 
@@ -34,6 +35,8 @@ position_err_mm_max largest error of any position the recipient decoded against
                     what its sender sent (head and tracked hands), mm.
 angle_err_deg_max   the same for rotations, degrees.
 lab_bytes_phone     the demo lab's phone variant, bytes; lab_bytes_desktop its GLB.
+recipient_level     the recipient's link level at the end (0: full; the figures are
+                    only the defaults' if it is 0).
 """
 
 from __future__ import annotations
@@ -62,6 +65,8 @@ from tests.conftest import start_server  # noqa: E402
 
 RATE = 30.0
 TALKERS = 3
+#: where students without a station stand: two rows about the demo lab's benches, 2 m apart
+SPOTS = [(x, 0.0, z) for z in (-3.0, 5.5) for x in (-6.0, -4.0, -2.0, 0.0, 2.0, 4.0, 6.0)] + [(x, 0.0, 8.0) for x in (-5.0, -3.0, -1.0, 1.0, 3.0, 5.0)]
 
 
 def quaternion(yaw: float, pitch: float) -> list[float]:
@@ -92,11 +97,17 @@ async def run(participants: int, seconds: float, protocol: int, hands: float, se
     try:
         session = server.open_session("Reach benchmark")
         code = session["join_code"]
-        movers = [await AmaliyClient.join(server.base_url, code, f"Mover {i}", protocol=protocol) for i in range(participants - TALKERS - 2)]
         recipient = await AmaliyClient.join(server.base_url, code, "Recipient", protocol=protocol)
-        clients = [*movers, recipient]
+        movers = [await AmaliyClient.join(server.base_url, code, f"Mover {i}", protocol=protocol) for i in range(participants - TALKERS - 2)]
+        clients = [recipient, *movers]
         tracked = {c.id: rng.random() < hands for c in clients}
         origins = {c.id: c.poses[c.id][0:3].copy() for c in clients}
+        # the lab has places at its stations for some; the others stand about the room, not all on
+        # the teacher's desk where the scene's spawn points are
+        free = iter(SPOTS)
+        for client in movers:
+            if client.station is None:
+                origins[client.id] = np.array(next(free))
         phases = {c.id: rng.uniform(0, 2 * math.pi) for c in clients}
         sent: dict[tuple[str, int], np.ndarray] = {}
         errors = {"position": 0.0, "angle": 0.0}
@@ -170,6 +181,7 @@ async def run(participants: int, seconds: float, protocol: int, hands: float, se
             "lab_bytes_phone": phone,
             "lab_bytes_desktop": desktop,
             "voice_packets_per_s": voice.packets_per_s,  # type: ignore[attr-defined]
+            "recipient_level": recipient.quality.get("level", 0),
         }
     finally:
         for client in clients:

@@ -17,7 +17,7 @@ class RoomLimits:
     tick_rate: float = 30.0
     #: interest management (realtime.interest): participants within this many metres (or at
     #: the same station, teachers, speakers) come at the tick rate, the others at ``far_rate`` Hz
-    near_radius: float = 4.0
+    near_radius: float = 2.0
     far_rate: float = 5.0
     room_cap: int = 40
     resume_window: float = 30.0
