@@ -281,7 +281,7 @@ class RoomRunner:
             "reason": reason,
         }
 
-    def _deliver(self, pid: str, conn: Connection, frame: bytes, replaceable: bool, tick: int | None = None) -> None:
+    def _deliver(self, pid: str, conn: Connection, frame: bytes, replaceable: bool) -> None:
         backlog = conn.backlog()
         limits = self.room.limits
         if replaceable:
@@ -295,15 +295,16 @@ class RoomRunner:
             conn.close(p.CloseCode.TOO_SLOW, "too slow to keep up; reconnect with your token to resume")
             self._too_slow.append(pid)
             return
-        self._write(pid, conn, frame, tick)
+        self._write(pid, conn, frame)
 
-    def _write(self, pid: str, conn: Connection, frame: bytes, tick: int | None = None) -> None:
+    def _write(self, pid: str, conn: Connection, frame: bytes) -> None:
+        """Write one event or message (tick frames go out in _poses, which notes their tick)."""
         conn.write(frame)
         self.frames_out += 1
         self.bytes_out += len(frame)
         link = self.links.get(pid)
         if link is not None:
-            link.wrote(len(frame), tick, self.loop.time())
+            link.wrote(len(frame), None, self.loop.time())
 
     # ------------------------------------------------------------------ ticker
 

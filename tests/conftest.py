@@ -6,6 +6,7 @@ import functools
 import os
 import tempfile
 import re
+import secrets
 import socket
 import subprocess
 import sys
@@ -17,12 +18,16 @@ from typing import Any, Callable, Iterator
 
 import httpx
 import pytest
+import redis
 
 from amaliy_client.voice import use_ice_addresses
 from scenes import samples
 from scenes.ingest import ingest_zip
 from scenes.model import Scene
 from scenes.package import pack_files
+
+#: the machine's Redis, which CI starts if it is down (.ci/run)
+REDIS_URL = "redis://127.0.0.1:6379/0"
 
 REPO = Path(__file__).resolve().parents[1]
 #: voice media between test peers and test servers stays on loopback
@@ -197,6 +202,17 @@ def server_factory(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
     yield factory
     for live in started:
         live.stop()
+
+
+@pytest.fixture
+def redis_deployment() -> Iterator[str]:
+    """A deployment name of this test's own on the machine's Redis (REDIS_URL); its keys are deleted afterwards."""
+    name = "t" + secrets.token_hex(4)
+    yield name
+    client = redis.Redis.from_url(REDIS_URL)
+    for key in client.scan_iter(f"{name}:*"):
+        client.delete(key)
+    client.close()
 
 
 @pytest.fixture

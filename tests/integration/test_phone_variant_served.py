@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import secrets
 import sqlite3
 import subprocess
 import sys
@@ -15,7 +14,6 @@ from typing import Iterator
 
 import httpx
 import pytest
-import redis
 import trimesh
 
 from scenes import samples
@@ -25,10 +23,9 @@ from scenes.store import Blobs, SceneStore
 from server.package_check import ingest_package
 from server.shared_scenes import SharedScenes
 
-from tests.conftest import REPO, LiveServer, start_server
+from tests.conftest import REDIS_URL, REPO, LiveServer, start_server
 from tests.phone_labs import HEAVY_ID, heavy_package
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 #: the catalog as a store made before phone variants wrote it (scenes.store has added phone_sha since)
 OLD_CATALOG = """
 CREATE TABLE versions (
@@ -106,19 +103,9 @@ def test_the_scenes_cli_lists_old_and_new_versions(live: LiveServer) -> None:
     assert samples.DEMO in listed.stdout and "circuits-table" in listed.stdout
 
 
-@pytest.fixture
-def deployment() -> Iterator[str]:
-    name = "t" + secrets.token_hex(4)
-    yield name
-    client = redis.Redis.from_url(REDIS_URL)
-    for key in client.scan_iter(f"{name}:*"):
-        client.delete(key)
-    client.close()
-
-
-def test_the_nodes_of_a_deployment_share_the_phone_variant(tmp_path: Path, deployment: str) -> None:
+def test_the_nodes_of_a_deployment_share_the_phone_variant(tmp_path: Path, redis_deployment: str) -> None:
     a, b = SceneStore(tmp_path / "a"), SceneStore(tmp_path / "b")
-    shared_a, shared_b = SharedScenes(REDIS_URL, deployment, a), SharedScenes(REDIS_URL, deployment, b)
+    shared_a, shared_b = SharedScenes(REDIS_URL, redis_deployment, a), SharedScenes(REDIS_URL, redis_deployment, b)
     package = tmp_path / "demo.zip"
     package.write_bytes(pack_files(samples.SAMPLES[samples.DEMO]()))
     row, _ = a.add(a.blobs.stage(ingest_package(package), package), "Designer", number=lambda high: shared_a.number(samples.DEMO, high))
@@ -131,6 +118,6 @@ def test_the_nodes_of_a_deployment_share_the_phone_variant(tmp_path: Path, deplo
     assert a.delete(samples.DEMO, row.version)
     assert not a.blob_path(row.phone_sha).exists()  # no other version uses it
     shared_a.unpublish(row)
-    assert not shared_a.redis.exists(f"{deployment}:{{scenes}}:blob:{row.phone_sha}")
+    assert not shared_a.redis.exists(f"{redis_deployment}:{{scenes}}:blob:{row.phone_sha}")
     for shared in (shared_a, shared_b):
         shared.close()

@@ -9,9 +9,7 @@ from __future__ import annotations
 import json
 import secrets
 from pathlib import Path
-from typing import Iterator
 
-import pytest
 import redis
 
 from scenes import samples
@@ -19,18 +17,8 @@ from scenes.package import pack_files
 from scenes.store import SceneStore, SceneVersion
 from server.package_check import ingest_package
 from server.shared_scenes import SharedScenes
+from tests.conftest import REDIS_URL
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-@pytest.fixture
-def deployment() -> Iterator[str]:
-    name = "t" + secrets.token_hex(4)
-    yield name
-    client = redis.Redis.from_url(REDIS_URL)
-    for key in client.scan_iter(f"{name}:*"):
-        client.delete(key)
-    client.close()
 
 
 def node(root: Path, deployment: str) -> tuple[SceneStore, SharedScenes]:
@@ -51,9 +39,9 @@ def upload(store: SceneStore, shared: SharedScenes, tmp: Path, title: str) -> Sc
     return row
 
 
-def test_a_version_uploaded_through_one_node_is_the_others_under_its_number(tmp_path: Path, deployment: str) -> None:
-    a, shared_a = node(tmp_path / "a", deployment)
-    b, shared_b = node(tmp_path / "b", deployment)
+def test_a_version_uploaded_through_one_node_is_the_others_under_its_number(tmp_path: Path, redis_deployment: str) -> None:
+    a, shared_a = node(tmp_path / "a", redis_deployment)
+    b, shared_b = node(tmp_path / "b", redis_deployment)
     first = upload(a, shared_a, tmp_path, "Through a")
     second = upload(b, shared_b, tmp_path, "Through b")  # b has never seen version 1, and still numbers after it
     assert (first.version, second.version) == (1, 2)
@@ -66,21 +54,21 @@ def test_a_version_uploaded_through_one_node_is_the_others_under_its_number(tmp_
     assert a.delete(samples.DEMO, 2)
     shared_a.unpublish(second)
     client = redis.Redis.from_url(REDIS_URL)
-    assert client.hkeys(f"{deployment}:{{scenes}}:index") == [f"{samples.DEMO}/1".encode()]
-    assert not client.exists(f"{deployment}:{{scenes}}:blob:{second.manifest_sha}")  # its own blobs went with it
-    assert client.exists(f"{deployment}:{{scenes}}:blob:{first.manifest_sha}")
+    assert client.hkeys(f"{redis_deployment}:{{scenes}}:index") == [f"{samples.DEMO}/1".encode()]
+    assert not client.exists(f"{redis_deployment}:{{scenes}}:blob:{second.manifest_sha}")  # its own blobs went with it
+    assert client.exists(f"{redis_deployment}:{{scenes}}:blob:{first.manifest_sha}")
     client.close()
-    c, shared_c = node(tmp_path / "c", deployment)
+    c, shared_c = node(tmp_path / "c", redis_deployment)
     assert shared_c.sync() == 1 and [v.version for v in c.versions(samples.DEMO)] == [1]
 
 
-def test_a_clashing_version_is_not_overwritten(tmp_path: Path, deployment: str) -> None:
+def test_a_clashing_version_is_not_overwritten(tmp_path: Path, redis_deployment: str) -> None:
     """Two nodes that each had a version 1 before they joined: each keeps its own."""
-    a, shared_a = node(tmp_path / "a", deployment)
+    a, shared_a = node(tmp_path / "a", redis_deployment)
     b = SceneStore(tmp_path / "b")
     mine = upload(b, SharedScenes(REDIS_URL, "elsewhere" + secrets.token_hex(3), b), tmp_path, "b's own")
     theirs = upload(a, shared_a, tmp_path, "a's")
     assert mine.version == theirs.version == 1
-    shared_b = SharedScenes(REDIS_URL, deployment, b)
+    shared_b = SharedScenes(REDIS_URL, redis_deployment, b)
     assert shared_b.sync() == 0
     assert [v.title for v in b.versions(samples.DEMO)] == ["b's own"]
