@@ -132,9 +132,11 @@ class RoomRunner:
         self.links[participant_id] = Link(self.loop.time())
 
     def handle(self, participant_id: str, message: Any) -> list[Outgoing]:
-        """Feed one input to the room and deliver what it returns."""
+        """Feed one input to the room and deliver what it returns. An input that got no answer
+        and was not logged (a pose frame, thirty a second from everyone) has nothing to deliver."""
         out = self.room.handle(participant_id, message, self.now())
-        self.dispatch(out)
+        if out or self.room.inputs:
+            self.dispatch(out)
         return out
 
     def connection_lost(self, participant_id: str, conn: Connection) -> None:

@@ -18,14 +18,12 @@ import re
 from typing import TYPE_CHECKING, cast
 
 from websockets.exceptions import PayloadTooBig
-from websockets.frames import Frame, Opcode
+from websockets.frames import Frame, Opcode, apply_mask
 from websockets.http11 import Request
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 from websockets.streams import StreamReader
-from websockets.utils import apply_mask
 
-from realtime import codec_v2
 from realtime import protocol as p
 from realtime.fanout import RoomRunner, ws_frame
 from realtime.limits import TokenBucket
@@ -40,12 +38,10 @@ log = logging.getLogger("amaliy.socket")
 ROOM_PATH = "/room"
 _CLOSE_GRACE = 5.0
 
-#: First two bytes of a client pose frame (version 1's, and version 2's three sizes), by the
-#: length of the whole frame on the wire: FIN + binary opcode, then the mask bit and the
-#: 7-bit payload length; then the 4-byte mask and the masked payload.
-_POSE_HEADS = {
-    2 + 4 + size: bytes((0x80 | Opcode.BINARY, 0x80 | size)) for size in (p.CLIENT_POSE.itemsize, *codec_v2.CLIENT_POSE_SIZES)
-}
+#: The first byte of a frame the lean path takes: FIN, no extension bits, text or binary.
+_WHOLE_MESSAGE = {0x80 | Opcode.TEXT, 0x80 | Opcode.BINARY}
+#: The largest payload with a 7-bit length: the 2-byte header, the mask, the payload.
+_SMALL = 125
 _AT_EOF = StreamReader.at_eof.__code__
 #: A plain ``ack`` (protocol 2) as clients write it, with or without spaces; anything else
 #: (an ``id``, another order, a number out of range) goes through decode_control.
@@ -73,6 +69,8 @@ class RoomSocket(asyncio.Protocol):
         self.closed = False
         self.last_seen = self.loop.time()
         self.bucket = TokenBucket(self.limits.msg_rate, self.limits.msg_burst, self.last_seen)
+        #: the parser waits for a new frame and may be bypassed (see _small_frames)
+        self._lean = False
         self._flood_since: float | None = None
         self._last_drop = 0.0
         self._timers: list[asyncio.TimerHandle] = []
@@ -95,17 +93,11 @@ class RoomSocket(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closed:
             return
-        if _POSE_HEADS.get(len(data)) == data[:2] and self.runner is not None and self._between_frames():
-            # Hot path: a read holding exactly one pose frame, the commonest message by
-            # far. Parsing it through websockets costs more than the rest of its path;
-            # unmasking it here yields the very Frame the parser would have produced,
-            # and leaves the parser in the state parsing it would have left it in.
-            try:
-                self._frame(Frame(Opcode.BINARY, apply_mask(data[6:], data[2:6])))
-            except Exception as exc:  # free in CPython 3.11 until something raises
-                self._unexpected(exc)
-            self._flush()
-            return
+        if self._lean:
+            data = self._small_frames(data)
+            if not data:
+                return
+        self._lean = False
         self.ws.receive_data(data)
         for event in self.ws.events_received():
             try:
@@ -116,6 +108,7 @@ class RoomSocket(asyncio.Protocol):
             except Exception as exc:
                 self._unexpected(exc)
         self._flush()
+        self._lean = not self.closed and self._between_frames()
 
     def eof_received(self) -> bool | None:
         self.ws.receive_eof()
@@ -155,16 +148,41 @@ class RoomSocket(asyncio.Protocol):
 
     # ------------------------------------------------------- internals
 
+    def _small_frames(self, data: bytes) -> bytes:
+        """Handle the whole small messages at the start of a read without the websockets parser;
+        return what is left for it (b"" when nothing is).
+
+        The hot path: nearly every read is one pose frame, or a pose and an ``ack``, and parsing
+        them through websockets costs more than the rest of their way into the room. A frame
+        taken here is final, unextended, text or binary, masked, with a 7-bit length, and whole
+        in this read: unmasking it yields the very payload the parser would have produced, and
+        the parser, which waits for a new frame (``_lean``), is left waiting for the next one.
+        Anything else (a longer frame, a control frame, a fragment, a partial frame) and all
+        after it go to the parser."""
+        at, end = 0, len(data)
+        while end - at >= 6 and data[at] in _WHOLE_MESSAGE and 0x80 <= data[at + 1] <= 0x80 | _SMALL:
+            start = at + 6
+            at = start + (data[at + 1] & 0x7F)
+            if at > end:
+                return data[start - 6 :]
+            try:
+                self._message(data[start - 6] & 0x0F, apply_mask(data[start:at], data[start - 4 : start]))
+            except Exception as exc:  # free in CPython 3.11 until something raises
+                self._unexpected(exc)
+            if self.closed:
+                return b""
+        return data[at:]
+
     def _between_frames(self) -> bool:
         """True when the websockets parser has consumed every byte it was given and waits
         for the first byte of a new frame, on an open connection, outside a fragmented
-        message, with no extension, no debug logging, and a size limit a pose fits in:
-        then one whole pose frame may bypass the parser (see data_received)."""
+        message, with no extension, no debug logging, and size limits a small frame fits in:
+        then whole small frames may bypass the parser (see _small_frames)."""
         ws = self.ws
         if ws.state is not State.OPEN or ws.current_size is not None or ws.reader.buffer or ws.extensions or ws.debug:
             return False
         for limit in (ws.max_message_size, ws.max_fragment_size):
-            if limit is not None and limit < p.CLIENT_POSE.itemsize:
+            if limit is not None and limit < _SMALL:
                 return False
         gen = ws.parser  # the parse() generator, suspended in StreamReader.at_eof() between frames
         while gen.gi_yieldfrom is not None:
@@ -237,45 +255,49 @@ class RoomSocket(asyncio.Protocol):
         if not frame.fin:
             self.close(p.CloseCode.POLICY, "fragmented messages are not supported")
             return
+        self._message(opcode, frame.data)
+
+    def _message(self, opcode: int, data: bytes) -> None:
+        """One whole text or binary message, from the parser or the lean path."""
         if self._throttled(self.loop.time()):
             return
-        oversized = len(frame.data) > self.limits.max_message_bytes
+        oversized = len(data) > self.limits.max_message_bytes
         if oversized and opcode == Opcode.BINARY:
-            self._too_big(frame)
+            self._too_big(len(data))
             return
         try:
             if opcode == Opcode.BINARY:
                 if self.runner is None or self.participant_id is None:
                     raise p.ProtocolError(p.ErrorCode.NOT_JOINED, "Send 'join' before any other message.")
-                self.runner.handle(self.participant_id, p.decode_binary(frame.data))
+                self.runner.handle(self.participant_id, p.decode_binary(data))
             else:
-                ack = _ACK.fullmatch(frame.data)
+                ack = _ACK.fullmatch(data)
                 if ack is not None and self.runner is not None and self.participant_id is not None and int(ack[1]) <= 0xFFFFFFFF:
                     # protocol 2's ack, four a second from every client: what decode_control would
                     # make of it, without building a message for it
                     self.runner.ack(self.participant_id, int(ack[1]))
                     return
                 try:
-                    text = frame.data.decode()
+                    text = data.decode()
                 except UnicodeDecodeError:
                     self.close(p.CloseCode.INVALID_DATA, "text frame is not valid UTF-8")
                     return
                 message = p.decode_control(text)
                 if oversized and not isinstance(message, p.RtcOffer):
-                    self._too_big(frame)
+                    self._too_big(len(data))
                     return
                 self._control(message)
         except p.ProtocolError as exc:
             if oversized:
-                self._too_big(frame)
+                self._too_big(len(data))
             else:
                 self._send(p.error(exc.code, exc.message, exc.re))
 
-    def _too_big(self, frame: Frame) -> None:
-        """Close 1009 for a frame over ``max_message_bytes`` (only an ``rtc_offer`` may be larger),
+    def _too_big(self, size: int) -> None:
+        """Close 1009 for a message over ``max_message_bytes`` (only an ``rtc_offer`` may be larger),
         with the reason websockets gives a frame over the parser's own limit, so a client sees
-        one reason text whichever limit the frame broke."""
-        self.close(p.CloseCode.TOO_BIG, str(PayloadTooBig(len(frame.data), self.limits.max_message_bytes)))
+        one reason text whichever limit the message broke."""
+        self.close(p.CloseCode.TOO_BIG, str(PayloadTooBig(size, self.limits.max_message_bytes)))
 
     async def _join_elsewhere(self, session_id: str, re: str | int | None) -> None:
         """A join on a node that does not host the practical (several nodes): say where it is,

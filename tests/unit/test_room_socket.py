@@ -122,3 +122,86 @@ async def test_a_failing_pose_on_the_fast_path_is_answered_too(monkeypatch: pyte
     assert [m["code"] for m in peer.received()] == ["server_error", "server_error"]
     assert [r.getMessage() for r in caplog.records] == ["message from p_1 failed: KeyError: 'slot for p_1'"] * 2
     assert not peer.transport.aborted and not peer.socket.closed
+
+
+class RecordingRunner:
+    """A room runner that notes what the socket hands it, in order."""
+
+    def __init__(self) -> None:
+        self.got: list[object] = []
+
+    def handle(self, participant_id: str, message: object) -> None:
+        self.got.append(message)
+
+    def ack(self, participant_id: str, tick: int) -> None:
+        self.got.append(("ack", tick))
+
+
+def masked(opcode: Opcode, payload: bytes) -> bytes:
+    return Frame(opcode, payload).serialize(mask=True)
+
+
+def joined_peer() -> tuple[Peer, RecordingRunner]:
+    peer = Peer()
+    runner = RecordingRunner()
+    peer.socket.runner, peer.socket.participant_id = runner, "p_1"  # type: ignore[assignment]
+    return peer, runner
+
+
+POSE = p.encode_pose([0.0, 1.6, 0.0, 0.0, 0.0, 0.0, 1.0] * 3)
+ACK = b'{"type":"ack","tick":7}'
+
+
+async def test_whole_small_frames_in_one_read_bypass_the_parser_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    peer, runner = joined_peer()
+
+    def parser_bypassed(data: bytes) -> None:
+        raise AssertionError(f"whole small frames should not reach the parser: {data!r}")
+
+    monkeypatch.setattr(peer.socket.ws, "receive_data", parser_bypassed)
+    peer.socket.data_received(masked(Opcode.BINARY, POSE) + masked(Opcode.TEXT, ACK) + masked(Opcode.TEXT, b'{"type":"ping","t":3}'))
+    assert runner.got == [p.PoseFrame(POSE), ("ack", 7)]
+    assert [(m["type"], m["t"]) for m in peer.received()] == [("pong", 3)]
+
+
+async def test_a_frame_split_across_reads_goes_through_the_parser_and_the_lean_path_resumes(monkeypatch: pytest.MonkeyPatch) -> None:
+    peer, runner = joined_peer()
+    data = masked(Opcode.BINARY, POSE) + masked(Opcode.BINARY, POSE) + masked(Opcode.TEXT, ACK)
+    cut = len(data) - 10  # inside the ack
+    peer.socket.data_received(data[:cut])
+    assert runner.got == [p.PoseFrame(POSE)] * 2
+    peer.socket.data_received(data[cut:])
+    assert runner.got[-1] == ("ack", 7)
+    assert peer.socket._lean  # the parser has its frame boundary back
+    parsed: list[bytes] = []
+    receive = peer.socket.ws.receive_data
+    monkeypatch.setattr(peer.socket.ws, "receive_data", lambda chunk: (parsed.append(chunk), receive(chunk)))
+    peer.socket.data_received(masked(Opcode.BINARY, POSE))
+    assert parsed == [] and runner.got[-1] == p.PoseFrame(POSE)
+
+
+async def test_control_frames_and_long_frames_after_small_ones_reach_the_parser() -> None:
+    peer, runner = joined_peer()
+    ping = Frame(Opcode.PING, b"hi").serialize(mask=True)
+    long_text = masked(Opcode.TEXT, b'{"type": "ping",' + b" " * 200 + b'"t": 5}')
+    peer.socket.data_received(masked(Opcode.BINARY, POSE) + ping + masked(Opcode.BINARY, POSE) + long_text)
+    assert runner.got == [p.PoseFrame(POSE)] * 2
+    got = peer.ws.receive_data(b"".join(peer.transport.written)) or list(peer.ws.events_received())
+    assert [(f.opcode, f.data) for f in got if f.opcode == Opcode.PONG] == [(Opcode.PONG, b"hi")]
+    assert [json.loads(f.data)["t"] for f in got if f.opcode == Opcode.TEXT] == [5]
+
+
+async def test_bad_small_frames_are_refused_as_the_parser_would() -> None:
+    peer, runner = joined_peer()
+    peer.socket.data_received(masked(Opcode.TEXT, b"\xff\xfe"))
+    assert peer.socket.closed and runner.got == []
+    assert peer.ws.receive_data(b"".join(peer.transport.written)) is None
+    [close] = [f for f in peer.ws.events_received() if f.opcode == Opcode.CLOSE]
+    assert close.data[:2] == p.CloseCode.INVALID_DATA.to_bytes(2, "big")
+    unmasked = Peer()
+    unmasked.socket.runner, unmasked.socket.participant_id = RecordingRunner(), "p_2"  # type: ignore[assignment]
+    unmasked.socket.data_received(Frame(Opcode.BINARY, POSE).serialize(mask=False))
+    assert unmasked.socket.runner.got == []  # type: ignore[attr-defined]
+    unmasked.ws.receive_data(b"".join(unmasked.transport.written))
+    [close] = [f for f in unmasked.ws.events_received() if f.opcode == Opcode.CLOSE]
+    assert close.data[:2] == (1002).to_bytes(2, "big")  # protocol error: a client must mask
