@@ -67,6 +67,10 @@ CLIENT_POSE_HEAD = struct.Struct("<BBI")
 CLIENT_POSE_SIZES = (16, 26, 36)
 
 _HANDS = p.FLAG_LEFT_TRACKED | p.FLAG_RIGHT_TRACKED
+#: Per hand (left, right), its bit in a pose's flags.
+_HAND_BITS = np.array([p.FLAG_LEFT_TRACKED, p.FLAG_RIGHT_TRACKED], np.uint8)
+#: TICK_HEADER packed without numpy (one frame per group of recipients per tick).
+_TICK_HEADER = struct.Struct("<BBHHII")
 _BLOCK = struct.Struct("<3HI")
 
 
@@ -252,20 +256,21 @@ class Staged:
             return _NONE, np.zeros(0, p.POSE_RECORD), np.zeros(0, bool)
         slots = np.flatnonzero(self.pending)
         self.pending[slots] = False
-        rows = self.rows[slots]
+        rows = p.records(self.rows)[slots].view(STAGED)
         n = len(slots)
+        flags, blocks = rows["flags"], rows["blocks"]
+        # head, left, right: a hand not tracked takes the head's block
+        sent = np.concatenate([np.ones((n, 1), bool), (flags[:, None] & _HAND_BITS) != 0], axis=1)
+        positions = np.where(sent[:, :, None], blocks["position"], blocks["position"][:, :1]).reshape(-1, 3)
+        rotations = np.where(sent, blocks["rotation"], blocks["rotation"][:, :1]).reshape(-1)
+        ok = rotations_valid(rotations).reshape(n, 3).all(axis=1) if n else np.zeros(0, bool)
         out = np.zeros(n, p.POSE_RECORD)
         out["slot"] = slots
-        out["flags"] = rows["flags"]
+        out["flags"] = flags
         out["stamp"] = rows["stamp"]
-        tracked = np.stack([np.ones(n, bool), (rows["flags"] & p.FLAG_LEFT_TRACKED) != 0, (rows["flags"] & p.FLAG_RIGHT_TRACKED) != 0], axis=1)
-        blocks = rows["blocks"]
-        blocks[~tracked] = blocks[:, :1].repeat(3, axis=1)[~tracked]  # untracked hands: the head's block
-        flat = blocks.reshape(-1)
-        ok = rotations_valid(flat["rotation"]).reshape(n, 3).all(axis=1) if n else np.zeros(0, bool)
         pose = out["pose"].reshape(n, 3, 7)
-        pose[:, :, :3] = grid.position(flat["position"]).reshape(n, 3, 3)
-        pose[:, :, 3:] = unpack_rotations(flat["rotation"]).reshape(n, 3, 4)
+        pose[:, :, :3] = grid.position(positions).reshape(n, 3, 3)
+        pose[:, :, 3:] = unpack_rotations(rotations).reshape(n, 3, 4)
         return slots, out, ok
 
 
@@ -332,16 +337,14 @@ def encode_objects(objects: np.ndarray, grid: Grid) -> np.ndarray:
 
 def tick_frame(tick: int, event_seq: int, encoded: Encoded, rows: np.ndarray, objects: np.ndarray, full: bool = False) -> bytes:
     """One TICK_V2 frame (kind 0x11) of the encoded pose records at ``rows`` and version 2 object records."""
-    header = np.zeros(1, TICK_HEADER)
-    header["kind"] = p.BinaryKind.TICK_V2
-    header["flags"] = p.TICK_FULL if full else 0
-    header["poses"] = len(rows)
-    header["objects"] = len(objects)
-    header["tick"] = tick & 0xFFFFFFFF
-    header["event_seq"] = event_seq & 0xFFFFFFFF
-    heads = encoded.heads[rows]
-    hands = encoded.hands[rows][encoded.tracked[rows]]
-    return b"".join((header.tobytes(), heads.tobytes(), hands.tobytes(), objects.tobytes()))
+    header = _TICK_HEADER.pack(
+        p.BinaryKind.TICK_V2, p.TICK_FULL if full else 0, len(rows), len(objects), tick & 0xFFFFFFFF, event_seq & 0xFFFFFFFF
+    )
+    hands = (rows[:, None] * 2 + (0, 1)).reshape(-1)  # both hands of each record, in the flat (N * 2) blocks
+    hands = hands[encoded.tracked.reshape(-1)[hands]]
+    return b"".join(
+        (header, p.records(encoded.heads)[rows].tobytes(), p.records(encoded.hands).reshape(-1)[hands].tobytes(), objects.tobytes())
+    )
 
 
 def encode_tick_v2(tick: int, event_seq: int, poses: np.ndarray, objects: np.ndarray, grid: Grid, full: bool = False) -> bytes:

@@ -159,9 +159,16 @@ def group(heads: np.ndarray, active: np.ndarray, stations: np.ndarray, everyone:
         unique, inverse = np.unique(keys, return_inverse=True)
         canonical: dict[bytes, int] = {active.tobytes(): EVERYONE}
         index = np.empty(len(unique), np.int64)
+        # who stands within one cell of a cell column, and of a cell row: a few of each in a lab
+        columns: dict[int, np.ndarray] = {}
+        rows: dict[int, np.ndarray] = {}
         for g, key in enumerate(unique.tolist()):
             station, gx, gz = (key >> 42) - 1, ((key >> 21) & ((1 << 21) - 1)) - (1 << 20), (key & ((1 << 21) - 1)) - (1 << 20)
-            mask = (np.abs(cx - gx) <= 1) & (np.abs(cz - gz) <= 1)
+            if gx not in columns:
+                columns[gx] = np.abs(cx - gx) <= 1
+            if gz not in rows:
+                rows[gz] = np.abs(cz - gz) <= 1
+            mask = columns[gx] & rows[gz]
             if station >= 0:
                 mask |= stations == station
             mask = (mask | always) & active
@@ -197,7 +204,7 @@ class PoseTick:
         self._due_objects = due_objects
         slots = np.flatnonzero(np.logical_or.reduce(list(due_poses.values()))) if due_poses else np.zeros(0, np.int64)
         #: the changed records, copied: the frames may be built after the room moved on
-        self._poses = poses[slots]
+        self._poses = p.records(poses)[slots].view(p.POSE_RECORD)
         self._row = np.full(len(poses), -1, np.int64)
         self._row[slots] = np.arange(len(slots))
         changed = np.flatnonzero(np.logical_or.reduce(list(due_objects.values()))) if due_objects else np.zeros(0, np.int64)

@@ -757,7 +757,7 @@ class Room:
         slots, rows, ok = self._staged_v2.take(self.grid)
         if not len(slots):
             return []
-        self._staging[slots[ok]] = rows[ok]
+        p.records(self._staging)[slots[ok]] = p.records(rows)[ok]
         self._pending[slots[ok]] = True
         owners = [self._slot_owner[slot] for slot in slots[~ok]]
         return [Send(owner, p.dumps(p.error(p.ErrorCode.BAD_POSE, v2.BAD_ROTATION))) for owner in owners if owner is not None]
@@ -767,7 +767,7 @@ class Room:
         if not len(slots):
             return []
         self._pending[slots] = False
-        staged = self._staging[slots]
+        staged = p.records(self._staging)[slots].view(p.POSE_RECORD)
         pose = staged["pose"]
         ok = np.isfinite(pose).all(axis=1) & (np.abs(pose) <= p.MAX_COORDINATE).all(axis=1)
         low, high = p.QUAT_NORM2_RANGE
@@ -775,7 +775,7 @@ class Room:
             norm = np.einsum("ij,ij->i", pose[:, cols], pose[:, cols])
             ok &= (norm > low) & (norm < high)
         good = slots[ok]
-        self._poses[good] = staged[ok]
+        p.records(self._poses)[good] = p.records(staged)[ok]
         self._pose_dirty[good] = True
         out: list[Outgoing] = []
         for slot in slots[~ok]:
