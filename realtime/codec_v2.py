@@ -140,29 +140,39 @@ def pack_rotations(quats: np.ndarray) -> np.ndarray:
     return (largest.astype(np.uint32) << 30) | (u[:, 0] << 20) | (u[:, 1] << 10) | u[:, 2]
 
 
+#: Where the three sent components sit in a packed rotation.
+_SHIFTS = np.array([20, 10, 0], np.uint32)
+
+
 def _components(packed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     packed = np.asarray(packed, np.uint32)
-    u = np.stack([(packed >> 20) & 0x3FF, (packed >> 10) & 0x3FF, packed & 0x3FF], axis=1).astype(np.int64)
-    return (packed >> 30).astype(np.int64), u
+    return packed >> 30, (packed[:, None] >> _SHIFTS) & 0x3FF
+
+
+#: For each dropped component L, where each of x, y, z, w comes from in (dropped, sent...).
+_PLACE = np.array([[0, 1, 2, 3], [1, 0, 2, 3], [1, 2, 0, 3], [1, 2, 3, 0]])
+
+
+def unpack_checked(packed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N,) u32 smallest-three -> (N, 4) unit quaternions (x, y, z, w), and per rotation
+    whether it is valid: False if a component is the unused code 0, or the three sent add up
+    to more than a unit quaternion can hold (a frame no encoder makes)."""
+    largest, u = _components(packed)
+    kept = (u - 512.0) / _QUAT_SCALE
+    norm2 = np.einsum("ij,ij->i", kept, kept)
+    dropped = np.sqrt(np.maximum(0.0, 1.0 - norm2))
+    q = np.take_along_axis(np.concatenate([dropped[:, None], kept], axis=1), _PLACE[largest], axis=1)
+    return q, (u != 0).all(axis=1) & (norm2 <= _MAX_NORM2)
 
 
 def unpack_rotations(packed: np.ndarray) -> np.ndarray:
     """(N,) u32 smallest-three -> (N, 4) unit quaternions (x, y, z, w)."""
-    largest, u = _components(packed)
-    kept = (u - 512) / _QUAT_SCALE
-    q = np.empty((len(largest), 4))
-    rows = np.arange(len(largest))
-    q[rows[:, None], _OTHERS[largest]] = kept
-    q[rows, largest] = np.sqrt(np.maximum(0.0, 1.0 - np.einsum("ij,ij->i", kept, kept)))
-    return q
+    return unpack_checked(packed)[0]
 
 
 def rotations_valid(packed: np.ndarray) -> np.ndarray:
-    """Per rotation: False if a component is the unused code 0, or the three sent add up
-    to more than a unit quaternion can hold (a frame no encoder makes)."""
-    _, u = _components(packed)
-    kept = (u - 512) / _QUAT_SCALE
-    return (u != 0).all(axis=1) & (np.einsum("ij,ij->i", kept, kept) <= _MAX_NORM2)
+    """Per rotation: whether it is one an encoder makes (see unpack_checked)."""
+    return unpack_checked(packed)[1]
 
 
 # --------------------------------------------------------------------------- client pose
@@ -263,14 +273,15 @@ class Staged:
         sent = np.concatenate([np.ones((n, 1), bool), (flags[:, None] & _HAND_BITS) != 0], axis=1)
         positions = np.where(sent[:, :, None], blocks["position"], blocks["position"][:, :1]).reshape(-1, 3)
         rotations = np.where(sent, blocks["rotation"], blocks["rotation"][:, :1]).reshape(-1)
-        ok = rotations_valid(rotations).reshape(n, 3).all(axis=1) if n else np.zeros(0, bool)
+        quats, valid = unpack_checked(rotations)
+        ok = valid.reshape(n, 3).all(axis=1)
         out = np.zeros(n, p.POSE_RECORD)
         out["slot"] = slots
         out["flags"] = flags
         out["stamp"] = rows["stamp"]
         pose = out["pose"].reshape(n, 3, 7)
         pose[:, :, :3] = grid.position(positions).reshape(n, 3, 3)
-        pose[:, :, 3:] = unpack_rotations(rotations).reshape(n, 3, 4)
+        pose[:, :, 3:] = quats.reshape(n, 3, 4)
         return slots, out, ok
 
 

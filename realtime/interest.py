@@ -131,16 +131,24 @@ class Groups(NamedTuple):
 
     of_slot: np.ndarray  # group index per slot (EVERYONE for teachers and observers)
     near: list[np.ndarray]  # per group: bool over slots
+    key: bytes = b""  # everything the grouping was made from (see group)
 
 
-def group(heads: np.ndarray, active: np.ndarray, stations: np.ndarray, everyone: np.ndarray, always: np.ndarray, radius: float) -> Groups:
+def group(
+    heads: np.ndarray, active: np.ndarray, stations: np.ndarray, everyone: np.ndarray, always: np.ndarray, radius: float,
+    last: Groups | None = None,
+) -> Groups:
     """Group the active recipients by (station, floor cell) and give each group its near mask.
 
     ``heads`` (capacity, 3) head positions; ``stations`` per slot (-1: none);
     ``everyone``: slots that receive all as near (teachers, observers);
     ``always``: slots near to every recipient (teachers, speakers). Groups whose near masks
     come out the same are one group, and one near to every active slot is EVERYONE's: in a
-    small lab everyone shares a single frame."""
+    small lab everyone shares a single frame.
+
+    ``last``, the previous tick's grouping, is returned as it is when nobody changed cell,
+    station, role or speaking since: people at a bench mostly stay in their cells, and
+    grouping anew costs a few dozen numpy calls a tick."""
     capacity = len(active)
     # no radius (0, negative, not a number): everyone near; cells of at least MIN_CELL keep every
     # cell number of a lab's coordinates (at most 10 km out) within the key's 21 bits
@@ -150,6 +158,9 @@ def group(heads: np.ndarray, active: np.ndarray, stations: np.ndarray, everyone:
     else:
         cx = np.floor(heads[:, 0] / cell).astype(np.int64)
         cz = np.floor(heads[:, 2] / cell).astype(np.int64)
+    made_from = b"".join((cx.tobytes(), cz.tobytes(), active.tobytes(), stations.tobytes(), everyone.tobytes(), always.tobytes()))
+    if last is not None and last.key == made_from:
+        return last
     of_slot = np.full(capacity, EVERYONE, np.int64)
     grouped = np.flatnonzero(active & ~everyone)
     near: list[np.ndarray] = []
@@ -177,7 +188,7 @@ def group(heads: np.ndarray, active: np.ndarray, stations: np.ndarray, everyone:
                 near.append(mask)
             index[g] = found
         of_slot[grouped] = index[inverse.reshape(-1)]
-    return Groups(of_slot, near)
+    return Groups(of_slot, near, made_from)
 
 
 class PoseTick:

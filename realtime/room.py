@@ -246,6 +246,8 @@ class Room:
         self.grid = v2.Grid.for_scene(scene)
         self.interest = Interest(capacity, n, limits.tick_rate, limits.far_rate, limits.near_radius)
         self._roles_cache: tuple[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
+        #: the last tick's grouping, reused while nobody changes cell (realtime.interest.group)
+        self._last_groups: Groups | None = None
         #: this run of the room (the node names each start): part of the ids of the room's records
         self.run = run
         self.challenges = Challenges(scene, limits.answer_rate, limits.answer_burst, run)
@@ -343,7 +345,8 @@ class Room:
         """Who is near whom this tick: stations, floor cells, teachers and speakers."""
         stations, teachers, everyone = self._roles()
         heads = self._poses["pose"][:, 0:3]
-        return group(heads, self._active, stations, everyone, teachers | speaking, self.limits.near_radius)
+        self._last_groups = group(heads, self._active, stations, everyone, teachers | speaking, self.limits.near_radius, self._last_groups)
+        return self._last_groups
 
     def _roles(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per slot: station (-1: none), teacher, receives everyone. Walking every participant
@@ -385,7 +388,7 @@ class Room:
     def __getstate__(self) -> dict[str, Any]:
         """A snapshot's view of the room (realtime.log.snapshot): views and bound handlers are rebuilt."""
         state = self.__dict__.copy()
-        for derived in ("_staging_bytes", "_handlers", "inputs"):
+        for derived in ("_staging_bytes", "_handlers", "inputs", "_last_groups"):
             del state[derived]
         return state
 
@@ -394,6 +397,7 @@ class Room:
         self._staging_bytes = memoryview(self._staging.view(np.uint8).reshape(-1))
         self._handlers = self._handler_table()
         self.inputs = []
+        self._last_groups = None
         if "interest" not in state:  # a snapshot from before protocol 2 (a rolling upgrade): what it adds starts fresh
             capacity = len(self._active)
             self.grid = v2.Grid.for_scene(self.scene)
