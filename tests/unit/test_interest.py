@@ -168,3 +168,18 @@ def test_nobody_moving_means_no_frame_for_anyone_at_the_full_rate() -> None:
     for _ in range(12):
         tick = lab.tick()
         assert tick is None or tick.frame_for(lab.slot("a")) is None
+
+
+def test_walking_over_to_someone_makes_them_near_on_the_next_tick() -> None:
+    lab = Class()
+    lab.enter("me", 0.0)
+    lab.enter("walker", 20.0)
+    settle(lab)
+    far_ticks = [lab.room.tick_no + 1 + i for i in range(6) if "walker" in lab.received(lab.tick(("walker",)), "me")]
+    assert len(far_ticks) == 1  # far: one tick in six, while the grouping is reused tick after tick
+    lab.where["walker"] = (0.5, 0.0)  # steps next to me
+    got = [lab.received(lab.tick(("walker",)), "me") for _ in range(6)]
+    assert all("walker" in who for who in got)
+    lab.where["walker"] = (20.0, 0.0)  # and away again
+    lab.tick(("walker",))
+    assert sum("walker" in lab.received(lab.tick(("walker",)), "me") for _ in range(6)) == 1
