@@ -14,6 +14,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from websockets.client import ClientProtocol
 from websockets.frames import Frame, Opcode
 from websockets.uri import parse_uri
@@ -205,3 +207,68 @@ async def test_bad_small_frames_are_refused_as_the_parser_would() -> None:
     unmasked.ws.receive_data(b"".join(unmasked.transport.written))
     [close] = [f for f in unmasked.ws.events_received() if f.opcode == Opcode.CLOSE]
     assert close.data[:2] == (1002).to_bytes(2, "big")  # protocol error: a client must mask
+
+
+def _frames() -> st.SearchStrategy[bytes]:
+    """One frame on the wire, as a client (or a hostile one) might send it."""
+    small = st.binary(max_size=125)
+    whole = st.builds(lambda data: masked(Opcode.BINARY, data), small | st.just(POSE))
+    text = st.builds(lambda data: masked(Opcode.TEXT, data), small | st.sampled_from([ACK, b'{"type":"ping","t":1}', b"\xff", b"{"]))
+    long = st.builds(lambda n: masked(Opcode.TEXT, b'{"type":"ping",' + b" " * n + b'"t":2}'), st.integers(110, 300))
+    control = st.sampled_from([Frame(Opcode.PING, b"p").serialize(mask=True), Frame(Opcode.PONG, b"").serialize(mask=True)])
+    odd = st.sampled_from(
+        [
+            Frame(Opcode.TEXT, b'{"type"', fin=False).serialize(mask=True),
+            Frame(Opcode.CONT, b':"ping"}').serialize(mask=True),
+            Frame(Opcode.BINARY, POSE).serialize(mask=False),
+            bytes([0x82 | 0x40]) + masked(Opcode.BINARY, POSE)[1:],  # an extension bit no extension was agreed for
+            Frame(Opcode.CLOSE, (1000).to_bytes(2, "big")).serialize(mask=True),
+            bytes([0x83, 0x80, 0, 0, 0, 0]),  # reserved opcode
+        ]
+    )
+    return st.one_of(whole, whole, text, long, control, odd)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(_frames(), min_size=1, max_size=12), st.lists(st.integers(0, 2000), max_size=6))
+async def test_the_lean_path_does_what_the_parser_would_for_any_stream_cut_anywhere(frames: list[bytes], cuts: list[int]) -> None:
+    """The same bytes, cut into the same reads, to a socket with the lean path and to one whose
+    every byte goes through the websockets parser: the room gets the same inputs in the same
+    order, the client the same frames, and both end in the same state. Where a message closes
+    the socket, what comes after it in the same read may be met differently: the lean path stops
+    there, while the parser has parsed the whole read already, answering a later ping with a
+    pong, or closing for a later frame's protocol error first. So then the frames before the
+    close must match, and both sockets close with a documented code."""
+    stream = b"".join(frames)
+    points = sorted({0, len(stream), *(c for c in cuts if c < len(stream))})
+    reads = [stream[a:b] for a, b in zip(points, points[1:])]
+    (lean, lean_runner), (parsed, parsed_runner) = joined_peer(), joined_peer()
+    parsed.socket._between_frames = lambda: False  # type: ignore[method-assign]
+    parsed.socket._lean = False
+    for read in reads:
+        lean.socket.data_received(read)
+        parsed.socket.data_received(read)
+    assert lean_runner.got == parsed_runner.got
+    assert (lean.socket.closed, lean.transport.aborted) == (parsed.socket.closed, parsed.transport.aborted)
+    lean_out, parsed_out = sent_frames(lean), sent_frames(parsed)
+    if not lean.socket.closed:
+        assert lean_out == parsed_out
+        return
+    assert before_close(lean_out) == before_close(parsed_out)
+    for out in (lean_out, parsed_out):
+        [code] = [int.from_bytes(data[:2], "big") for op, data in out if op == Opcode.CLOSE]
+        assert code in (1000, 1002, p.CloseCode.POLICY, p.CloseCode.INVALID_DATA, p.CloseCode.TOO_BIG)
+
+
+def sent_frames(peer: Peer) -> list[tuple[int, bytes]]:
+    """Every frame the socket wrote to its client, as (opcode, payload)."""
+    peer.ws.receive_data(b"".join(peer.transport.written))
+    return [(int(f.opcode), f.data) for f in peer.ws.events_received() if isinstance(f, Frame)]
+
+
+def before_close(frames: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+    """The frames before the close frame, less the pongs right before it."""
+    end = next(i for i, (op, _) in enumerate(frames) if op == Opcode.CLOSE)
+    while end > 0 and frames[end - 1][0] == Opcode.PONG:
+        end -= 1
+    return frames[:end]
