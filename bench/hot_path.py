@@ -179,7 +179,7 @@ def main() -> None:
     parser.add_argument("--participants", "-n", type=int, default=200)
     parser.add_argument("--protocol", type=int, choices=(1, 2), default=2)
     parser.add_argument("--ticks", type=int, default=300, help="ticks per timed run (default 300)")
-    parser.add_argument("--runs", type=int, default=5, help="timed runs; figures are medians (default 5)")
+    parser.add_argument("--runs", type=int, default=5, choices=range(1, 101), metavar="1..100", help="timed runs; figures are medians (default 5)")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--profile", type=int, metavar="K", default=0, help="also print cProfile's top K to stderr")
     args = parser.parse_args()

@@ -69,8 +69,9 @@ CLIENT_POSE_SIZES = (16, 26, 36)
 _HANDS = p.FLAG_LEFT_TRACKED | p.FLAG_RIGHT_TRACKED
 #: Per hand (left, right), its bit in a pose's flags.
 _HAND_BITS = np.array([p.FLAG_LEFT_TRACKED, p.FLAG_RIGHT_TRACKED], np.uint8)
-#: TICK_HEADER packed without numpy (one frame per group of recipients per tick).
-_TICK_HEADER = struct.Struct("<BBHHII")
+#: TICK_HEADER as a struct, to pack one without numpy (a frame per group of recipients per tick);
+#: its fields are all unsigned little-endian integers.
+_TICK_HEADER = struct.Struct("<" + "".join({1: "B", 2: "H", 4: "I"}[TICK_HEADER[name].itemsize] for name in TICK_HEADER.names))
 _BLOCK = struct.Struct("<3HI")
 
 

@@ -131,7 +131,7 @@ class Groups(NamedTuple):
 
     of_slot: np.ndarray  # group index per slot (EVERYONE for teachers and observers)
     near: list[np.ndarray]  # per group: bool over slots
-    key: bytes = b""  # everything the grouping was made from (see group)
+    key: bytes  # everything the grouping was made from (see group)
 
 
 def group(

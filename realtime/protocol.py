@@ -88,12 +88,6 @@ POSE_RECORD = np.dtype(
 #: One object's state inside a tick frame: 32 bytes. ``holder`` is the holder's
 #: slot, or NO_HOLDER.
 OBJECT_RECORD = np.dtype([("object", "<u2"), ("holder", "<u2"), ("transform", "<f4", (TRANSFORM_FLOATS,))])
-
-
-def records(rows: np.ndarray) -> np.ndarray:
-    """Structured rows seen as opaque records of their size, to gather and scatter whole rows:
-    numpy copies a structured row field by field, several times slower than one block."""
-    return rows.view(np.dtype((np.void, rows.dtype.itemsize)))
 NO_HOLDER = 0xFFFF
 
 #: Tick flag: this frame holds every pose and object (sent after join, resume, or
@@ -135,6 +129,12 @@ class ObjectMove(NamedTuple):
 
     object_index: int
     transform: tuple[float, ...]
+
+
+def records(rows: np.ndarray) -> np.ndarray:
+    """Structured rows seen as opaque records of their size, to gather and scatter whole rows:
+    numpy copies a structured row field by field, several times slower than one block."""
+    return rows.view(np.dtype((np.void, rows.dtype.itemsize)))
 
 
 def decode_binary(data: bytes) -> PoseFrame | PoseFrameV2 | ObjectMove:

@@ -40,7 +40,8 @@ _CLOSE_GRACE = 5.0
 
 #: The first byte of a frame the lean path takes: FIN, no extension bits, text or binary.
 _WHOLE_MESSAGE = {0x80 | Opcode.TEXT, 0x80 | Opcode.BINARY}
-#: The largest payload with a 7-bit length: the 2-byte header, the mask, the payload.
+#: The largest payload a 7-bit length can give: such a frame is its 2-byte header, the
+#: 4-byte mask, then the payload.
 _SMALL = 125
 _AT_EOF = StreamReader.at_eof.__code__
 #: A plain ``ack`` (protocol 2) as clients write it, with or without spaces; anything else
