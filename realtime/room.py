@@ -140,6 +140,8 @@ _MESSAGE_ACTIONS: dict[type, Action] = {
 
 #: ticks between walks of the participants for interest management's groups (Room._roles)
 ROLES_EVERY = 10
+#: entries Room.entered remembers; a hold whose entry was pushed out lapses after its 60 s, as any hold
+ENTERED_KEPT = 512
 #: the binary pose messages: never logged one by one (a tick's entry carries the poses it accepts)
 _POSE_FRAMES = (p.PoseFrame, p.PoseFrameV2)
 
@@ -214,6 +216,9 @@ class Room:
         self.participants: dict[str, Participant] = {}
         #: people the teacher removed, by participant id, until a teacher lets them back in
         self.removed: dict[str, Removed] = {}
+        #: the newest participant ids that entered, present or gone since: the join edge's
+        #: name holds (server.admission) end when their token has entered, even if it left again
+        self.entered: deque[str] = deque(maxlen=ENTERED_KEPT)
         #: teachers broadcasting their voice to every zone
         self.broadcasting: set[str] = set()
         self._log: deque[tuple[int, str]] = deque(maxlen=limits.resume_log_events)
@@ -398,6 +403,8 @@ class Room:
         self._handlers = self._handler_table()
         self.inputs = []
         self._last_groups = None
+        if "entered" not in state:  # a snapshot from before the record of entries: holds lapse by time alone
+            self.entered = deque(maxlen=ENTERED_KEPT)
         if "interest" not in state:  # a snapshot from before protocol 2 (a rolling upgrade): what it adds starts fresh
             capacity = len(self._active)
             self.grid = v2.Grid.for_scene(self.scene)
@@ -693,6 +700,7 @@ class Room:
         slot = self._free_slot()
         part = Participant(pid, slot, msg.name, msg.role, device=msg.device, protocol=min(msg.protocol, p.PROTOCOL_VERSION))
         self.participants[pid] = part
+        self.entered.append(pid)
         self._slot_owner[slot] = pid
         placed: list[Event] = []
         spawn = None

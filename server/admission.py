@@ -15,7 +15,7 @@ with their own codes.
 Names: realtime.names' rules per name, plus two that need the practical: no role words
 (``reserved_refusal``) and no name that reads the same as one in use (``name_key``). A name in
 use is one a participant has in the room (connected or within the resume window) or one a join
-handed out in the last ``HOLD_SECONDS`` whose token has not entered yet, so two students typing
+handed out in the last ``HOLD_SECONDS`` whose token has not entered yet (``Room.entered``), so two students typing
 "Aziz" at the same moment cannot both get it. The same device asking again for its own name
 (a second tab, a reload after storage was lost) gets the same participant id back, and its new
 socket replaces the old one. A token can still be used after its hold lapsed, or after a leave
@@ -76,8 +76,9 @@ class Admission:
         for session in [s for s, held in self._holds.items() if all(h.until <= now for h in held.values())]:
             del self._holds[session]  # nothing left held there (and ended practicals go too)
         holds = self._holds.setdefault(room.id, {})
-        for key in [k for k, hold in holds.items() if hold.until <= now or hold.participant_id in room.participants]:
-            del holds[key]  # expired, or entered (the room has the name now)
+        entered = set(room.entered).union(room.participants)
+        for key in [k for k, hold in holds.items() if hold.until <= now or hold.participant_id in entered]:
+            del holds[key]  # expired, or entered (the room has the name now, or had it until a leave or kick)
         key = name_key(name)
         present = room.named(name)
         if present is not None:

@@ -190,6 +190,19 @@ async def test_a_token_does_not_enter_under_a_name_someone_has_now(server: LiveS
             await other.close()
 
 
+async def test_a_name_is_free_as_soon_as_its_holder_leaves(server: LiveServer) -> None:
+    session = server.open_session("Names after a leave")
+    code = session["join_code"]
+    first = await join_code(server.base_url, code, "Nodira")
+    nodira = AmaliyClient(first["ws_url"], first["token"])
+    await nodira.connect()
+    # no join in between: she enters and leaves within her join's 60 s hold on the name
+    await nodira.close()
+    second = await post_join(server, code, "NODIRA")
+    assert second.status_code == 200, second.text
+    assert second.json()["participant_id"] != first["participant_id"]
+
+
 @pytest.mark.parametrize("name", ["Teacher", "teacher", "O'qituvchi", "Oʻqituvchi", "Ўқитувчи", "Учитель", "Admin", "Server", "Observer", "Teacher Aziz", "T.E.A.C.H.E.R", "ТЕАСНЕR"])
 @pytest.mark.parametrize("role", ["student", "observer"])
 async def test_role_words_are_not_names(server: LiveServer, name: str, role: str) -> None:
