@@ -429,11 +429,14 @@ class Interact(_Msg):
 
 
 class Answer(_Msg):
-    """Answer a checkpoint question of your station's challenge: a choice's index from 0, or a number."""
+    """Answer a checkpoint question of your station's challenge: a choice's index from 0, or a number.
+
+    The value keeps its JSON type, as ``interact``'s does, so the engine judges what was sent:
+    ``true`` or ``"3"`` is no answer (``bad_value``), not the number 1 or 3."""
 
     type: Literal["answer"]
     step: _Name
-    value: StrictInt | float
+    value: _Value
 
 
 class ChooseStation(_Msg):

@@ -236,7 +236,11 @@ async def test_a_group_finishes_the_challenge_and_the_results_say_what_happened(
         await ali.wait_until(lambda: ali.lab.value("burner@1", "lit") is True, WAIT, what="the flame")
         await ali.wait_until(lambda: ali.lab.open_steps() == ["flame"], WAIT, what="the question")
 
-        # step 3: a wrong answer (a mistake), then the right one
+        # step 3: what is no answer costs nothing; then a wrong answer (a mistake), then the right one
+        for no_answer in (True, "0", "blue"):
+            await ali.send({"type": "answer", "step": "flame", "value": no_answer, "id": f"no-{no_answer}"})
+            refused = await ali.expect("error", re=f"no-{no_answer}", timeout=WAIT)
+            assert (refused["code"], refused["message"]) == ("bad_value", "Answer with the number of a choice, from 0 to 1."), no_answer
         await ali.answer("flame", 1)
         assert (await ali.expect("checkpoint_answer", timeout=WAIT))["correct"] is False
         wrong = await ali.expect("mistake", mistake="wrong_answer", timeout=WAIT)

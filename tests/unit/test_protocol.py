@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -101,3 +103,13 @@ def test_errors_quote_the_message_briefly() -> None:
     with pytest.raises(p.ProtocolError) as stray:
         p.decode_control(many)
     assert len(stray.value.message) < 300 and "(and 1995 more)" in stray.value.message
+
+
+@pytest.mark.parametrize("value", ["true", '"3"', '"abc"', "3", "2.5"])
+def test_an_answer_reaches_the_engine_as_sent(value: str) -> None:
+    """The engine refuses what is no number (``bad_value``, costing nothing): the parser must not
+    have turned ``true`` into 1 or ``"3"`` into 3 on the way."""
+    msg = p.decode_control(f'{{"type": "answer", "step": "q", "value": {value}}}')
+    assert isinstance(msg, p.Answer)
+    sent = json.loads(value)
+    assert type(msg.value) is type(sent) and msg.value == sent
