@@ -97,6 +97,18 @@ class _EscapedJSON(JSONResponse):
         return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
 
 
+def _sendable(problem: dict[str, Any]) -> Any:
+    """One validation problem as JSON, with the client's ``input`` (and the ``ctx`` built from it)
+    left out when JSON cannot carry it: NaN, Infinity or 1e999 in the body (which Python's JSON
+    parser reads as floats), or a body that is not UTF-8. The problem itself is still told."""
+    try:
+        encoded = jsonable_encoder(problem)
+        json.dumps(encoded, allow_nan=False)
+    except ValueError:  # a non-finite number, or bytes that do not decode (UnicodeDecodeError)
+        encoded = jsonable_encoder({k: v for k, v in problem.items() if k not in ("input", "ctx")})
+    return encoded
+
+
 def create_app(node: Node) -> FastAPI:
     app = FastAPI(
         title="Amaliy",
@@ -187,7 +199,7 @@ def create_app(node: Node) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return _EscapedJSON({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+        return _EscapedJSON({"detail": [_sendable(problem) for problem in exc.errors()]}, status_code=422)
 
     @app.get("/healthz", tags=["operations"])
     async def healthz(
@@ -388,10 +400,10 @@ def create_app(node: Node) -> FastAPI:
         role = Role(body.role)
         require(role, Action.JOIN)
         device = admission.device(body.device)
-        participant = admission.admit(node.runners[session.id].room, body.name, role, device, now)
-        claims = Claims(participant, session.id, role, body.name, device=device)
         # a forwarded join came through another node: answer the address this node is reached at
         ws_url = node.ws_url() if CLIENT_HEADER in request.headers and node.cluster is not None else node.ws_url(request.headers.get("host"))
+        participant = admission.admit(node.runners[session.id].room, body.name, role, device, now)
+        claims = Claims(participant, session.id, role, body.name, device=device)
         return {
             "token": issue_token(node.secret, claims, node.config.token_ttl),
             "participant_id": claims.participant_id,

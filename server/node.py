@@ -609,13 +609,25 @@ class Node:
         if self.config.public_url:
             parsed = urlsplit(self.config.public_url)
             scheme = "wss" if parsed.scheme == "https" else "ws"
+            hostname = parsed.hostname
         else:
-            parsed = urlsplit("//" + http_host if http_host else self.base_url())
             scheme = "ws"
-        hostname = parsed.hostname or "127.0.0.1"
+            hostname = _hostname("//" + http_host) if http_host else None
+            # no Host, or one that is no address (``[::1``, ``[zz]``): the address we are configured at
+            hostname = hostname or _hostname(self.base_url())
+        hostname = hostname or "127.0.0.1"
         if ":" in hostname:
             hostname = f"[{hostname}]"
         return f"{scheme}://{hostname}:{self.config.room_port}{ROOM_PATH}"
+
+
+def _hostname(address: str) -> str | None:
+    """The host of a URL, or None when it has none or is malformed (a client's Host header is
+    whatever the client sent)."""
+    try:
+        return urlsplit(address).hostname
+    except ValueError:
+        return None
 
 
 def lan_address() -> str:

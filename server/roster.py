@@ -23,7 +23,7 @@ MAX_ROWS = 5000
 MAX_NUMBER_LENGTH = 40
 MAX_EMAIL_LENGTH = 254
 
-_EMAIL = re.compile(r"^[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[^@\s,;<>\".]{2,}$")
+_EMAIL = re.compile(r"[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[^@\s,;<>\".]{2,}")
 
 #: Header words per column, compared after case folding and turning ``_``/``-``/``.`` into spaces.
 HEADERS: dict[str, frozenset[str]] = {
@@ -58,10 +58,15 @@ class RosterRow:
 def decode(data: bytes) -> str:
     """The text of a roster file: UTF-8 (with or without a byte order mark), UTF-16 with a byte
     order mark, else Windows-1251 (what Excel saves as "CSV" on a Russian-locale Windows)."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="strict")
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16")
+    marked = "utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-16" if data.startswith((b"\xff\xfe", b"\xfe\xff")) else None
+    if marked is not None:
+        try:
+            return data.decode(marked)
+        except UnicodeDecodeError:  # a byte order mark, then bytes that are not that encoding
+            raise RosterRejected(
+                f"The file starts as {'UTF-8' if marked == 'utf-8-sig' else 'UTF-16'} text but is not: "
+                "save it from the spreadsheet as CSV UTF-8."
+            ) from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:
@@ -170,8 +175,11 @@ def check_rows(rows: list[RosterRow], existing: Sequence[Student] = (), early: d
             except NameRefused as exc:
                 why.append(str(exc).rstrip(".").replace("A name", "the name", 1))
         email = given.email.strip() if given.email else None
-        if email is not None and (len(email) > MAX_EMAIL_LENGTH or not _EMAIL.match(email)):
-            why.append(f"{email!r} is not an email address")
+        if email is not None:
+            if not email.isprintable():  # a control or invisible character (U+200B, U+202E, a tab...)
+                why.append(f"the email {email!r} contains an invisible character")
+            elif len(email) > MAX_EMAIL_LENGTH or not _EMAIL.fullmatch(email):
+                why.append(f"{email!r} is not an email address")
         number = given.student_number.strip() if given.student_number else None
         if number is not None:
             if len(number) > MAX_NUMBER_LENGTH:

@@ -158,8 +158,8 @@ async def _receive_package(request: Request, folder: Path, limit: int) -> Path:
     target = folder / "package.zip"
     received = 0
     with open(target, "wb") as out:
-        parser = _StreamingForm(content_type, out, wanted=b"package")
         try:
+            parser = _StreamingForm(content_type, out, wanted=b"package")
             async for chunk in request.stream():
                 received += len(chunk)
                 if received > limit:
@@ -171,6 +171,10 @@ async def _receive_package(request: Request, folder: Path, limit: int) -> Path:
     if not parser.found:
         raise HTTPException(422, "No file field named 'package' in the upload.")
     return target
+
+
+#: bytes a multipart part's header name or value may have (a browser sends a few dozen)
+MAX_PART_HEADER = 8192
 
 
 class _StreamingForm:
@@ -202,7 +206,10 @@ class _StreamingForm:
         )
 
     def _add(self, name: str, data: bytes) -> None:
-        setattr(self, name, getattr(self, name) + data)
+        value = getattr(self, name) + data
+        if len(value) > MAX_PART_HEADER:
+            raise ValueError(f"a part's header is longer than {MAX_PART_HEADER} bytes")
+        setattr(self, name, value)
 
     def _part_begin(self) -> None:
         self._disposition = b""

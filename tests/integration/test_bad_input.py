@@ -332,3 +332,38 @@ def test_a_huge_json_body_is_refused_before_it_is_read(server: LiveServer) -> No
             assert refused.status_code == 413 and "over 65536 bytes" in refused.json()["detail"]
         assert not any(c["name"].startswith("xxx") for c in http.get("/api/courses", headers=teacher).json())
         assert http.post("/api/courses", json={"name": "Small"}, headers=teacher).status_code == 201
+
+
+@pytest.mark.parametrize("host,name", [("[::1", "Hostless A"), ("[zz]", "Hostless B"), ("[1.2.3.4", "Hostless C")])
+def test_a_host_header_that_is_no_address_gets_the_configured_one(server: LiveServer, host: str, name: str) -> None:
+    teacher = {"Authorization": f"Bearer {server.teacher_key}"}
+    with server.http() as http:
+        joined = http.post("/api/join", json={"code": server.demo_code, "name": name}, headers={"Host": host})
+        assert joined.status_code == 200, joined.text
+        assert joined.json()["ws_url"] == server.ws_url  # where the server is, not where the header said
+        listed = http.get("/api/sessions", headers={**teacher, "Host": host})
+        assert listed.status_code == 200 and all(s["ws_url"] == server.ws_url for s in listed.json())
+
+
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_a_json_number_json_cannot_carry_is_a_422(server: LiveServer, number: str) -> None:
+    teacher = {"Authorization": f"Bearer {server.teacher_key}", "Content-Type": "application/json"}
+    with server.http() as http:
+        for path, body, headers in (
+            ("/api/join", '{"code": "%s", "name": %s}' % (server.demo_code, number), {"Content-Type": "application/json"}),
+            ("/api/courses", '{"name": %s}' % number, teacher),
+            ("/api/sessions", '{"title": "t", "version": %s}' % number, teacher),
+        ):
+            refused = http.post(path, content=body.encode(), headers=headers)
+            assert refused.status_code == 422, (path, refused.text)
+            [problem] = refused.json()["detail"]
+            assert problem["loc"][0] == "body" and problem["msg"] and "input" not in problem
+        assert http.post("/api/join", json={"code": server.demo_code, "name": f"Finite {len(number)}"}).status_code == 200
+
+
+def test_a_body_that_is_not_utf8_is_a_422(server: LiveServer) -> None:
+    with server.http() as http:
+        for content_type in ("text/plain", "application/octet-stream", "application/json"):
+            refused = http.post("/api/join", content=b"\xff\xfe\x80 not text", headers={"Content-Type": content_type})
+            assert refused.status_code == 422, (content_type, refused.text)
+            assert refused.json()["detail"][0]["msg"]

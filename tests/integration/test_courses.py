@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from amaliy_client import AmaliyClient
 from server.course_routes import WRONG_CODE
@@ -275,3 +276,32 @@ def test_a_teacher_corrects_a_student_and_removes_one_and_rotates_every_code(ser
         assert http.post("/api/signin", json={"code": aziz["code"]}).status_code == 401  # the old code stopped working
         http.post("/api/sessions", json={"title": "Week 1", "course": cid}, headers=teacher)
         assert http.post("/api/signin", json={"code": first["code"]}).json()["participant_id"] == aziz["id"]
+
+
+@pytest.mark.parametrize("data", [
+    b"\xef\xbb\xbfname\nAziz\xff\xfe\n",  # a UTF-8 byte order mark, then bytes that are not UTF-8
+    b"\xff\xfe" + "name\nAziz\n".encode("utf-16-le") + b"\x00",  # UTF-16 of an odd length
+    b"\xff\xfe" + "name\nAziz".encode("utf-16-le") + b"\x00\xd8" + "\n".encode("utf-16-le"),  # a lone surrogate
+])
+def test_a_roster_that_is_not_the_text_it_claims_is_refused_with_a_sentence(server: LiveServer, data: bytes) -> None:
+    teacher = bearer(server.teacher_key)
+    with server.http() as http:
+        cid = http.post("/api/courses", json={"name": "Encodings"}, headers=teacher).json()["id"]
+        refused = http.post(f"/api/courses/{cid}/roster", content=data, headers={**teacher, "Content-Type": "text/csv"})
+        assert refused.status_code == 422 and "save it from the spreadsheet as CSV UTF-8" in refused.json()["detail"]
+        assert http.get(f"/api/courses/{cid}", headers=teacher).json()["roster"] == []
+
+
+@pytest.mark.parametrize("email", ["aziz\u200b@maktab.uz", "aziz@mak\u202etab.uz", "aziz@maktab.uz\x00", "az\tiz@maktab.uz"])
+def test_an_email_with_an_invisible_character_is_refused_naming_the_line(server: LiveServer, email: str) -> None:
+    teacher = bearer(server.teacher_key)
+    with server.http() as http:
+        cid = http.post("/api/courses", json={"name": "Emails"}, headers=teacher).json()["id"]
+        data = f"name,email\nLola,lola@maktab.uz\nAziz,{email}\n".encode()
+        refused = http.post(f"/api/courses/{cid}/roster", content=data, headers={**teacher, "Content-Type": "text/csv"})
+        assert refused.status_code == 422, refused.text
+        [problem] = refused.json()["problems"]
+        assert problem["line"] == 3 and "invisible character" in problem["problem"]
+        one = http.post(f"/api/courses/{cid}/students", json={"name": "Aziz", "email": email}, headers=teacher)
+        assert one.status_code == 422 and "invisible character" in one.json()["detail"]
+        assert http.get(f"/api/courses/{cid}", headers=teacher).json()["roster"] == []

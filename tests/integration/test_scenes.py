@@ -210,3 +210,14 @@ async def test_a_scene_at_the_edge_of_the_room_bounds_opens_and_is_joined(live: 
         await student.close()
         with live.http() as http:
             http.post(f"/api/sessions/{opened.json()['id']}/end", headers=teacher(live))
+
+
+def test_a_multipart_body_that_cannot_be_read_is_a_400(live: LiveServer) -> None:
+    with live.http() as http:
+        for content_type, body in (
+            ("multipart/form-data; boundary=" + "b" * 300, b"--" + b"b" * 300 + b"\r\n"),  # longer than any parser takes
+            ("multipart/form-data; boundary=xyz", b"--xyz\r\nContent-Disposition: form-data; name=\"package\"; filename=\""
+             + b"a" * 20000 + b"\"\r\n\r\nPK\r\n--xyz--\r\n"),  # a part header of 20 kB
+        ):
+            refused = http.post("/api/scenes", content=body, headers={**designer(live), "Content-Type": content_type})
+            assert refused.status_code == 400 and refused.json()["detail"].startswith("Could not read the multipart body"), refused.text
