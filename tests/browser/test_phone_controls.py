@@ -149,3 +149,59 @@ def test_walk_look_pick_up_and_put_down_by_touch(practical, phone: Page, server,
     landed = position(observer.objects()[beaker["id"]])
     assert abs(landed[1] - spot[1]) < 0.005, f"landed at {landed}, not on the bench top"
     screenshot(phone, "put-down")
+
+
+def look_at(page: Page, finger: "Finger", point: Sequence[float]) -> None:
+    """Drag on the view until ``point`` is in its middle, as a student turns to look at something."""
+    width, height = PHONE["viewport"]["width"], PHONE["viewport"]["height"]
+    focal = (height / 2) / math.tan(math.radians(70) / 2)  # the camera's vertical field of view is 70°
+    for _ in range(8):
+        x, y = page.evaluate("p => window.amaliy.screenPoint(...p)", list(point))
+        dx, dy = x - width / 2, y - height / 2
+        if math.hypot(dx, dy) < 12:
+            return
+        # a drag of d pixels turns by d * 0.005 rad (controls.js): turn by the angle the point is off by
+        drag_x = math.atan2(dx, focal) / 0.005
+        drag_y = math.atan2(dy, focal) / 0.005
+        finger.drag((width / 2, 420), (width / 2 + drag_x, 420 + drag_y))
+    raise AssertionError(f"{point} did not come to the middle of the view")
+
+
+def test_a_phone_pours_by_holding_the_pour_button(practical, phone: Page, server, screenshot: Callable[[Page, str], Any]) -> None:  # noqa: F811
+    code, observer = practical()
+    phone.goto(f"{server.base_url}/?code={code}")
+    me = join_as(phone, "Shahlo")
+    wait_until(phone, lambda: head(observer, me) is not None, "the room has the student's pose")
+    pour = phone.locator("#pour")
+    expect(pour).to_be_hidden()  # nothing held: nothing to pour
+
+    objects = observer.objects()
+    standing = phone.evaluate("window.amaliy.position")
+    beaker = nearest(objects, standing, lambda o: o["id"].startswith("beaker-water@") and screen_point(phone, grip_point(o)) is not None)
+    flask = beaker["id"].replace("beaker-water", "flask")
+    assert observer.read(lambda room: room.lab.value(flask, "filled")) is False
+    phone.touchscreen.tap(*on_screen(phone, grip_point(beaker)))
+    observer.wait_for(f"{me} holds {beaker['id']}", lambda room: room.objects[beaker["id"]]["holder"] == me)
+    expect(pour).to_be_visible()
+    box = pour.bounding_box()
+    stick = phone.locator(".stick").bounding_box()
+    assert box is not None and stick is not None and box["x"] > stick["x"] + stick["width"], f"Pour {box} is not right of the stick {stick}"
+    assert box["width"] >= 44 and box["height"] >= 44, f"Pour is too small for a thumb: {box}"
+
+    # Look at the flask, hold Pour: the beaker tips over beside it and the room fills the flask.
+    look_at(phone, Finger(phone, touch_id=2), [*position(objects[flask])[:1], position(objects[flask])[1] + 0.1, position(objects[flask])[2]])
+    thumb = Finger(phone, touch_id=3)
+    thumb.down(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    wait_until(phone, lambda: phone.evaluate("window.amaliy.pouring"), "the page pours while Pour is held")
+    expect(pour).to_have_attribute("aria-pressed", "true")
+    observer.wait_for(f"{flask} is filled", lambda room: room.lab.value(flask, "filled") is True)
+    screenshot(phone, "pouring")
+    thumb.up()
+
+    # Let go: the beaker is back in the hand, upright.
+    wait_until(phone, lambda: not phone.evaluate("window.amaliy.pouring"), "the page stops pouring")
+    expect(pour).to_have_attribute("aria-pressed", "false")
+    observer.wait_for(
+        f"{beaker['id']} is upright in the hand again",
+        lambda room: room.objects[beaker["id"]]["holder"] == me and rotate(room.objects[beaker["id"]]["transform"][3:7], [0.0, 1.0, 0.0])[1] > 0.99,
+    )

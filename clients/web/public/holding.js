@@ -14,12 +14,25 @@
  * shows where the aim would put it, and letting go puts it exactly there
  * (placing.js decides where).
  *
+ * Pouring without a headset (pouring.js): while an anchor is tipping, what it
+ * holds leaves the hand and tips over where the aim would put it down,
+ * `POUR_LIFT` above that spot and `POUR_ANGLE` forward (the top away from the
+ * person), so the room sees it tilted beside what it is poured into; it goes
+ * back to the hand when the tipping stops. A headset's hand tips things itself.
+ *
  * @module holding
  */
 
 import { Matrix4, Quaternion, Vector3 } from 'three';
 
 import { TRANSFORM_FLOATS, encodeObjectMove, messages, nowStamp } from './protocol.js';
+
+/** How high above its put-down spot a poured object is held, metres (the flask's neck is 0.2 m). */
+const POUR_LIFT = 0.15;
+/** How far a poured object is tipped forward, radians (110°: past any "tilted" a lab asks, mouth a little down). */
+const POUR_ANGLE = (110 * Math.PI) / 180;
+const SIDEWAYS = new Vector3(1, 0, 0);
+const tipForward = new Quaternion().setFromAxisAngle(SIDEWAYS, -POUR_ANGLE);
 
 const matrix = new Matrix4();
 const position = new Vector3();
@@ -46,6 +59,23 @@ export class Holding {
     this.held = new Map();
     /** @type {Map<string, {anchor: import('three').Object3D, offset: Matrix4|null}>} grabs asked for, not yet granted */
     this.wanted = new Map();
+    /** @type {Set<import('three').Object3D>} anchors pouring what they hold */
+    this.tipping = new Set();
+  }
+
+  /**
+   * Tip what `anchor` holds over where it aims (pouring), or bring it back to the hand.
+   * @param {import('three').Object3D} anchor
+   * @param {boolean} on
+   */
+  tip(anchor, on) {
+    if (on) this.tipping.add(anchor);
+    else this.tipping.delete(anchor);
+  }
+
+  /** @returns {boolean} whether what `anchor` holds is tipped now */
+  isTipping(anchor) {
+    return this.tipping.has(anchor) && this.heldBy(anchor) !== null;
   }
 
   /**
@@ -130,12 +160,24 @@ export class Holding {
     return [...this.held.keys()];
   }
 
-  /** Move every held object to its anchor and its ghost to where it would land (each frame, after the anchors moved). */
+  /**
+   * Move every held object to its anchor and its ghost to where it would land, or a
+   * tipping one over its put-down spot (each frame, after the anchors moved).
+   */
   update() {
     for (const [id, { anchor, offset }] of this.held) {
       anchor.updateWorldMatrix(true, false);
-      matrix.multiplyMatrices(anchor.matrixWorld, offset).decompose(position, quaternion, scale);
       const node = this.lab.node(id);
+      if (this.tipping.has(anchor)) {
+        const spot = this.placing.landing(id, this.aimOf(anchor));
+        node.position.copy(spot.position);
+        node.position.y += POUR_LIFT;
+        anchor.matrixWorld.decompose(position, quaternion, scale);
+        node.quaternion.copy(quaternion).multiply(tipForward);
+        this.placing.hide(id);
+        continue;
+      }
+      matrix.multiplyMatrices(anchor.matrixWorld, offset).decompose(position, quaternion, scale);
       node.position.copy(position);
       node.quaternion.copy(quaternion);
       this.placing.preview(id, this.aimOf(anchor));

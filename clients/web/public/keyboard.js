@@ -8,8 +8,8 @@
  * that says the keys), and it takes the focus when the join form that had it
  * goes; while it has keyboard focus a mark in its middle shows where G aims
  * (controls.css). What is near, and which way, is read out by
- * the live region (nearby.js). Keys typed into a field, and E, H and V (the
- * equipment switch, a hint, push to talk) are left to their own modules.
+ * the live region (nearby.js). Keys typed into a field, and E, H, P and V (the
+ * equipment switch, a hint, pouring, push to talk) are left to their own modules.
  *
  * @module keyboard
  */
@@ -115,6 +115,6 @@ export class KeyboardControls {
 }
 
 /** Whether a key goes to a text field (or a select) rather than to the lab. */
-function isTyping(target) {
+export function isTyping(target) {
   return target instanceof HTMLElement && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName));
 }

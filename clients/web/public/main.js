@@ -27,6 +27,7 @@ import { signIn, signOut } from './landing.js';
 import { LinkBadge } from './linkbadge.js';
 import { Nearby } from './nearby.js';
 import { Placing } from './placing.js';
+import { Pouring } from './pouring.js';
 import { Practical } from './practical.js';
 import { ReconnectBanner } from './reconnecting.js';
 import { Rig } from './rig.js';
@@ -125,6 +126,7 @@ async function enter(credentials, hud) {
   const nearby = new Nearby(rig, lab, state, holding, document.getElementById('nearby'));
   controls.addMotion(new KeyboardControls(renderer.domElement, rig, controls, holding, nearby));
   controls.addMotion(new Stick(document.getElementById('overlay')));
+  const pouring = new Pouring(document.getElementById('pour'), rig, controls, holding);
   watchInputKind(renderer);
   const xr = new XR(renderer, scene, rig, lab, holding, hover, (text) => hud.toast(text, 'error'), practical.vrPanel, nearby);
   xr.offerSessions(document.getElementById('xr-buttons'), document.getElementById('overlay'));
@@ -261,6 +263,7 @@ async function enter(credentials, hud) {
     const now = performance.now();
     controls.update(Math.min((now - last) / 1000, 0.1));
     last = now;
+    pouring.update();
     holding.update();
     lab.render(now - RENDER_DELAY_MS);
     hover.update();
@@ -316,6 +319,10 @@ async function enter(credentials, hud) {
     },
     grab: (id) => holding.grab(id),
     release: (id) => holding.release(id),
+    /** Whether what the hand holds is being poured (the Pour button or P held). */
+    get pouring() {
+      return pouring.pouring;
+    },
     /** The objects this page draws in the hand. */
     get held() {
       return holding.ids();
