@@ -22,6 +22,7 @@ import { DRACOLoader } from 'three/addons/loaders/DRACOLoader.js';
 import { GLTFLoader } from 'three/addons/loaders/GLTFLoader.js';
 
 import { SampleBuffer } from './interpolation.js';
+import { LoadingStatus } from './loadingstatus.js';
 import { TRANSFORM_FLOATS } from './protocol.js';
 
 const DOWN = new Vector3(0, -1, 0);
@@ -203,32 +204,6 @@ export class Lab {
     this.raycaster.set(new Vector3(point.x, point.y + DROP_PROBE_HEIGHT, point.z), DOWN);
     const hit = this.raycaster.intersectObjects(this.surfaces, true)[0];
     return hit ? hit.point.y : 0;
-  }
-}
-
-/** "Loading lab… 42 %" over the page while the lab downloads (the size is known from Content-Length). */
-class LoadingStatus {
-  /** @param {Document} doc */
-  constructor(doc) {
-    this.element = doc.createElement('p');
-    this.element.id = 'lab-loading';
-    this.element.setAttribute('role', 'status');
-    this.element.style.cssText =
-      'position:fixed;left:50%;top:40%;transform:translateX(-50%);margin:0;padding:.6em 1em;border-radius:.5em;' +
-      'background:rgba(20,30,40,.85);color:#fff;font:600 1.1rem system-ui,sans-serif;white-space:nowrap;z-index:10;pointer-events:none';
-    this.element.textContent = 'Loading lab…';
-    (doc.getElementById('overlay') ?? doc.body).append(this.element);
-  }
-
-  /** @param {ProgressEvent} event */
-  show(event) {
-    this.element.textContent = event.lengthComputable && event.total
-      ? `Loading lab… ${Math.floor((100 * event.loaded) / event.total)} %`
-      : `Loading lab… ${(event.loaded / 1e6).toFixed(1)} MB`;
-  }
-
-  remove() {
-    this.element.remove();
   }
 }
 
