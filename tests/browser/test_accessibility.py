@@ -138,7 +138,8 @@ def test_nothing_overlaps_and_a_long_name_keeps_mute_and_kick_in_view(
 
 
 def visible_help(page: Page) -> str:
-    return page.evaluate("[...document.querySelectorAll('#help > *')].filter((e) => e.getClientRects().length).map((e) => e.textContent).join(' ')")
+    # what shows: the line's innerText leaves out its hidden parts (and is the whole text when it is hidden itself)
+    return page.evaluate("(help => help.checkVisibility() ? help.innerText : '')(document.getElementById('help'))")
 
 
 def test_help_speaks_of_the_device_in_hand(server: LiveServer, context_for) -> None:
@@ -150,11 +151,15 @@ def test_help_speaks_of_the_device_in_hand(server: LiveServer, context_for) -> N
     assert "stick" in said and "drag" in said and "tap" in said, said
     assert "WASD" not in said and "click" not in said and "hold V" not in said, said
 
-    # Push to talk on a touch screen: the Talk button, held, is what V is on a keyboard.
+    # Push to talk on a touch screen: the Talk button, held, is what V is on a keyboard; the help
+    # speaks of it only once it is there.
     expect(phone.locator("#voice-bar")).to_be_visible(timeout=TIMEOUT_MS)
-    phone.locator("#voice-ptt").check()
+    assert "Talk" not in visible_help(phone), visible_help(phone)
+    phone.locator("#voice-ptt").tap()  # a finger: a click would make the page a mouse one
+    expect(phone.locator("#voice-ptt")).to_be_checked()
     talk = phone.get_by_role("button", name="Talk", exact=True)
     expect(talk).to_be_visible()
+    assert "hold the Talk button" in visible_help(phone), visible_help(phone)
     phone.wait_for_function("window.amaliy.voice.muted === true")
     box = talk.bounding_box()
     assert box is not None
@@ -171,7 +176,9 @@ def test_help_speaks_of_the_device_in_hand(server: LiveServer, context_for) -> N
 
     desktop = context_for(DESKTOP).new_page()
     desktop.goto(link)
+    assert visible_help(desktop) == "", "help on how to walk, before there is a lab to walk in"
     join_as(desktop, "Sardor")
+    expect(desktop.locator("#voice-bar")).to_be_visible(timeout=TIMEOUT_MS)
     said = visible_help(desktop)
     assert "WASD" in said and "arrow keys" in said and "G" in said and "hold V" in said, said
     assert "stick" not in said and "tap" not in said, said
