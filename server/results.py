@@ -3,7 +3,8 @@
 A live room never touches a store (realtime.room). What it learns goes out as
 ``Record(id, kind, data)`` outputs, each under an id unique in the room
 (realtime.challenges.engine): ``member:<participant>:<station>`` (a student
-placed at a station), ``started:<station>``, ``step:<station>:<step>`` (a
+placed at a station), ``started:<station>`` (and ``started:<run>:<station>:<n>``
+when a station left untouched starts again, whose later time wins), ``step:<station>:<step>`` (a
 step's credit once per practical), ``mistake:<run>:<station>:<n>``,
 ``answer:<run>:<station>:<n>``, ``hint:<run>:<station>:<n>`` (a hint shown; its
 ``cost`` comes off the score like a mistake's penalty) (``run`` names each start of the

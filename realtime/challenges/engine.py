@@ -127,6 +127,12 @@ class Progress:
     counter: int = 0
     overdue: set[str] = field(default_factory=set)
 
+    def untouched(self) -> bool:
+        """Whether the station got nowhere: no step done, no mistake, no hint that cost points.
+        Each of those is an entry of the ledger (even one worth 0 points), so an empty ledger
+        says it; a free hint or a step gone overdue is no progress."""
+        return not self.entries
+
     def public(self) -> dict[str, Any]:
         return {
             "started": self.started,
@@ -355,11 +361,31 @@ class Challenges:
                 {"name": name, "t": now},
             )
         ]
-        if self.challenge is not None and progress.started is None:
-            progress.started = now
-            events.append(Event("challenge_started", {"station": number, "challenge": self.challenge.id, "t": now}, f"started:{number}"))
-            self._open_steps(number, now)
+        if self.challenge is not None and (progress.started is None or (station.members == [participant] and progress.untouched())):
+            events.append(self._start(number, now))
         return events, spawn
+
+    def _start(self, number: int, now: float) -> Event:
+        """Start a station's challenge at ``now``: its clock (the time bonus counts from it) and
+        the steps open from the start, whose time limits count from it too.
+
+        Also a restart: a student placed at a station where nobody is and nothing was done
+        (Progress.untouched) would otherwise find its clock running since the first student
+        ever placed there, and the time bonus spent, for work nobody did. So the steps it had
+        opened open again now, and their time limit timers from before are dropped (nothing was
+        done there, so every ``overdue`` timer of the station is one of them). The first start keeps
+        its record id ``started:<station>``; a restart gets one of its own, so the results see it.
+        """
+        assert self.challenge is not None
+        progress = self.progress[number]
+        record = f"started:{number}" if progress.started is None else f"started:{self.run}:{number}:{progress.counter}"
+        progress.started = now
+        progress.opened.clear()
+        progress.overdue.clear()
+        self._timers = [timer for timer in self._timers if timer[2] != "overdue" or timer[3] != number]
+        heapq.heapify(self._timers)
+        self._open_steps(number, now)
+        return Event("challenge_started", {"station": number, "challenge": self.challenge.id, "t": now}, record)
 
     def _regrouped(self, number: int) -> None:
         """A station's group changed: conditions on who its members are, or where they stand, re-check."""

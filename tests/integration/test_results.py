@@ -159,6 +159,20 @@ def test_credit_follows_the_group_at_the_time_and_scores_use_the_one_formula() -
     assert by_id["p_c"][8:] == ["no", "", "", ""]
 
 
+def test_a_station_started_again_reads_from_its_later_start() -> None:
+    records = [
+        member(1, "p_a", "Ali", 1, 10.0),  # looked around and left: nothing done
+        record("started:1", "challenge_started", 10.0, station=1, challenge="c", t=10.0),
+        member(2, "p_b", "Bea", 1, 800.0),
+        record("started::1:2", "challenge_started", 800.0, station=1, challenge="c", t=800.0),
+        record("step:1:one", "step_done", 812.0, station=1, step="one", by="p_b", points=10, t=812.0, elapsed=12.0, members=["p_b"], skill="a", opened=800.0),
+    ]
+    results = build(SESSION, CHALLENGE, list(reversed(records)))
+    assert results["stations"][0]["started"] == 800.0
+    bea = next(s for s in results["students"] if s["participant"] == "p_b")
+    assert (bea["started"], bea["steps"][0]["seconds"]) == (800.0, 12.0)
+
+
 def test_without_the_challenge_the_columns_come_from_the_records() -> None:
     records = [
         member(1, "p_a", "Ali", 1, 10.0),

@@ -20,7 +20,7 @@ from realtime import protocol as p
 from realtime.challenges import Refused, scoring
 from realtime.limits import RoomLimits
 from realtime.roles import Role
-from realtime.room import Enter, Record, Room, Send, replay
+from realtime.room import Disconnect, Enter, Record, Room, Send, replay
 from tests.unit.test_conditions import SNAP, Lab, about, lab_scene, station_x
 
 REPO = Path(__file__).resolve().parents[2]
@@ -375,7 +375,8 @@ def test_a_student_waiting_for_a_place_takes_the_first_that_comes_free() -> None
     for pid in ("a", "b", "c", "d"):
         lab.join(pid, 0.0)  # c and d find the lab full, in that order
     events = lab.engine.leave("b", 1.0)
-    assert [(e.kind, e.fields["participant"], e.fields["station"]) for e in events][:2] == [("station", "b", None), ("station", "c", 2)]
+    assert [(e.kind, e.fields.get("participant"), e.fields["station"]) for e in events] == [
+        ("station", "b", None), ("station", "c", 2), ("challenge_started", None, 2)]  # b left station 2 untouched: it starts afresh for c
     assert lab.engine.station_of("c") == 2 and lab.engine.station_of("d") is None
     lab.engine.leave("d", 2.0)  # gave up waiting: nothing to place
     assert [e.kind for e in lab.engine.leave("a", 3.0)] == ["station"]
@@ -424,6 +425,63 @@ def test_started_is_per_station_and_only_once() -> None:
     events, _ = lab.engine.assign("bob", "Bob", 1, 4.0)
     assert [e.kind for e in events] == ["station"]
     assert lab.engine.progress[1].started == 3.0 and lab.engine.progress[2].started is None
+
+
+def quick(time_limit: float | None = None) -> dict[str, Any]:
+    """One step, light the burner, with a time bonus of 30 points for finishing within 60 s."""
+    return {"id": "quick", "title": "Quick", "time_bonus": {"target_seconds": 60, "points": 30}, "steps": [
+        {"id": "light", "text": "Light", "condition": LIT, "points": 10, "time_limit_seconds": time_limit}]}
+
+
+def test_a_newcomer_at_an_empty_station_that_got_nowhere_starts_its_clock_afresh() -> None:
+    lab = make(quick(time_limit=30), rules=[], stations=1)
+    lab.join("ann", 5.0)  # looks around and leaves without doing anything
+    lab.tick(6.0)
+    lab.engine.leave("ann", 10.0)
+    events = lab.join("bob", 800.0)
+    assert [(e.kind, e.record) for e in events] == [("station", "member:bob:1"), ("challenge_started", "started::1:2")]
+    assert events[1].fields == {"station": 1, "challenge": "quick", "t": 800.0}
+    progress = lab.engine.snapshot()["stations"]["list"][0]["progress"]
+    assert progress["started"] == 800.0 and progress["opened"] == {"light": 800.0}
+    lab.set("bob", "burner@1", "lit", True, 820.0)
+    events = lab.tick(820.0)
+    assert only(events, "step_done")["points"] == 10  # within the time limit, counted from Bob's arrival too
+    assert only(events, "challenge_done") == {"station": 1, "t": 820.0, "elapsed": 20.0, "bonus": 20, "score": 30}
+
+
+def test_a_restart_drops_the_time_limits_of_the_start_before() -> None:
+    lab = make(quick(time_limit=30), rules=[], stations=1)
+    lab.join("ann", 5.0)
+    lab.engine.leave("ann", 10.0)
+    lab.join("bob", 20.0)
+    assert lab.tick(35.0) == []  # Ann's limit, gone with her start
+    assert only(lab.tick(50.0), "step_overdue") == {"station": 1, "step": "light", "t": 50.0}
+    lab.engine.leave("bob", 51.0)  # an overdue step is no progress
+    lab.join("cat", 60.0)
+    assert lab.engine.progress[1].overdue == set() and lab.engine.progress[1].started == 60.0
+    assert lab.tick(80.0) == [] and only(lab.tick(90.0), "step_overdue")["t"] == 90.0
+
+
+@pytest.mark.parametrize("progress", ["step", "mistake"])
+def test_a_station_that_got_somewhere_keeps_its_clock_for_a_newcomer(progress: str) -> None:
+    lab = make(stations=1)
+    lab.join("ann", 0.0)
+    if progress == "step":
+        place(lab, "ann", 1.0)
+    else:
+        lab.put("beaker@1", rotation=about("x", 90), by="ann", now=1.0)
+    assert lab.kinds(lab.tick(1.0))[0] == ("step_done" if progress == "step" else "mistake")
+    opened = dict(lab.engine.progress[1].opened)
+    lab.engine.leave("ann", 2.0)
+    assert lab.kinds(lab.join("bob", 500.0)) == ["station"]
+    assert lab.engine.progress[1].started == 0.0 and lab.engine.progress[1].opened == opened
+
+
+def test_a_newcomer_joining_a_group_that_got_nowhere_keeps_its_clock() -> None:
+    lab = make(stations=1)
+    lab.join("ann", 0.0)
+    assert lab.kinds(lab.join("bob", 300.0)) == ["station"]
+    assert lab.engine.progress[1].started == 0.0
 
 
 # ------------------------------------------------------------------ in the room
@@ -519,6 +577,21 @@ def test_interactions_are_rate_limited() -> None:
     r.handle("ann", Enter("Ann", Role.STUDENT), 0.0)
     codes = [errors(r.handle("ann", interact("burner@1", "lit", i % 2 == 0), 1.0)) for i in range(21)]
     assert codes[:20] == [[]] * 20 and codes[20] == ["rate_limited"]
+
+
+def test_the_room_restarts_an_abandoned_station_for_a_newcomer_but_not_for_a_resume() -> None:
+    r = room(stations=1)
+    r.handle("ann", Enter("Ann", Role.STUDENT), 0.0)
+    r.handle("ann", Disconnect(), 5.0)
+    r.tick(20.0)
+    out = r.handle("ann", Enter("Ann", Role.STUDENT), 25.0)  # back within the resume window: still a member
+    assert events_of(out, "challenge_started") == []
+    r.handle("ann", p.Leave(type="leave"), 30.0)
+    out = r.handle("bob", Enter("Bob", Role.STUDENT), 400.0)
+    welcome = messages(out, "bob")[0]
+    assert welcome["snapshot"]["stations"]["list"][0]["progress"]["started"] == 400.0
+    assert [e["t"] for e in events_of(out, "challenge_started")] == [400.0]
+    assert [item.id for item in out if isinstance(item, Record) and item.kind == "challenge_started"] == ["started::1:2"]
 
 
 def test_the_room_refuses_answers_with_the_engines_codes() -> None:

@@ -222,7 +222,10 @@ export class RoomState {
       case 'challenge_started': {
         const station = this.stations.get(event.station);
         if (station) {
+          // A repeated start is a restart (nobody there, nothing done): its steps open again now.
           station.progress.started = event.t;
+          station.progress.opened = {};
+          station.overdue.clear();
           this.openSteps(station, event.t);
         }
         break;
