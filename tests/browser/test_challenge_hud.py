@@ -226,6 +226,7 @@ def test_water_bath_hud_ticks_off_the_beaker_and_the_teacher_grid_follows(server
     student.evaluate("id => window.amaliy.select(id)", burner["id"])
     panel = student.locator("#properties")
     expect(panel.locator("h3")).to_have_text(burner["title"])
+    expect(panel.locator(".property-hint")).to_have_text("Point at it and press E, or use the switch here.", use_inner_text=True)
     switch = panel.get_by_role("switch")
     expect(switch).to_have_attribute("aria-checked", "false")
     switch.click()

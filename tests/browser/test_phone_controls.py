@@ -210,3 +210,20 @@ def test_a_phone_pours_by_holding_the_pour_button(practical, phone: Page, server
         f"{beaker['id']} is upright in the hand again",
         lambda room: room.objects[beaker["id"]]["holder"] == me and rotate(room.objects[beaker["id"]]["transform"][3:7], [0.0, 1.0, 0.0])[1] > 0.99,
     )
+
+
+def test_a_phone_switches_the_burner_from_the_equipment_panel_as_its_help_says(practical, phone: Page, server, screenshot: Callable[[Page, str], Any]) -> None:  # noqa: F811
+    code, observer = practical()
+    phone.goto(f"{server.base_url}/?code={code}")
+    me = join_as(phone, "Shahlo")
+    wait_until(phone, lambda: head(observer, me) is not None, "the room has the student's pose")
+    objects = observer.objects()
+    standing = phone.evaluate("window.amaliy.position")
+    burner = nearest(objects, standing, lambda o: o["id"].startswith("burner@"))["id"]
+    phone.evaluate("id => window.amaliy.select(id)", burner)
+    panel = phone.locator("#properties")
+    expect(panel.locator(".property-hint")).to_have_text("Tap the switch here to turn it.", use_inner_text=True)  # no keys on a phone
+    panel.get_by_role("switch").tap()
+    observer.wait_for(f"{burner} is lit", lambda room: room.lab.value(burner, "lit") is True)
+    expect(panel.get_by_role("switch")).to_have_attribute("aria-checked", "true")
+    screenshot(phone, "burner-lit")

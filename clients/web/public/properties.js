@@ -25,10 +25,18 @@
 
 import { Box3, Vector3 } from 'three';
 
+import { isTyping } from './keyboard.js';
 import { messages } from './protocol.js';
 
 /** Labels float this far above an object's top, metres. */
 const LABEL_LIFT = 0.03;
+
+/** How to turn a switch with the device in hand: [body[data-input], text] (style.css shows the one in use). */
+const SWITCH_HELP = [
+  ['mouse', 'Point at it and press E, or use the switch here.'],
+  ['touch', 'Tap the switch here to turn it.'],
+  ['xr', 'Use the switch here to turn it.'],
+];
 
 const box = new Box3();
 const top = new Vector3();
@@ -209,8 +217,17 @@ export class PropertyControls {
     error.className = 'property-error';
     error.setAttribute('role', 'status');
     const hint = document.createElement('p');
-    hint.className = 'property-hint';
-    hint.textContent = this.specs(id).some((s) => s.kind === 'switch' && s.interactive !== false) ? 'Point at it and press E to switch it.' : '';
+    hint.className = 'property-hint by-input'; // one line per device in hand (style.css)
+    if (this.specs(id).some((s) => s.kind === 'switch' && s.interactive !== false)) {
+      hint.append(
+        ...SWITCH_HELP.map(([input, text]) => {
+          const line = document.createElement('span');
+          line.dataset.input = input;
+          line.textContent = text;
+          return line;
+        }),
+      );
+    }
     this.panel.replaceChildren(title, ...rows, error, hint);
     this.panel.dataset.object = id;
     this.panel.hidden = false;
@@ -281,8 +298,4 @@ export class PropertyControls {
     if (!this.selected) return;
     for (const [property, show] of this.controls) show(this.value(this.selected, property));
   }
-}
-
-function isTyping(target) {
-  return target instanceof HTMLElement && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName));
 }
