@@ -279,3 +279,22 @@ def test_every_visible_text_meets_wcag_aa_contrast(server: LiveServer, context_f
     expect(dashboard.locator(".course-head h2")).to_have_text("Kimyo 9A", timeout=TIMEOUT_MS)
     assert_contrast(dashboard, "dashboard course")
     screenshot(dashboard, "dashboard")
+
+
+@pytest.mark.parametrize("device", [pytest.param(PHONE, id="phone-390x844"), pytest.param(DESKTOP, id="desktop-1280x800")])
+def test_speakers_coming_and_going_do_not_move_the_teachers_roster(server: LiveServer, context_for, device: dict[str, Any]) -> None:
+    """Who is speaking changes every moment; a roster that jumps with it puts Mute under the wrong finger."""
+    teacher, _student, student_id = teacher_and_student(server, context_for(device))
+    mute = teacher.locator(f"#roster tr[data-participant='{student_id}']").get_by_role("button", name="Mute", exact=True)
+    before = mute.bounding_box(), teacher.locator("#voice-bar").bounding_box()
+    # Three people talking at once, one of them with a 40-character name: what the voice bar lists while they speak.
+    teacher.evaluate(
+        """names => document.getElementById('voice-speakers').replaceChildren(...names.map((name) => {
+          const item = document.createElement('li'); item.textContent = name; item.title = name; return item; }))""",
+        [LONG_NAME, "Aziza", "Bekzod"],
+    )
+    room = teacher.locator("#voice-speakers").bounding_box()
+    assert room is not None and room["width"] >= 50 and room["height"] >= 16, room  # the bar still has room to show who speaks
+    assert (mute.bounding_box(), teacher.locator("#voice-bar").bounding_box()) == before
+    teacher.evaluate("document.getElementById('voice-speakers').replaceChildren()")
+    assert (mute.bounding_box(), teacher.locator("#voice-bar").bounding_box()) == before
