@@ -227,3 +227,27 @@ def test_a_phone_switches_the_burner_from_the_equipment_panel_as_its_help_says(p
     observer.wait_for(f"{burner} is lit", lambda room: room.lab.value(burner, "lit") is True)
     expect(panel.get_by_role("switch")).to_have_attribute("aria-checked", "true")
     screenshot(phone, "burner-lit")
+
+
+def test_leave_asks_first_so_a_stray_tap_keeps_the_student_in(practical, phone: Page, server, screenshot: Callable[[Page, str], Any]) -> None:  # noqa: F811
+    code, observer = practical()
+    phone.goto(f"{server.base_url}/?code={code}")
+    me = join_as(phone, "Shahlo")
+    observer.wait_for(f"{me} is in", lambda room: me in room.participants)
+    ask = phone.locator("#leave-confirm")
+    mute = phone.locator("#voice-mute").bounding_box()
+    phone.locator("#leave").tap()  # meant for Mute, just below
+    expect(ask).to_be_visible()
+    expect(ask.get_by_role("button", name="Stay")).to_be_focused()
+    assert phone.locator("#voice-mute").bounding_box() == mute  # the question moves nothing under the thumb
+    screenshot(phone, "leave-asks")
+    ask.get_by_role("button", name="Stay").tap()
+    expect(ask).to_be_hidden()
+    phone.locator("#leave").tap()
+    phone.keyboard.press("Escape")  # a keyboard's way to stay
+    expect(ask).to_be_hidden()
+    assert phone.evaluate("window.amaliy.state") == "connected" and observer.read(lambda room: me in room.participants)
+
+    phone.locator("#leave").tap()
+    ask.get_by_role("button", name="Leave").tap()
+    observer.wait_for(f"{me} left", lambda room: me not in room.participants)

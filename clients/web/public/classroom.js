@@ -23,6 +23,7 @@ import { PreviewDebug } from './debug.js';
 import { Holding } from './holding.js';
 import { Hover } from './hover.js';
 import { watchInputKind } from './inputkind.js';
+import { askBeforeLeaving } from './leaving.js';
 import { RENDER_DELAY_MS } from './interpolation.js';
 import { KeyboardControls } from './keyboard.js';
 import { signOut } from './landing.js';
@@ -105,7 +106,7 @@ export async function enter(credentials, hud) {
   watchInputKind(renderer);
   const xr = new XR(renderer, scene, rig, lab, holding, hover, (text) => hud.toast(text, 'error'), practical.vrPanel, nearby);
   xr.offerSessions(document.getElementById('xr-buttons'), document.getElementById('overlay'));
-  document.getElementById('leave').addEventListener('click', () => connection.leave());
+  askBeforeLeaving(document.getElementById('leave'), document.getElementById('leave-confirm'), () => connection.leave());
 
   const refresh = () => {
     hud.update({
