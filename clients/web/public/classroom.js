@@ -16,6 +16,7 @@
 import { Color, DirectionalLight, HemisphereLight, NeutralToneMapping, Scene, WebGLRenderer } from 'three';
 
 import { Avatars } from './avatars.js';
+import { ConfirmStrip } from './confirm.js';
 import { Connection } from './connection.js';
 import { CloseCode } from './protocol.js';
 import { DesktopControls } from './controls.js';
@@ -23,7 +24,6 @@ import { PreviewDebug } from './debug.js';
 import { Holding } from './holding.js';
 import { Hover } from './hover.js';
 import { watchInputKind } from './inputkind.js';
-import { askBeforeLeaving } from './leaving.js';
 import { RENDER_DELAY_MS } from './interpolation.js';
 import { KeyboardControls } from './keyboard.js';
 import { signOut } from './landing.js';
@@ -106,7 +106,11 @@ export async function enter(credentials, hud) {
   watchInputKind(renderer);
   const xr = new XR(renderer, scene, rig, lab, holding, hover, (text) => hud.toast(text, 'error'), practical.vrPanel, nearby);
   xr.offerSessions(document.getElementById('xr-buttons'), document.getElementById('overlay'));
-  askBeforeLeaving(document.getElementById('leave'), document.getElementById('leave-confirm'), () => connection.leave());
+  // Leave asks first: on a phone it sits just above Mute, and leaving ends the student's place and call.
+  const leaving = new ConfirmStrip(document.getElementById('leave-confirm'));
+  document.getElementById('leave').addEventListener('click', () =>
+    leaving.ask('Leave the practical? Your place and your call end; you can join again with the same link.', 'Leave', () => connection.leave()),
+  );
 
   const refresh = () => {
     hud.update({

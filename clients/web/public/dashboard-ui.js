@@ -6,6 +6,7 @@
  * @module dashboard-ui
  */
 
+export { ConfirmStrip } from './confirm.js';
 export { formatDuration } from './format.js';
 
 /**
@@ -98,36 +99,3 @@ export function statusLine(props = {}) {
   return node;
 }
 
-/**
- * The confirm strip: what cannot be undone with one click asks here first, in a
- * sentence saying what will happen; only its button does it (as the teacher panel's).
- */
-export class ConfirmStrip {
-  constructor() {
-    this.text = el('p', { id: `confirm-${Math.random().toString(36).slice(2, 8)}` });
-    this.yes = el('button', { type: 'button', class: 'danger', 'data-confirm': 'yes' });
-    this.no = el('button', { type: 'button', 'data-confirm': 'no' }, 'Cancel');
-    this.root = el('div', { class: 'confirm', role: 'alertdialog', 'aria-labelledby': this.text.id }, this.text, el('div', { class: 'actions' }, this.yes, this.no));
-    this.root.hidden = true;
-    this.pending = null;
-    this.yes.addEventListener('click', () => {
-      const run = this.pending;
-      this.cancel();
-      run?.();
-    });
-    this.no.addEventListener('click', () => this.cancel());
-  }
-
-  ask(text, yes, run) {
-    this.pending = run;
-    this.text.textContent = text; // holds names: text only
-    this.yes.textContent = yes;
-    this.root.hidden = false;
-    this.no.focus();
-  }
-
-  cancel() {
-    this.pending = null;
-    this.root.hidden = true;
-  }
-}

@@ -18,6 +18,7 @@
  * @module teacher
  */
 
+import { ConfirmStrip } from './confirm.js';
 import { messages } from './protocol.js';
 import { SPEAKING_LEVEL } from './voicebar.js';
 
@@ -36,14 +37,12 @@ export class TeacherPanel {
     this.roster = root.querySelector('#roster tbody');
     this.removedBox = root.querySelector('#removed');
     this.removedList = root.querySelector('#removed ul');
-    this.confirmBox = root.querySelector('#teacher-confirm');
+    this.confirm = new ConfirmStrip(root.querySelector('#teacher-confirm'));
     this.hintAll = root.querySelector('#hint-all');
     this.hintAllStatus = root.querySelector('#hint-all-status');
     /** @type {string|null} id of the "hint to everyone" sent and not yet answered */
     this.hintAllPending = null;
     this.hintAllSent = 0;
-    /** @type {(() => void) | null} what the confirm strip's button does */
-    this.pending = null;
     this.buttons = Object.fromEntries([...root.querySelectorAll('button[data-action]')].map((b) => [b.dataset.action, b]));
     const send = (message) => connection.send(message);
     const actions = {
@@ -51,33 +50,26 @@ export class TeacherPanel {
       freeze: () => send(messages.freeze(!state.frozen)),
       summon: () => send(messages.summon(rig.floorPoint())),
       reset: () =>
-        this.ask('Reset the scene? Every piece of equipment goes back to where it started, and what students hold is dropped.', 'Reset scene', () =>
+        this.confirm.ask('Reset the scene? Every piece of equipment goes back to where it started, and what students hold is dropped.', 'Reset scene', () =>
           send(messages.reset()),
         ),
       // The server takes one participant per mute message.
       muteAll: () =>
-        this.ask('Mute every student? They cannot unmute themselves until you unmute them.', 'Mute all', () => {
+        this.confirm.ask('Mute every student? They cannot unmute themselves until you unmute them.', 'Mute all', () => {
           for (const p of this.students()) if (!p.forced_muted) send(messages.mute(true, p.id));
         }),
       unmuteAll: () => {
         for (const p of this.students()) if (p.forced_muted) send(messages.mute(false, p.id));
       },
       broadcast: () => send(messages.broadcast(!state.broadcast.has(state.me.id))),
-      end: () => this.ask('End the practical for everyone? Nobody can join or work in it afterwards.', 'End practical', () => send(messages.end())),
+      end: () => this.confirm.ask('End the practical for everyone? Nobody can join or work in it afterwards.', 'End practical', () => send(messages.end())),
     };
     for (const [action, button] of Object.entries(this.buttons)) button.addEventListener('click', actions[action]);
-    this.confirmBox.addEventListener('click', (event) => {
-      const answer = event.target.closest('button')?.dataset.confirm;
-      if (!answer) return;
-      const run = this.pending;
-      this.cancel();
-      if (answer === 'yes') run?.();
-    });
     this.roster.addEventListener('click', (event) => {
       const { kick, mute } = event.target.closest('button')?.dataset ?? {};
       if (kick) {
         const name = state.participants[kick]?.name ?? 'this student';
-        this.ask(`Remove ${name} from the practical? They stay out, from this device too, until you let them back in.`, 'Remove', () =>
+        this.confirm.ask(`Remove ${name} from the practical? They stay out, from this device too, until you let them back in.`, 'Remove', () =>
           send(messages.kick(kick)),
         );
       }
@@ -99,23 +91,6 @@ export class TeacherPanel {
       const id = event.target.closest('button')?.dataset.unkick;
       if (id) send(messages.unkick(id));
     });
-  }
-
-  /**
-   * Show the confirm strip: `text` says what will happen, the `yes` button does it.
-   * A new question replaces the one before.
-   */
-  ask(text, yes, run) {
-    this.pending = run;
-    this.confirmBox.querySelector('p').textContent = text; // may hold a student's name: never innerHTML
-    this.confirmBox.querySelector('[data-confirm="yes"]').textContent = yes;
-    this.confirmBox.hidden = false;
-    this.confirmBox.querySelector('[data-confirm="no"]').focus();
-  }
-
-  cancel() {
-    this.pending = null;
-    this.confirmBox.hidden = true;
   }
 
   sayHintAll(text, kind) {
