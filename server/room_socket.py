@@ -249,9 +249,12 @@ class RoomSocket(asyncio.Protocol):
     def _frame(self, frame: Frame) -> None:
         opcode = frame.opcode
         if opcode not in (Opcode.TEXT, Opcode.BINARY):
-            self.last_seen = self.loop.time()  # a WebSocket ping keeps the socket alive too
             if opcode == Opcode.CONT:
                 self.close(p.CloseCode.POLICY, "fragmented messages are not supported")
+            elif opcode in (Opcode.PING, Opcode.PONG):
+                # the protocol has answered a ping already, but pings are frames like any other:
+                # they keep the socket alive and spend a token, so a ping flood closes 4008
+                self._throttled(self.loop.time())
             return  # ping, pong and close are answered by the protocol itself
         if not frame.fin:
             self.close(p.CloseCode.POLICY, "fragmented messages are not supported")

@@ -120,6 +120,23 @@ async def test_flood_is_throttled_then_closed(server: LiveServer) -> None:
     await other.close()
 
 
+async def test_a_flood_of_websocket_pings_is_closed_like_any_flood(server: LiveServer) -> None:
+    session, good, bad = await pair(server)
+    assert bad.ws is not None
+    with pytest.raises(ConnectionClosed):
+        for _ in range(4000):  # far over 120/s for more than the 2 s grace
+            await bad.ws.ping()
+            await asyncio.sleep(0.0008)
+    code, reason = await bad.closed()
+    assert code == p.CloseCode.RATE_LIMITED and "rate" in reason
+    await good.expect("presence", participant=bad.id, connected=False)
+    other = await AmaliyClient.join(server.base_url, session["join_code"], "Other")
+    await good.wait_until(lambda: other.id in good.poses, what="Other's avatar")
+    await assert_room_still_works(other, good)
+    await good.close()
+    await other.close()
+
+
 async def test_messages_before_join_are_refused(server: LiveServer) -> None:
     async with connect(server.ws_url) as ws:
         await ws.send(p.encode_pose([0.0] * 21))
