@@ -138,6 +138,10 @@ class Learning:
                     self.names[pid] = (event.private or {}).get("name", self.names.get(pid, pid))
                     self._changed(number, now)
             elif event.kind == "challenge_started":
+                # a first start finds nothing to forget; a restart leaves the last group's free
+                # hints behind (a hint that cost points is progress, so there is none of those)
+                self.ladder.start_over(fields["station"])
+                self.last.pop(fields["station"], None)
                 self._changed(fields["station"], fields["t"])
             elif event.kind in ("step_done", "mistake"):
                 number, step, t = fields["station"], fields["step"], fields["t"]

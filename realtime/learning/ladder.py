@@ -93,6 +93,13 @@ class Ladder:
         self.count[station] = self.count.get(station, 0) + 1
         return self.count[station]
 
+    def start_over(self, station: int) -> None:
+        """The station's challenge started again (nobody there, nothing done): the next group
+        starts at the foot of every step's ladder with no cooldown running. The count stays:
+        it numbers the station's hint records, which must not repeat."""
+        self.reached = {key: level for key, level in self.reached.items() if key[0] != station}
+        self.last.pop(station, None)
+
     def public(self, station: int) -> dict[str, int]:
         """``{step: rung}`` of the steps the station has had hints for."""
         return {step: level for (number, step), level in sorted(self.reached.items()) if number == station}

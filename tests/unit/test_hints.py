@@ -187,6 +187,20 @@ def test_a_request_inside_the_cooldown_is_refused_and_costs_nothing() -> None:
     assert events(lab.do("ann", ask("place"), 31.0), "hint")[0]["level"] == 2
 
 
+def test_a_station_started_again_gives_its_newcomer_the_ladder_from_the_foot() -> None:
+    lab = Lab(stations=1)
+    lab.enter("ann")
+    assert events(lab.do("ann", ask("place"), 1.0), "hint")[0]["level"] == 1  # free: no progress
+    lab.do("ann", p.Leave(type="leave"), 2.0)
+    out = lab.enter("bob", 10.0)  # within Ann's cooldown, at a station that got nowhere
+    assert events(out, "challenge_started")
+    station = lab.room.snapshot()["hints"]["stations"][0]
+    assert (station["levels"], station["cooldown_until"], station["last"]) == ({}, None, None)
+    [hint] = events(lab.do("bob", ask("place"), 11.0), "hint")
+    assert (hint["level"], hint["text"], hint["to"]) == (1, NUDGE, ["bob"])
+    assert [r.id for r in records(lab.out, "hint")] == ["hint:run1:1:1", "hint:run1:1:2"]
+
+
 def test_requests_only_for_an_open_step_at_your_station() -> None:
     lab = Lab()
     lab.enter("ann")

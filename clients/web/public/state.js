@@ -228,6 +228,8 @@ export class RoomState {
           station.overdue.clear();
           this.openSteps(station, event.t);
         }
+        // and its hint ladder starts at the foot, with no cooldown and no hint on show
+        Object.assign(this.hintsAt(event.station), { levels: {}, cooldownUntil: null, last: null });
         break;
       }
       case 'step_done': {
