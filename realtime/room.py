@@ -603,8 +603,12 @@ class Room:
     def _challenge_events(self, events: list[Event]) -> list[Outgoing]:
         """The engines' events (with what the learner model makes of them) as sequenced room
         events, and records for the node to store."""
+        return self._sequenced(self.learning.observe(events, self.now))
+
+    def _sequenced(self, events: list[Event]) -> list[Outgoing]:
+        """Events the learner model has seen, as sequenced room events and records."""
         out: list[Outgoing] = []
-        for event in self.learning.observe(events, self.now):
+        for event in events:
             if event.public:
                 out.append(self._event(event.kind, **event.fields))
             if event.record is not None:
@@ -713,8 +717,10 @@ class Room:
             self._poses["stamp"][slot] = 0
             self._active[slot] = True
             self._pose_dirty[slot] = True
+        # the learner model sees the placement first: the snapshot reflects it (§5.1), hints included
+        observed = self.learning.observe(placed, now)
         joined = self._event("joined", participant=part.public())
-        return [*self._welcome(part, resumed=False, last_seq=None), joined, *self._challenge_events(placed)]
+        return [*self._welcome(part, resumed=False, last_seq=None), joined, *self._sequenced(observed)]
 
     def _on_disconnect(self, part: Participant, now: float) -> list[Outgoing]:
         if not part.connected:

@@ -4,7 +4,8 @@ A live room never touches a store (realtime.room). What it learns goes out as
 ``Record(id, kind, data)`` outputs, each under an id unique in the room
 (realtime.challenges.engine): ``member:<participant>:<station>`` (a student
 placed at a station), ``started:<station>`` (and ``started:<run>:<station>:<n>``
-when a station left untouched starts again, whose later time wins), ``step:<station>:<step>`` (a
+when a station left untouched starts again: the station's later time wins, and each student
+keeps the start of their own time there), ``step:<station>:<step>`` (a
 step's credit once per practical), ``mistake:<run>:<station>:<n>``,
 ``answer:<run>:<station>:<n>``, ``hint:<run>:<station>:<n>`` (a hint shown; its
 ``cost`` comes off the score like a mistake's penalty) (``run`` names each start of the
@@ -160,6 +161,8 @@ def build(session: Session, challenge: dict[str, Any] | None, records: list[Stor
     students: dict[str, dict[str, Any]] = {}
     stations: dict[int, dict[str, Any]] = {}
     credit: dict[str, list[int]] = {}
+    #: participant -> station -> when the station's challenge started for them
+    starts: dict[str, dict[int, float | None]] = {}
 
     def station(number: int) -> dict[str, Any]:
         if number not in stations:
@@ -195,10 +198,16 @@ def build(session: Session, challenge: dict[str, Any] | None, records: list[Stor
                 student["stations"].append(number)
             student["station"] = number
             group = station(number)
+            starts.setdefault(pid, {})[number] = group["started"]  # a late partner joins the start under way
             if pid not in group["members"]:
                 group["members"].append(pid)
         elif kind == "challenge_started":
-            station(data["station"])["started"] = record.at
+            number = data["station"]
+            station(number)["started"] = record.at
+            # who it started for: its members, or (a record from before they were stored) whoever was placed there last
+            members = data["members"] if "members" in data else [pid for pid, s in students.items() if s["station"] == number]
+            for pid in members:
+                starts.setdefault(pid, {})[number] = record.at
         elif kind == "step_done":
             group = station(data["station"])
             group["steps_done"] += 1
@@ -247,7 +256,7 @@ def build(session: Session, challenge: dict[str, Any] | None, records: list[Stor
     for pid, student in students.items():
         student["score"] = scoring.total(credit[pid])
         where = student.pop("finished_station", student["station"])
-        student["started"] = stations[where]["started"] if where in stations else None
+        student["started"] = starts.get(pid, {}).get(where)
     for group in stations.values():
         group["score"] = scoring.total(group.pop("_entries"))
     return {

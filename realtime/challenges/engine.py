@@ -374,7 +374,8 @@ class Challenges:
         ever placed there, and the time bonus spent, for work nobody did. So the steps it had
         opened open again now, and their time limit timers from before are dropped (nothing was
         done there, so every ``overdue`` timer of the station is one of them). The first start keeps
-        its record id ``started:<station>``; a restart gets one of its own, so the results see it.
+        its record id ``started:<station>``; a restart gets one of its own, so the results see it,
+        and the record names who it started for (whoever left before it keeps the earlier start).
         """
         assert self.challenge is not None
         progress = self.progress[number]
@@ -385,7 +386,8 @@ class Challenges:
         self._timers = [timer for timer in self._timers if timer[2] != "overdue" or timer[3] != number]
         heapq.heapify(self._timers)
         self._open_steps(number, now)
-        return Event("challenge_started", {"station": number, "challenge": self.challenge.id, "t": now}, record)
+        members = list(self.members(number))  # stored: the results give each student the start that was theirs
+        return Event("challenge_started", {"station": number, "challenge": self.challenge.id, "t": now}, record, {"members": members})
 
     def _regrouped(self, number: int) -> None:
         """A station's group changed: conditions on who its members are, or where they stand, re-check."""

@@ -162,15 +162,29 @@ def test_credit_follows_the_group_at_the_time_and_scores_use_the_one_formula() -
 def test_a_station_started_again_reads_from_its_later_start() -> None:
     records = [
         member(1, "p_a", "Ali", 1, 10.0),  # looked around and left: nothing done
-        record("started:1", "challenge_started", 10.0, station=1, challenge="c", t=10.0),
+        record("started:1", "challenge_started", 10.0, station=1, challenge="c", t=10.0, members=["p_a"]),
+        record("left::p_a:3", "left", 40.0, participant="p_a", reason="left", t=40.0),
         member(2, "p_b", "Bea", 1, 800.0),
-        record("started::1:2", "challenge_started", 800.0, station=1, challenge="c", t=800.0),
-        record("step:1:one", "step_done", 812.0, station=1, step="one", by="p_b", points=10, t=812.0, elapsed=12.0, members=["p_b"], skill="a", opened=800.0),
+        record("started::1:2", "challenge_started", 800.0, station=1, challenge="c", t=800.0, members=["p_b"]),
+        member(3, "p_c", "Cem", 1, 805.0),  # Bea's partner, a little late
+        record("step:1:one", "step_done", 812.0, station=1, step="one", by="p_b", points=10, t=812.0, elapsed=12.0, members=["p_b", "p_c"], skill="a", opened=800.0),
     ]
     results = build(SESSION, CHALLENGE, list(reversed(records)))
     assert results["stations"][0]["started"] == 800.0
+    started = {s["participant"]: s["started"] for s in results["students"]}
+    assert started == {"p_a": 10.0, "p_b": 800.0, "p_c": 800.0}  # Ali's time there began at 10, not at Bea's start
     bea = next(s for s in results["students"] if s["participant"] == "p_b")
-    assert (bea["started"], bea["steps"][0]["seconds"]) == (800.0, 12.0)
+    assert bea["steps"][0]["seconds"] == 12.0
+
+
+def test_a_start_stored_without_its_members_counts_for_who_is_placed_there() -> None:
+    records = [
+        member(1, "p_a", "Ali", 1, 10.0),
+        record("started:1", "challenge_started", 10.0, station=1, challenge="c", t=10.0),
+        member(2, "p_b", "Bea", 2, 20.0),
+        record("started:2", "challenge_started", 20.0, station=2, challenge="c", t=20.0),
+    ]
+    assert {s["participant"]: s["started"] for s in build(SESSION, CHALLENGE, records)["students"]} == {"p_a": 10.0, "p_b": 20.0}
 
 
 def test_without_the_challenge_the_columns_come_from_the_records() -> None:

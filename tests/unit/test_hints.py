@@ -194,7 +194,8 @@ def test_a_station_started_again_gives_its_newcomer_the_ladder_from_the_foot() -
     lab.do("ann", p.Leave(type="leave"), 2.0)
     out = lab.enter("bob", 10.0)  # within Ann's cooldown, at a station that got nowhere
     assert events(out, "challenge_started")
-    station = lab.room.snapshot()["hints"]["stations"][0]
+    [welcome] = [json.loads(o.data) for o in out if isinstance(o, Send) and o.to == "bob" and isinstance(o.data, str) and '"welcome"' in o.data]
+    station = welcome["snapshot"]["hints"]["stations"][0]  # the snapshot reflects the restart that follows it
     assert (station["levels"], station["cooldown_until"], station["last"]) == ({}, None, None)
     [hint] = events(lab.do("bob", ask("place"), 11.0), "hint")
     assert (hint["level"], hint["text"], hint["to"]) == (1, NUDGE, ["bob"])
