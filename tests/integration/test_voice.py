@@ -373,7 +373,11 @@ async def test_a_peer_that_vanishes_mid_call_is_freed_and_the_others_keep_hearin
         started = time.monotonic()
         await wait_for(lambda: media(server)["peers"] < peers, 8, "the vanished call freed")
         assert time.monotonic() - started < 8
+        # A stays audible: a window at A's level comes within seconds (on a busy machine one window may stall)
+        deadline = time.monotonic() + 10
         during = await measure(listener, 440.0, settle=0)
+        while total(during[440.0]) <= total(heard[440.0]) / 4 and time.monotonic() < deadline:
+            during = await measure(listener, 440.0, settle=0)
         assert total(during[440.0]) > total(heard[440.0]) / 4, (heard, during)
     finally:
         if ghost.poll() is None:
