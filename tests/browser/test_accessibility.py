@@ -28,6 +28,7 @@ from tests.conftest import LiveServer
 pytestmark = pytest.mark.browser
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True, "device_scale_factor": 1}
+PHONE_ON_ITS_SIDE = {**PHONE, "viewport": {"width": 844, "height": 390}}
 DESKTOP = {"viewport": {"width": 1280, "height": 800}}
 #: 40 characters, the longest display name the join form takes.
 LONG_NAME = "Abdurahmonbek Nurmuhammadova Samarqandiy"
@@ -101,17 +102,19 @@ def teacher_and_student(server: LiveServer, context: BrowserContext) -> tuple[Pa
     return teacher, student, student_id
 
 
-@pytest.mark.parametrize("device", [pytest.param(PHONE, id="phone-390x844"), pytest.param(DESKTOP, id="desktop-1280x800")])
+@pytest.mark.parametrize(
+    "device", [pytest.param(PHONE, id="phone-390x844"), pytest.param(PHONE_ON_ITS_SIDE, id="phone-844x390"), pytest.param(DESKTOP, id="desktop-1280x800")]
+)
 def test_nothing_overlaps_and_a_long_name_keeps_mute_and_kick_in_view(
     server: LiveServer, context_for, device: dict[str, Any], screenshot: Callable[[Page, str], Any]
 ) -> None:
     teacher, student, student_id = teacher_and_student(server, context_for(device))
-    kind = "phone" if device is PHONE else "desktop"
+    kind = {id(PHONE): "phone", id(PHONE_ON_ITS_SIDE): "phone-on-its-side"}.get(id(device), "desktop")
 
     # The student: status line with Leave, voice bar, help, the stick (phone), the challenge column.
     boxes = assert_laid_out(student, ["#leave"])
     assert "#side" in boxes and "#help" in boxes and "#leave" in boxes, boxes
-    assert ("#overlay > .stick" in boxes) == (kind == "phone"), boxes
+    assert ("#overlay > .stick" in boxes) == (kind != "desktop"), boxes
     assert inside(boxes["#leave"], boxes["#hud"]), boxes
     name = student.locator("#hud-name")
     expect(name).to_have_attribute("title", f"{LONG_NAME} (student)")
@@ -182,6 +185,35 @@ def test_help_speaks_of_the_device_in_hand(server: LiveServer, context_for) -> N
     said = visible_help(desktop)
     assert "WASD" in said and "arrow keys" in said and "G" in said and "hold V" in said, said
     assert "stick" not in said and "tap" not in said, said
+
+
+def test_the_help_line_folds_away_and_stays_folded_on_this_device(server: LiveServer, context_for) -> None:
+    """On a phone the tips sit over the bench: a student who knows them folds them to a "?"."""
+    link = f"{server.base_url}/?code={server.demo_code}"
+    context = context_for(PHONE)
+    phone = context.new_page()
+    phone.goto(link)
+    join_as(phone, "Madina")
+    fold = phone.get_by_role("button", name="Hide these tips")
+    expect(fold).to_be_visible()
+    opened = phone.locator("#help").bounding_box()
+    assert opened is not None and "stick" in visible_help(phone)
+    fold.tap()
+    unfold = phone.get_by_role("button", name="Show how to walk, look and pick up")
+    expect(unfold).to_have_attribute("aria-expanded", "false")
+    folded = phone.locator("#help").bounding_box()
+    assert folded is not None and "stick" not in visible_help(phone)
+    assert folded["height"] < opened["height"] / 2 and folded["width"] < 60, (opened, folded)
+
+    # The next time on this phone, the tips stay folded until asked for.
+    again = context.new_page()
+    again.goto(link)
+    join_as(again, "Madina ikki")
+    expect(again.get_by_role("button", name="Show how to walk, look and pick up")).to_be_visible()
+    assert "stick" not in visible_help(again)
+    again.get_by_role("button", name="Show how to walk, look and pick up").tap()
+    expect(again.get_by_role("button", name="Hide these tips")).to_have_attribute("aria-expanded", "true")
+    assert "stick" in visible_help(again)
 
 
 #: The contrast of every visible text on the page against its effective background, worst first:
@@ -298,3 +330,7 @@ def test_speakers_coming_and_going_do_not_move_the_teachers_roster(server: LiveS
     assert (mute.bounding_box(), teacher.locator("#voice-bar").bounding_box()) == before
     teacher.evaluate("document.getElementById('voice-speakers').replaceChildren()")
     assert (mute.bounding_box(), teacher.locator("#voice-bar").bounding_box()) == before
+    # Nor does the call's state, whose words differ in length ("voice connecting…" on a weak link for a while).
+    for state, words in (("connecting", "voice connecting…"), ("failed", "voice unavailable"), ("connected", "voice on")):  # voicebar.js
+        teacher.evaluate("([state, words]) => Object.assign(document.getElementById('voice-status'), { textContent: words }).dataset.state = state", [state, words])
+        assert (mute.bounding_box(), teacher.locator("#voice-bar").bounding_box()) == before, words

@@ -108,6 +108,14 @@ def test_walk_look_pick_up_and_put_down_by_touch(practical, phone: Page, server,
     wait_until(phone, lambda: head(observer, me) is not None, "the room has the student's pose")
     start = head(observer, me)
     screenshot(phone, "arrived")
+    # Held upright, the phone starts with the bench's equipment in view between the panels, not under them.
+    objects = observer.objects()
+    standing = phone.evaluate("window.amaliy.position")
+    first = nearest(objects, standing, lambda o: "beaker" in o["title"].lower() and o["interactable"])
+    seen = on_screen(phone, grip_point(first))
+    top, bottom = phone.locator("#voice-bar").bounding_box(), phone.locator("#help").bounding_box()
+    assert top is not None and bottom is not None
+    assert top["y"] + top["height"] < seen[1] < bottom["y"], f"the nearest beaker is at {seen}, not between the voice bar {top} and the help {bottom}"
 
     # The thumb pulls the stick back: the student walks backwards, away from the bench.
     box = stick.bounding_box()
@@ -123,12 +131,15 @@ def test_walk_look_pick_up_and_put_down_by_touch(practical, phone: Page, server,
     assert abs(walked[0] - start[0]) < 0.05, f"pulling straight back walked sideways: {start} -> {walked}"
     assert abs(heading(walked) - heading(start)) < 1e-3, "walking turned the student"
 
-    # A finger dragged right to left on the view turns the student to the left, and back.
+    # A finger dragged right to left across the view turns the student to the left, and back; a
+    # swipe across the whole phone turns by about a view and a half, not round past the bench.
     finger = Finger(phone, touch_id=2)
-    finger.drag((300, 400), (140, 400))
-    wait_until(phone, lambda: heading(head(observer, me)) - heading(walked) > 0.5, "the room sees the student turn left")
+    turn = 310 * phone.evaluate("window.amaliy.view.touchLookSpeed")
+    assert 0.5 < turn < 1.2, f"a swipe across the screen turns {turn:.2f} rad"
+    finger.drag((350, 400), (40, 400))
+    wait_until(phone, lambda: abs(heading(head(observer, me)) - heading(walked) - turn) < 0.02, f"the room sees the student turn {turn:.2f} rad left")
     screenshot(phone, "looked-left")
-    finger.drag((140, 400), (300, 400))
+    finger.drag((40, 400), (350, 400))
     wait_until(phone, lambda: abs(heading(head(observer, me)) - heading(walked)) < 0.02, "the room sees the student face the bench again")
 
     # A tap on the nearest beaker picks it up.
@@ -154,13 +165,14 @@ def test_walk_look_pick_up_and_put_down_by_touch(practical, phone: Page, server,
 def look_at(page: Page, finger: "Finger", point: Sequence[float]) -> None:
     """Drag on the view until ``point`` is in its middle, as a student turns to look at something."""
     width, height = PHONE["viewport"]["width"], PHONE["viewport"]["height"]
-    focal = (height / 2) / math.tan(math.radians(70) / 2)  # the camera's vertical field of view is 70°
+    view = page.evaluate("window.amaliy.view")
+    focal = (height / 2) / math.tan(math.radians(view["fov"]) / 2)
     for _ in range(8):
         x, y = page.evaluate("p => window.amaliy.screenPoint(...p)", list(point))
         dx, dy = x - width / 2, y - height / 2
-        # a drag of d pixels turns by d * 0.005 rad (controls.js): turn by the angle the point is off by
-        drag_x = math.atan2(dx, focal) / 0.005
-        drag_y = math.atan2(dy, focal) / 0.005
+        # a finger's drag of d pixels turns by d * touchLookSpeed: turn by the angle the point is off by
+        drag_x = math.atan2(dx, focal) / view["touchLookSpeed"]
+        drag_y = math.atan2(dy, focal) / view["touchLookSpeed"]
         if math.hypot(drag_x, drag_y) < 10:  # near enough; a shorter drag would be a tap (CLICK_SLOP_PX)
             return
         finger.drag((width / 2, 420), (width / 2 + drag_x, 420 + drag_y))

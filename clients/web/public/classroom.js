@@ -21,6 +21,7 @@ import { Connection } from './connection.js';
 import { CloseCode } from './protocol.js';
 import { DesktopControls } from './controls.js';
 import { PreviewDebug } from './debug.js';
+import { foldableHelp } from './help.js';
 import { Holding } from './holding.js';
 import { Hover } from './hover.js';
 import { watchInputKind } from './inputkind.js';
@@ -74,8 +75,7 @@ export async function enter(credentials, hud) {
   scene.add(rig.group);
   const resize = () => {
     renderer.setSize(innerWidth, innerHeight);
-    rig.camera.aspect = innerWidth / innerHeight;
-    rig.camera.updateProjectionMatrix();
+    rig.fit(innerWidth, innerHeight);
   };
   resize();
   addEventListener('resize', resize);
@@ -104,6 +104,7 @@ export async function enter(credentials, hud) {
   controls.addMotion(new Stick(document.getElementById('overlay')));
   const pouring = new Pouring(document.getElementById('pour'), rig, controls, holding);
   watchInputKind(renderer);
+  foldableHelp(document);
   const xr = new XR(renderer, scene, rig, lab, holding, hover, (text) => hud.toast(text, 'error'), practical.vrPanel, nearby);
   xr.offerSessions(document.getElementById('xr-buttons'), document.getElementById('overlay'));
   // Leave asks first: on a phone it sits just above Mute, and leaving ends the student's place and call.
@@ -310,6 +311,10 @@ export async function enter(credentials, hud) {
     /** The floor point under our own head. */
     get position() {
       return rig.floorPoint();
+    },
+    /** The view: its top-to-bottom field of view (degrees) and how far a finger's drag turns it (radians per pixel). */
+    get view() {
+      return { fov: rig.camera.fov, touchLookSpeed: controls.touchLookSpeed(renderer.domElement) };
     },
     /** Where a lab-space point is on the page, in CSS pixels (to point the mouse at it), or null. */
     screenPoint: (x, y, z) => hover.screenPoint(x, y, z),

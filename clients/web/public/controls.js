@@ -24,8 +24,11 @@ import { Obstacles } from './obstacles.js';
 
 /** Walking speed, metres per second. */
 const WALK_SPEED = 1.4;
-/** Radians of turn per pixel dragged. */
+/** Radians of turn per pixel dragged with a mouse. */
 const LOOK_SPEED = 0.005;
+/** A finger's drag across the whole view turns by this many views' width (a phone's is narrow: a
+ * mouse's speed there spins the lab past a thumb's swipe). */
+const TOUCH_LOOK_VIEWS = 1.5;
 /** Looking straight up or down makes walking directions flip; stop a little short. */
 const MAX_PITCH = 1.45;
 /** A press that moves less than this many pixels is a click, not a look. */
@@ -85,7 +88,7 @@ export class DesktopControls {
       const dx = event.clientX - this.drag.x;
       const dy = event.clientY - this.drag.y;
       this.drag = { ...this.drag, x: event.clientX, y: event.clientY, moved: this.drag.moved + Math.abs(dx) + Math.abs(dy) };
-      this.look(dx, dy);
+      this.look(dx, dy, event.pointerType === 'touch' ? this.touchLookSpeed(surface) : LOOK_SPEED);
     });
     surface.addEventListener('pointerup', (event) => {
       const drag = this.drag;
@@ -149,9 +152,21 @@ export class DesktopControls {
     return this.renderer.xr.isPresenting;
   }
 
-  /** Look by a drag of (dx, dy) pixels: drag right to turn right, up to look up. */
-  look(dx, dy) {
-    this.turnBy(-dx * LOOK_SPEED, -dy * LOOK_SPEED);
+  /**
+   * Look by a drag of (dx, dy) pixels: drag right to turn right, up to look up.
+   * @param {number} dx
+   * @param {number} dy
+   * @param {number} [speed] radians per pixel
+   */
+  look(dx, dy, speed = LOOK_SPEED) {
+    this.turnBy(-dx * speed, -dy * speed);
+  }
+
+  /** Radians per pixel for a finger on `surface`: TOUCH_LOOK_VIEWS of the view's width across it. */
+  touchLookSpeed(surface) {
+    const camera = this.rig.camera;
+    const across = 2 * Math.atan(Math.tan((camera.fov * Math.PI) / 360) * camera.aspect);
+    return (TOUCH_LOOK_VIEWS * across) / Math.max(1, surface.clientWidth);
   }
 
   /** Turn the body left (+yaw) or right and tilt the head up (+pitch) or down, radians. */

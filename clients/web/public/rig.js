@@ -18,6 +18,12 @@ import { restingHand } from './resthands.js';
 const DESKTOP_EYE_HEIGHT = 1.6;
 /** A desktop view starts tilted down a little, towards the bench rather than the wall. */
 const DESKTOP_PITCH = -0.3;
+/** A phone held upright starts tilted further: its view between the panels is the screen's upper middle. */
+const PORTRAIT_PITCH = -0.55;
+/** Degrees of view from top to bottom, on a screen wider than tall. */
+const FOV = 70;
+/** The fewest degrees of view from side to side: a phone held upright would see the bench through a slot. */
+const MIN_ACROSS_FOV = 50;
 /** Distance between people gathered by a summon, so they do not stand inside each other. */
 const SUMMON_SPACING = 0.8;
 
@@ -31,7 +37,7 @@ const rest = new Float64Array(7);
 export class Rig {
   constructor() {
     this.group = new Group();
-    this.camera = new PerspectiveCamera(70, 1, 0.05, 100);
+    this.camera = new PerspectiveCamera(FOV, 1, 0.05, 100);
     this.camera.position.y = DESKTOP_EYE_HEIGHT;
     this.camera.rotation.x = DESKTOP_PITCH;
     this.group.add(this.camera);
@@ -47,6 +53,27 @@ export class Rig {
     this.holdPoint = new Object3D();
     /** The room places us (spawn point) once, on the first pose it sends for our slot. */
     this.placed = false;
+    /** Whether the view was fitted to the screen yet (the first fit chooses the starting tilt). */
+    this.fitted = false;
+  }
+
+  /**
+   * Fit the view to a screen `width` x `height` pixels. A screen taller than wide keeps at least
+   * MIN_ACROSS_FOV degrees from side to side by seeing more from top to bottom, and the first
+   * fit of such a screen tilts the head down to the bench (a drag may tilt it anywhere after).
+   * @param {number} width
+   * @param {number} height
+   */
+  fit(width, height) {
+    const camera = this.camera;
+    const aspect = width / height;
+    const halfAcross = Math.tan((MIN_ACROSS_FOV * Math.PI) / 360);
+    const across = 2 * Math.atan(Math.tan((FOV * Math.PI) / 360) * aspect);
+    camera.fov = across * (180 / Math.PI) >= MIN_ACROSS_FOV ? FOV : (360 / Math.PI) * Math.atan(halfAcross / aspect);
+    camera.aspect = aspect;
+    camera.updateProjectionMatrix();
+    if (!this.fitted && aspect < 1) camera.rotation.x = PORTRAIT_PITCH;
+    this.fitted = true;
   }
 
   /**
