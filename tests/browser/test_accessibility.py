@@ -1,11 +1,13 @@
 """Nobody left out: a phone's screen, the device in hand, low vision, a long name.
 
-* Layout: on a 390x844 phone (touch) and a 1280x800 desktop, a student's page and the
+* Layout: on a 390x844 phone (touch), the same phone on its side and a 1280x800 desktop, a student's page and the
   teacher's page (a student with a 40-character name in the room) show the status line with
   Leave, the voice bar, the help line, the walking stick, the challenge column, the teacher
   panel and the progress grid with no two of them overlapping and each inside the screen
   (bounding boxes); the teacher's Mute and Kick for the long name stay inside the panel, the
-  name cut with an ellipsis and whole in its title. Screenshots in test-artifacts/.
+  name cut with an ellipsis and whole in its title; on the phone a toast covers neither the
+  teacher's panel nor the grid. The help line folds to a "?" and stays folded on that device.
+  Screenshots in test-artifacts/.
 * Help: a touch screen is told stick, drag and tap; a desktop WASD, the mouse, the arrow keys
   to look and G to pick up, hold V; a headset its controls. The Talk button does on a touch
   screen what holding V does.
@@ -134,6 +136,19 @@ def test_nothing_overlaps_and_a_long_name_keeps_mute_and_kick_in_view(
     cell = row.locator("td").first
     expect(cell).to_have_attribute("title", LONG_NAME)
     assert cell.evaluate("td => td.scrollWidth > td.clientWidth && getComputedStyle(td).textOverflow === 'ellipsis'")
+    if kind == "phone":  # a toast (someone joins) covers neither the teacher's panel nor the grid
+        other = teacher.context.new_page()
+        other.goto(student.url)  # /?code=… once joined
+        join_as(other, "Bekzod")
+        toast = teacher.locator(".toast").filter(has_text="Bekzod joined")
+        expect(toast).to_be_visible(timeout=TIMEOUT_MS)
+        boxes = teacher.evaluate(BOXES, ["#teacher-panel", "#grid-panel"])
+        spot = toast.bounding_box()
+        assert spot is not None
+        for name, box in boxes.items():
+            apart = spot["y"] >= box["bottom"] - 0.5 or spot["y"] + spot["height"] <= box["top"] + 0.5
+            assert apart, f"the toast {spot} covers {name} {box}"
+        other.close()
     row.get_by_role("button", name="Kick", exact=True).click()  # it can be pressed: it asks first
     expect(teacher.locator("#teacher-confirm")).to_contain_text(LONG_NAME)
     teacher.get_by_role("button", name="Cancel").click()
