@@ -159,6 +159,10 @@ def _challenge() -> dict[str, Any]:
                 "text": "Fill the tall flask with water: tip the beaker of water over it and pour.",
                 "condition": property_is("flask", "filled", equals=True),
                 "skill": "pouring",
+                "hints": {
+                    "nudge": "Water gets into the flask the way you would pour it: from the beaker that holds some.",
+                    "specific": {"text": "Pick up the beaker of water, hold it over the tall flask and tip it (hold Pour).", "highlight": ["beaker-water", "flask"]},
+                },
                 "mistakes": [
                     {
                         "id": "empty-flask-on-flame",

@@ -152,8 +152,8 @@ SOCKET: dict[Action, Attempt] = {
         a, {"type": "choose_station", "station": 2}, code="forbidden", message="Stations are not chosen in this practical: the server assigns them."
     ),
     Action.ASSIGN_STATION: lambda a, w, t: _assign(a, w, t),
-    # the sample declares no hint ladder: a student may ask (the role allows it), and is told there is none
-    Action.HINT: lambda a, w, t: _judged(a, {"type": "hint", "step": "fill-flask"}, code="no_hint"),
+    # a student may ask (the role allows it) for a hint on a later step, and is told it is not open yet
+    Action.HINT: lambda a, w, t: _judged(a, {"type": "hint", "step": "flask-in-bath"}, code="step_not_open"),
     Action.PUSH_HINT: lambda a, w, t: _pushed(a, w, t),
 }
 
