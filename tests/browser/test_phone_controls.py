@@ -149,6 +149,13 @@ def test_walk_look_pick_up_and_put_down_by_touch(practical, phone: Page, server,
     phone.touchscreen.tap(*on_screen(phone, grip_point(beaker)))
     observer.wait_for(f"{me} holds {beaker['id']}", lambda room: room.objects[beaker["id"]]["holder"] == me)
     screenshot(phone, "holding")
+    # Its ghost shows where the middle of the view aims (straight below it, here on the floor in
+    # front of the bench), not where the finger lifted, where the beaker was.
+    ghost = phone.evaluate("id => window.amaliy.ghosts[id]", beaker["id"])
+    assert ghost is not None, "no ghost of the held beaker"
+    seen = on_screen(phone, ghost["position"])
+    assert abs(seen[0] - PHONE["viewport"]["width"] / 2) < 20, f"the ghost is at {seen} on the screen, not below its middle"
+    assert horizontal(ghost["position"], position(beaker)) > 0.05, f"the ghost stayed where the beaker was: {ghost}"
 
     # A tap on free bench puts it down there.
     spot = free_bench_spot(objects, beaker["id"], position(beaker))

@@ -95,9 +95,12 @@ export class DesktopControls {
       if (drag?.id !== event.pointerId) return;
       this.drag = null;
       if (drag.moved <= CLICK_SLOP_PX && !this.presenting) this.click(event, surface);
+      this.fingerLifted(event);
     });
     const lost = (event) => {
-      if (this.drag?.id === event.pointerId) this.drag = null;
+      if (this.drag?.id !== event.pointerId) return;
+      this.drag = null;
+      this.fingerLifted(event);
     };
     surface.addEventListener('pointercancel', lost);
     surface.addEventListener('lostpointercapture', lost); // after pointerup, or when the browser takes the pointer
@@ -111,6 +114,16 @@ export class DesktopControls {
     const rect = surface.getBoundingClientRect();
     this.pointer.set(((event.clientX - rect.left) / rect.width) * 2 - 1, -((event.clientY - rect.top) / rect.height) * 2 + 1);
     this.hovering = event.pointerType !== 'touch';
+  }
+
+  /**
+   * A finger that lifts aims nowhere of its own: the middle of the view aims from then on, as
+   * for Pour and the grab key, so the ghost of what is held shows where the view looks rather
+   * than staying where the finger last was (where the object was picked up, say). A tap still
+   * puts down where it touches.
+   */
+  fingerLifted(event) {
+    if (event.pointerType === 'touch') this.aimAtCentre();
   }
 
   /** @param {Motion} motion another input that walks or turns (keys, the phone's stick) */
