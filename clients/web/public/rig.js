@@ -67,9 +67,8 @@ export class Rig {
   fit(width, height) {
     const camera = this.camera;
     const aspect = width / height;
-    const halfAcross = Math.tan((MIN_ACROSS_FOV * Math.PI) / 360);
-    const across = 2 * Math.atan(Math.tan((FOV * Math.PI) / 360) * aspect);
-    camera.fov = across * (180 / Math.PI) >= MIN_ACROSS_FOV ? FOV : (360 / Math.PI) * Math.atan(halfAcross / aspect);
+    // the top-to-bottom angle that gives MIN_ACROSS_FOV across at this aspect; FOV when that is less
+    camera.fov = Math.max(FOV, (360 / Math.PI) * Math.atan(Math.tan((MIN_ACROSS_FOV * Math.PI) / 360) / aspect));
     camera.aspect = aspect;
     camera.updateProjectionMatrix();
     if (!this.fitted && aspect < 1) camera.rotation.x = PORTRAIT_PITCH;
